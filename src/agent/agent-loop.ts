@@ -1,0 +1,193 @@
+import type { Sandbox } from '../sandbox/sandbox.js';
+import type { AgentEventListener } from './agent-events.js';
+import type { ContentBlock, Message, ModelClient, ModelResponse, ToolName } from './model-client.js';
+import { costUsd, type Price } from './pricing.js';
+import { BashTool } from './tools/bash-tool.js';
+import { EditTool } from './tools/edit-tool.js';
+import { type ToolOutcome, toolError } from './tools/tool-result.js';
+
+export interface AgentBudget {
+  maxSteps: number;
+  /** Wall-clock deadline (epoch ms) for the whole run. */
+  deadline: number;
+  maxTokens: number;
+  maxCostUsd: number;
+  commandTimeoutMs: number;
+  maxOutputTokens: number;
+}
+
+export interface AgentSpent {
+  steps: number;
+  tokens: number;
+  costUsd: number;
+}
+
+export type AgentStop =
+  | { kind: 'finished'; summary: string }
+  | { kind: 'budget'; reason: string; summary: string }
+  | { kind: 'cancelled'; summary: string };
+
+export interface AgentDeps {
+  model: ModelClient;
+  sandbox: Sandbox;
+  price: Price | undefined;
+  /** Removes secrets from anything a command printed before it is kept or shown to the model. */
+  redact: (text: string) => string;
+  onEvent: AgentEventListener;
+  now?: () => number;
+}
+
+export const TOOLS: ToolName[] = ['bash', 'str_replace_based_edit_tool'];
+const MAX_MODEL_CHARS = 30_000;
+
+/**
+ * The agent: asks the model, runs the tools it calls in the sandbox, and repeats until the
+ * model ends its turn without a tool call (its text is the summary), the run is cancelled, or
+ * a budget runs out. It never touches a store or a chat: it emits events.
+ */
+export class AgentLoop {
+  private readonly bash: BashTool;
+  private readonly edit: EditTool;
+  private readonly now: () => number;
+
+  constructor(private readonly deps: AgentDeps) {
+    this.now = deps.now ?? Date.now;
+    this.bash = new BashTool(deps.sandbox, { timeoutMs: 600_000, maxModelChars: MAX_MODEL_CHARS });
+    this.edit = new EditTool(deps.sandbox, { maxModelChars: MAX_MODEL_CHARS });
+  }
+
+  async run(input: {
+    system: string;
+    /** The conversation so far; its last message is the user's and has not been sent yet. */
+    messages: Message[];
+    budget: AgentBudget;
+    spent?: AgentSpent;
+    signal?: AbortSignal;
+  }): Promise<AgentStop> {
+    const { budget, signal } = input;
+    const messages = [...input.messages];
+    const spent = { ...(input.spent ?? { steps: 0, tokens: 0, costUsd: 0 }) };
+    let pending: Message[] = messages.length ? [messages[messages.length - 1] as Message] : [];
+    let lastText = '';
+
+    for (;;) {
+      if (signal?.aborted) return { kind: 'cancelled', summary: lastText };
+      const over = this.overBudget(budget, spent);
+      if (over) return { kind: 'budget', reason: over, summary: lastText };
+
+      const step = spent.steps + 1;
+      this.deps.onEvent({ type: 'step-started', step });
+      let response: ModelResponse;
+      try {
+        response = await this.deps.model.complete({
+          system: input.system,
+          messages,
+          tools: TOOLS,
+          maxOutputTokens: budget.maxOutputTokens,
+          signal,
+          onText: (delta) => this.deps.onEvent({ type: 'text', delta }),
+        });
+      } catch (error) {
+        if (signal?.aborted) return { kind: 'cancelled', summary: lastText };
+        throw error;
+      }
+      const cost = costUsd(response.usage, this.deps.price);
+      spent.steps = step;
+      spent.tokens +=
+        response.usage.inputTokens +
+        response.usage.outputTokens +
+        response.usage.cacheReadTokens +
+        response.usage.cacheWriteTokens;
+      spent.costUsd += cost;
+      messages.push({ role: 'assistant', content: response.content });
+      this.deps.onEvent({ type: 'turn-finished', step, newMessages: pending, response, costUsd: cost });
+
+      const text = response.content
+        .filter((b): b is Extract<ContentBlock, { type: 'text' }> => b.type === 'text')
+        .map((b) => b.text)
+        .join('\n')
+        .trim();
+      if (text) lastText = text;
+      const calls = response.content.filter(
+        (b): b is Extract<ContentBlock, { type: 'tool_use' }> => b.type === 'tool_use',
+      );
+
+      if (calls.length === 0) {
+        if (response.stopReason === 'max_tokens') {
+          pending = [
+            {
+              role: 'user',
+              content: [{ type: 'text', text: 'Your reply was cut off at the output limit. Continue.' }],
+            },
+          ];
+          messages.push(...pending);
+          continue;
+        }
+        return { kind: 'finished', summary: lastText || 'The agent finished without a summary.' };
+      }
+
+      const results: ContentBlock[] = [];
+      for (const call of calls) {
+        const started = this.now();
+        this.deps.onEvent({
+          type: 'tool-started',
+          step,
+          toolUseId: call.id,
+          name: call.name,
+          input: call.input,
+        });
+        const outcome = signal?.aborted
+          ? toolError('Cancelled before it ran.')
+          : await this.runTool(call.name, call.input, budget, signal);
+        const clean: ToolOutcome = {
+          ...outcome,
+          content: this.deps.redact(outcome.content),
+          fullOutput: this.deps.redact(outcome.fullOutput),
+        };
+        this.deps.onEvent({
+          type: 'tool-finished',
+          step,
+          toolUseId: call.id,
+          name: call.name,
+          input: call.input,
+          outcome: clean,
+          durationMs: this.now() - started,
+        });
+        results.push({
+          type: 'tool_result',
+          tool_use_id: call.id,
+          content: clean.content,
+          is_error: clean.isError,
+        });
+      }
+      pending = [{ role: 'user', content: results }];
+      messages.push(...pending);
+    }
+  }
+
+  private overBudget(budget: AgentBudget, spent: AgentSpent): string | undefined {
+    if (spent.steps >= budget.maxSteps) return `step limit reached (${budget.maxSteps} steps)`;
+    if (this.now() >= budget.deadline) return 'time limit reached';
+    if (spent.tokens >= budget.maxTokens) return `token limit reached (${budget.maxTokens} tokens)`;
+    if (spent.costUsd >= budget.maxCostUsd) return `cost limit reached ($${budget.maxCostUsd.toFixed(2)})`;
+    return undefined;
+  }
+
+  private async runTool(
+    name: string,
+    input: Record<string, unknown>,
+    budget: AgentBudget,
+    signal: AbortSignal | undefined,
+  ): Promise<ToolOutcome> {
+    try {
+      if (name === 'bash') {
+        const timeoutMs = Math.max(1000, Math.min(budget.commandTimeoutMs, budget.deadline - this.now()));
+        return await this.bash.run(input, { signal, timeoutMs });
+      }
+      if (name === 'str_replace_based_edit_tool') return await this.edit.run(input);
+      return toolError(`Error: there is no tool named ${name}. Use bash or str_replace_based_edit_tool.`);
+    } catch (error) {
+      return toolError(`Error: ${(error as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,42 @@
+import type { ToolName } from '../model-client.js';
+
+/**
+ * The two tools as JSON-schema functions, for providers without Anthropic's client tools.
+ * Same names and inputs, so the executors do not care which provider asked.
+ */
+export const TOOL_SCHEMAS: Record<ToolName, { description: string; parameters: Record<string, unknown> }> = {
+  bash: {
+    description:
+      'Run a bash command in the repository workspace. The working directory persists between calls. ' +
+      'There is no network. Set restart to true to reset the session.',
+    parameters: {
+      type: 'object',
+      properties: {
+        command: { type: 'string', description: 'The bash command to run.' },
+        restart: {
+          type: 'boolean',
+          description: 'Reset the working directory instead of running a command.',
+        },
+      },
+    },
+  },
+  str_replace_based_edit_tool: {
+    description:
+      'View, create and edit files. view shows a file with line numbers or lists a directory; create writes a new ' +
+      'file; str_replace replaces one exact, unique occurrence of old_str; insert adds text after insert_line (0 = top).',
+    parameters: {
+      type: 'object',
+      properties: {
+        command: { type: 'string', enum: ['view', 'create', 'str_replace', 'insert'] },
+        path: { type: 'string', description: 'Absolute path inside the workspace, or relative to it.' },
+        file_text: { type: 'string' },
+        old_str: { type: 'string' },
+        new_str: { type: 'string' },
+        insert_line: { type: 'integer' },
+        insert_text: { type: 'string' },
+        view_range: { type: 'array', items: { type: 'integer' }, minItems: 2, maxItems: 2 },
+      },
+      required: ['command', 'path'],
+    },
+  },
+};

@@ -1,0 +1,109 @@
+#!/usr/bin/env node
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { Command, CommanderError } from 'commander';
+import { doctorCommand } from './cli/doctor-command.js';
+import { auditVerifyCommand, runsCommand, showCommand } from './cli/inspect-commands.js';
+import { runCommand } from './cli/run-command.js';
+import { type App, buildApp } from './composition-root.js';
+import { AirlockError, exitCodeFor } from './errors.js';
+
+/** Runs one command with the app built for it; maps every failure to a message and an exit code. */
+async function withApp(fn: (app: App) => Promise<number> | number): Promise<void> {
+  let app: App | undefined;
+  let code: number;
+  try {
+    app = buildApp(process.env);
+    code = await fn(app);
+  } catch (error) {
+    code = exitCodeFor(error);
+    const message =
+      error instanceof AirlockError ? error.message : `unexpected error: ${(error as Error).message}`;
+    const redacted = app ? app.redactor.redact(message) : message;
+    process.stderr.write(`airlock: ${redacted}\n`);
+    app?.logger.error(
+      { err: error instanceof Error ? { message: error.message, stack: error.stack } : String(error) },
+      'command failed',
+    );
+  } finally {
+    app?.close();
+  }
+  process.exitCode = code;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('airlock')
+    .description('Self-hosted AI coding agent: a task in, a sandboxed agent, an approved diff out.')
+    .showHelpAfterError()
+    .exitOverride();
+
+  program
+    .command('run')
+    .description('one headless run (CI, cron); progress on stderr')
+    .option('--repo <owner/name>', 'repository from airlock.yaml')
+    .option('--task <text>', 'what the agent should do')
+    .option('--jira <key>', 'a Jira ticket to take the task from')
+    .option('--base <ref>', 'branch or commit to start from (default: the repository base)')
+    .option('--patch <file>', 'write the diff to this file')
+    .option('--push', 'push a branch and open a pull request after confirmation')
+    .option('--yes', 'with --push: no confirmation (only where headless_push allows it)')
+    .option('--json', 'print the result as JSON on stdout')
+    .action((opts) =>
+      withApp((app) =>
+        runCommand(app, opts, {
+          stdout: process.stdout,
+          stderr: process.stderr,
+          stdinIsTTY: !!process.stdin.isTTY,
+        }),
+      ),
+    );
+
+  program
+    .command('runs')
+    .description('list runs, newest first')
+    .option('--limit <n>', 'how many', '20')
+    .option('--json', 'as JSON')
+    .action((opts) => withApp((app) => runsCommand(app, opts, process.stdout)));
+
+  program
+    .command('show')
+    .description("one run's events, commands, model turns and diff")
+    .argument('<run>', 'run id')
+    .option('--json', 'as JSON')
+    .action((runId, opts) => withApp((app) => showCommand(app, runId, opts, process.stdout)));
+
+  const audit = program.command('audit').description('the tamper-evident audit log');
+  audit
+    .command('verify')
+    .description('recompute the hash chain; non-zero exit on any break')
+    .action(() => withApp((app) => auditVerifyCommand(app, process.stdout, process.stderr)));
+
+  program
+    .command('doctor')
+    .description('check config, sandbox, model credentials and repository access')
+    .action(() => withApp((app) => doctorCommand(app, process.stdout)));
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version are not failures; every other parse error is bad usage (exit 2).
+      process.exitCode = ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(
+        error.code,
+      )
+        ? 0
+        : 2;
+      return;
+    }
+    throw error;
+  }
+}
+
+// Also runnable directly (`tsx src/cli.ts`, `node dist/cli.js`), as the tests and the image do.
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
+  await main(process.argv);
+}

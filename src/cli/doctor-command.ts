@@ -1,0 +1,81 @@
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import type { App } from '../composition-root.js';
+import { git } from '../repos/git.js';
+
+type Out = { write(s: string): unknown };
+
+interface Check {
+  name: string;
+  run: () => Promise<string>;
+}
+
+/** `airlock doctor`: checks what a run needs, each with what to do when it fails. */
+export async function doctorCommand(app: App, out: Out): Promise<number> {
+  const checks: Check[] = [
+    {
+      name: 'policy file',
+      run: async () => `${app.env.AIRLOCK_CONFIG}: ${Object.keys(app.policy.repos).length} repositories`,
+    },
+    {
+      name: 'data directory',
+      run: async () => {
+        accessSync(app.dataDir, constants.W_OK);
+        return `${app.dataDir} is writable`;
+      },
+    },
+    {
+      name: 'audit chain',
+      run: async () => {
+        const report = app.store.verifyAudit();
+        if (!report.ok) throw new Error(`${report.problems.length} problem(s); run \`airlock audit verify\``);
+        return `${report.checked} events intact`;
+      },
+    },
+    {
+      name: 'git',
+      run: async () => {
+        const v = spawnSync('git', ['--version'], { encoding: 'utf8' });
+        if (v.status !== 0) throw new Error('git is not installed');
+        return v.stdout.trim();
+      },
+    },
+    {
+      name: 'sandbox',
+      run: async () => {
+        if (app.sandboxes.warning) throw new Error(app.sandboxes.warning);
+        return `${app.sandboxes.kind}, isolated with bubblewrap (no network)`;
+      },
+    },
+    {
+      name: 'model',
+      run: async () => {
+        const model = app.model();
+        return `${model.provider} ${model.model} (credentials present)`;
+      },
+    },
+    ...Object.keys(app.policy.repos).map((repo) => ({
+      name: `repository ${repo}`,
+      run: async () => {
+        const forge = app.forgeFor(repo);
+        const url = forge.remoteUrl(repo);
+        await git(['ls-remote', '--heads', url, app.policy.repos[repo]?.base ?? 'main'], {
+          cwd: app.dataDir,
+          extraHeader: await forge.gitAuthHeader(repo, 'fetch'),
+        });
+        return `${url} is reachable`;
+      },
+    })),
+  ];
+  let failed = 0;
+  for (const check of checks) {
+    try {
+      out.write(`ok    ${check.name}: ${await check.run()}\n`);
+    } catch (error) {
+      failed++;
+      out.write(`FAIL  ${check.name}: ${app.redactor.redact((error as Error).message)}\n`);
+    }
+  }
+  out.write(failed ? `\n${failed} check(s) failed.\n` : '\nall checks passed.\n');
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,129 @@
+import type { App } from '../composition-root.js';
+import { AirlockError } from '../errors.js';
+import { diffStat, formatDiffStat } from '../runs/diffstat.js';
+
+type Out = { write(s: string): unknown };
+
+/** `airlock runs`: the newest runs first. */
+export function runsCommand(app: App, opts: { limit?: string; json?: boolean }, out: Out): number {
+  const limit = opts.limit ? Number.parseInt(opts.limit, 10) : 20;
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new AirlockError('usage', '--limit takes a positive whole number.');
+  const runs = app.store.listRuns({ limit });
+  if (opts.json) {
+    out.write(`${JSON.stringify(runs)}\n`);
+    return 0;
+  }
+  if (runs.length === 0) {
+    out.write('No runs yet. Start one with: airlock run --repo <owner/name> --task "..."\n');
+    return 0;
+  }
+  for (const r of runs) {
+    const task = (r.task.split('\n')[0] ?? '').slice(0, 60);
+    out.write(
+      `${r.id}  ${r.createdAt.slice(0, 19).replace('T', ' ')}  ${r.state.padEnd(17)}  ${r.repo}  ${task}\n`,
+    );
+  }
+  return 0;
+}
+
+/** `airlock show RUN`: events, commands with exit codes, model turns, the diff. */
+export function showCommand(app: App, runId: string, opts: { json?: boolean }, out: Out): number {
+  const run = app.store.getRun(runId);
+  if (!run) throw new AirlockError('run_not_found', `No run ${runId}. List runs with \`airlock runs\`.`);
+  const events = app.store.events(runId);
+  const calls = app.store.toolCalls(runId);
+  const turns = app.store.modelTurns(runId);
+  const diff = run.diffSha256 ? app.store.diff(runId, run.diffSha256) : undefined;
+  if (opts.json) {
+    out.write(
+      `${JSON.stringify({ run, events, tool_calls: calls, model_turns: turns, diff: diff?.toString('utf8') ?? null })}\n`,
+    );
+    return 0;
+  }
+  const totals = app.store.totals(runId);
+  out.write(`run ${run.id} · ${run.repo} · ${run.state}${run.outcome ? ` (${run.outcome})` : ''}\n`);
+  out.write(`requested by ${run.requester} via ${run.source} at ${run.createdAt}\n`);
+  out.write(`base ${run.baseRef} @ ${run.baseSha ?? '(not fixed yet)'}\n`);
+  out.write(
+    `${totals.steps} model turns · ${totals.inputTokens + totals.outputTokens} tokens · $${totals.costUsd.toFixed(4)}\n`,
+  );
+  if (run.branch) out.write(`branch ${run.branch}\n`);
+  if (run.prUrl) out.write(`pull request ${run.prUrl}\n`);
+  if (run.error) out.write(`error: ${run.error}\n`);
+  out.write(`\ntask:\n${indent(run.task)}\n`);
+  if (run.summary) out.write(`\nsummary:\n${indent(run.summary)}\n`);
+
+  out.write('\nevents:\n');
+  for (const e of events)
+    out.write(`  ${String(e.seq).padStart(5)}  ${e.at}  ${e.type}${eventDetail(e.data)}\n`);
+
+  out.write('\ncommands:\n');
+  for (const c of calls) {
+    const input = c.input as Record<string, unknown>;
+    const what =
+      c.name === 'bash' || c.name === 'setup'
+        ? `$ ${String(input.command ?? '(restart)')}`
+        : `${c.name} ${input.command} ${input.path}`;
+    out.write(`  [step ${c.step}] ${what.split('\n')[0]} → ${c.exitCode ?? (c.isError ? 'error' : '-')}\n`);
+  }
+
+  out.write('\nmodel turns:\n');
+  for (const t of turns) {
+    const response = t.response as {
+      content?: Array<{ type: string; text?: string; name?: string }>;
+      stop_reason?: string;
+    };
+    const said = (response.content ?? [])
+      .map((b) => (b.type === 'text' ? (b.text ?? '').split('\n')[0] : `[${b.name}]`))
+      .join(' ')
+      .slice(0, 100);
+    out.write(
+      `  [step ${t.step}] ${t.model} in=${t.usage.inputTokens} out=${t.usage.outputTokens} ${response.stop_reason ?? ''}: ${said}\n`,
+    );
+  }
+  if (diff) {
+    out.write(
+      `\ndiff (sha256 ${run.diffSha256}):\n${formatDiffStat(diffStat(diff.toString('utf8')))}\n\n${diff.toString('utf8')}\n`,
+    );
+  }
+  return 0;
+}
+
+/** `airlock audit verify`: recompute the chain; non-zero on any break. */
+export function auditVerifyCommand(app: App, out: Out, err: Out): number {
+  const report = app.store.verifyAudit();
+  if (report.ok) {
+    out.write(`audit chain intact: ${report.checked} events, head ${report.head ?? '(empty)'}\n`);
+    return 0;
+  }
+  err.write(`audit chain BROKEN: ${report.problems.length} problem(s) in ${report.checked} events\n`);
+  for (const p of report.problems) err.write(`  - ${p}\n`);
+  return 1;
+}
+
+function indent(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => `  ${l}`)
+    .join('\n');
+}
+
+function eventDetail(data: Record<string, unknown>): string {
+  const keys = [
+    'to',
+    'by',
+    'reason',
+    'name',
+    'exit_code',
+    'base_sha',
+    'sha256',
+    'diff_sha256',
+    'branch',
+    'pr_url',
+  ];
+  const parts = keys
+    .filter((k) => data[k] !== undefined && data[k] !== null)
+    .map((k) => `${k}=${String(data[k])}`);
+  return parts.length ? `  ${parts.join(' ')}` : '';
+}

@@ -1,0 +1,103 @@
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pino } from 'pino';
+import type { ModelClient } from './agent/model-client.js';
+import { type AirlockEnv, readEnv, secretValues } from './config/env.js';
+import { loadPolicy, type Policy } from './config/policy.js';
+import { AirlockError } from './errors.js';
+import type { Forge } from './forge/forge.js';
+import { GitPublisher } from './forge/git-publisher.js';
+import { GitHubForge } from './forge/github/github-forge.js';
+import { PlainGitForge } from './forge/plain-git-forge.js';
+import { createLogger, type Logger } from './log/logger.js';
+import { Redactor } from './log/redactor.js';
+import { createModelClient } from './models/create-model-client.js';
+import { Mirrors } from './repos/mirror.js';
+import { MirroredRepositories } from './repos/repository-source.js';
+import { RunEngine } from './runs/run-engine.js';
+import { LocalSandboxProvider } from './sandbox/local/local-sandbox.js';
+import type { SandboxProvider } from './sandbox/sandbox.js';
+import { openDatabase } from './store/database.js';
+import { SqliteStore } from './store/sqlite-store.js';
+
+export interface App {
+  env: AirlockEnv;
+  policy: Policy;
+  dataDir: string;
+  store: SqliteStore;
+  redactor: Redactor;
+  logger: Logger;
+  engine: RunEngine;
+  sandboxes: SandboxProvider;
+  forgeFor: (repo: string) => Forge;
+  model: () => ModelClient;
+  close(): void;
+}
+
+/**
+ * The one place that builds every client and passes it down (STYLE.md: Atlantis' NewServer).
+ * Nothing else constructs an SDK client or reads the environment.
+ */
+export function buildApp(processEnv: NodeJS.ProcessEnv, opts: { logTo?: 'file' | 'stderr' } = {}): App {
+  const env = readEnv(processEnv);
+  const policy = loadPolicy(env.AIRLOCK_CONFIG);
+  const dataDir = resolve(env.AIRLOCK_DATA_DIR);
+  mkdirSync(dataDir, { recursive: true });
+  const redactor = new Redactor(secretValues(processEnv));
+  const destination =
+    opts.logTo === 'stderr'
+      ? pino.destination(2)
+      : pino.destination({ dest: join(dataDir, 'airlock.log'), mkdir: true, sync: true });
+  const logger = createLogger({ level: env.AIRLOCK_LOG_LEVEL, redactor, destination });
+  const store = new SqliteStore(openDatabase(join(dataDir, 'airlock.db')));
+
+  const urls = Object.fromEntries(Object.entries(policy.repos).map(([name, r]) => [name, r.url]));
+  const github = GitHubForge.create({ apiUrl: env.GITHUB_API_URL, token: env.GITHUB_TOKEN, urls });
+  const plain = new PlainGitForge(urls);
+  const forgeFor = (repo: string): Forge => (policy.repos[repo]?.forge === 'git' ? plain : github);
+
+  if (env.AIRLOCK_SANDBOX === 'kubernetes') {
+    throw new AirlockError(
+      'config_invalid',
+      'AIRLOCK_SANDBOX=kubernetes is not available in this build yet; use local.',
+    );
+  }
+  const sandboxes = new LocalSandboxProvider(join(dataDir, 'workspaces'), {
+    isolation: policy.sandbox.local.isolation,
+    hide: policy.sandbox.local.hide,
+  });
+  if (sandboxes.warning) logger.warn(sandboxes.warning);
+
+  const mirrors = new Mirrors(join(dataDir, 'mirrors'));
+  let modelClient: ModelClient | undefined;
+  const model = () => {
+    modelClient ??= createModelClient(env, policy.model.name);
+    return modelClient;
+  };
+  const engine = new RunEngine({
+    store,
+    policy,
+    repos: new MirroredRepositories(mirrors, forgeFor, policy),
+    sandboxes,
+    publisher: new GitPublisher(mirrors, forgeFor),
+    model,
+    logger,
+    redactor,
+  });
+  return {
+    env,
+    policy,
+    dataDir,
+    store,
+    redactor,
+    logger,
+    engine,
+    sandboxes,
+    forgeFor,
+    model,
+    close: () => {
+      store.close();
+      logger.flush();
+    },
+  };
+}

@@ -1,0 +1,64 @@
+import { z } from 'zod';
+import { AirlockError } from '../errors.js';
+
+/** Environment variables of DESIGN.md §7: secrets and endpoints. Everything else is policy. */
+const envSchema = z.object({
+  AIRLOCK_CONFIG: z.string().min(1).default('./airlock.yaml'),
+  AIRLOCK_DATA_DIR: z.string().min(1).default('./.airlock'),
+  AIRLOCK_SANDBOX: z.enum(['local', 'kubernetes']).default('local'),
+  AIRLOCK_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  AIRLOCK_PROVIDER: z.enum(['anthropic', 'bedrock', 'vertex', 'openai']).default('anthropic'),
+  AIRLOCK_MODEL: z.string().min(1).optional(),
+  AIRLOCK_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ANTHROPIC_API_KEY: z.string().min(1).optional(),
+  ANTHROPIC_BASE_URL: z.url().optional(),
+  OPENAI_API_KEY: z.string().min(1).optional(),
+  OPENAI_BASE_URL: z.url().optional(),
+  AWS_REGION: z.string().optional(),
+  CLOUD_ML_REGION: z.string().optional(),
+  ANTHROPIC_VERTEX_PROJECT_ID: z.string().optional(),
+  SLACK_BOT_TOKEN: z.string().min(1).optional(),
+  SLACK_APP_TOKEN: z.string().min(1).optional(),
+  SLACK_API_URL: z.url().optional(),
+  GITHUB_TOKEN: z.string().min(1).optional(),
+  GITHUB_APP_ID: z.string().min(1).optional(),
+  GITHUB_APP_PRIVATE_KEY: z.string().min(1).optional(),
+  GITHUB_API_URL: z.url().default('https://api.github.com'),
+  JIRA_BASE_URL: z.url().optional(),
+  JIRA_EMAIL: z.string().optional(),
+  JIRA_API_TOKEN: z.string().optional(),
+  JIRA_PAT: z.string().optional(),
+});
+
+export type AirlockEnv = z.infer<typeof envSchema>;
+
+/** Names of variables whose values are secrets: redacted from logs and command output. */
+export const SECRET_ENV_KEYS = [
+  'ANTHROPIC_API_KEY',
+  'OPENAI_API_KEY',
+  'SLACK_BOT_TOKEN',
+  'SLACK_APP_TOKEN',
+  'GITHUB_TOKEN',
+  'GITHUB_APP_PRIVATE_KEY',
+  'JIRA_API_TOKEN',
+  'JIRA_PAT',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+] as const;
+
+export function readEnv(env: NodeJS.ProcessEnv = process.env): AirlockEnv {
+  // Empty strings count as unset, as shells and Kubernetes often produce them.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new AirlockError('config_invalid', `Environment is invalid — ${issues}`);
+  }
+  return parsed.data;
+}
+
+/** Every secret value present in the environment, longest first so redaction replaces whole tokens. */
+export function secretValues(env: NodeJS.ProcessEnv = process.env): string[] {
+  const values = SECRET_ENV_KEYS.map((k) => env[k]).filter((v): v is string => !!v && v.length >= 6);
+  return [...new Set(values)].sort((a, b) => b.length - a.length);
+}

@@ -1,0 +1,178 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { type ZodError, z } from 'zod';
+import { AirlockError } from '../errors.js';
+
+const repoName = z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'expected owner/name');
+const duration = z
+  .string()
+  .regex(/^\d+(s|m|h|d)$/, 'expected a duration such as 30m, 24h or 7d')
+  .transform((v) => {
+    const n = Number.parseInt(v, 10);
+    const unit = { s: 1, m: 60, h: 3600, d: 86400 }[v.at(-1) as 's' | 'm' | 'h' | 'd'];
+    return n * unit * 1000;
+  });
+
+const limitsSchema = z
+  .object({
+    concurrent_runs: z.number().int().positive().default(20),
+    max_steps: z.number().int().positive().default(60),
+    max_minutes: z.number().positive().default(30),
+    max_cost_usd: z.number().positive().default(5),
+    max_tokens: z.number().int().positive().default(5_000_000),
+    command_timeout_seconds: z.number().int().positive().default(600),
+  })
+  .strict();
+
+const limitsOverrideSchema = limitsSchema.partial().strict();
+
+const sandboxSpecSchema = z
+  .object({
+    image: z.string().min(1).optional(),
+    cpu: z.string().optional(),
+    memory: z.string().optional(),
+    ephemeral_storage: z.string().optional(),
+    runtime_class: z.string().optional(),
+  })
+  .strict();
+
+const repoSchema = z
+  .object({
+    url: z.string().min(1).optional(),
+    forge: z.enum(['github', 'git']).default('github'),
+    base: z.string().min(1).default('main'),
+    requesters: z.array(z.string()).optional(),
+    approvers: z.array(z.string()).default([]),
+    four_eyes: z.boolean().default(true),
+    headless_push: z.boolean().default(false),
+    approval_ttl: duration.default(24 * 3600 * 1000),
+    setup: z.string().min(1).optional(),
+    sandbox: sandboxSpecSchema.optional(),
+    pr: z
+      .object({ draft: z.boolean().default(false), labels: z.array(z.string()).default([]) })
+      .strict()
+      .optional(),
+    limits: limitsOverrideSchema.optional(),
+  })
+  .strict();
+
+const policySchema = z
+  .object({
+    repos: z
+      .record(repoName, repoSchema)
+      .refine((r) => Object.keys(r).length > 0, 'list at least one repository'),
+    channels: z.record(z.string(), z.object({ repo: repoName }).strict()).default({}),
+    jira: z
+      .object({
+        projects: z
+          .record(z.string().regex(/^[A-Z][A-Z0-9_]+$/, 'expected a Jira project key'), repoName)
+          .default({}),
+        on_pr: z
+          .object({ comment: z.boolean().default(true), transition: z.string().min(1).optional() })
+          .strict()
+          .default({ comment: true }),
+      })
+      .strict()
+      .optional(),
+    limits: limitsSchema.default(limitsSchema.parse({})),
+    sandbox: z
+      .object({
+        image: z.string().default('ghcr.io/airlock-dev/sandbox:latest'),
+        // Extra host paths hidden from local sandboxes (home directories and the data dir always are).
+        local: z
+          .object({
+            // auto: bubblewrap when it works, else plain processes with a warning.
+            isolation: z.enum(['auto', 'bubblewrap', 'none']).default('auto'),
+            hide: z.array(z.string()).default([]),
+          })
+          .strict()
+          .default({ isolation: 'auto', hide: [] }),
+      })
+      .strict()
+      .default({ image: 'ghcr.io/airlock-dev/sandbox:latest', local: { isolation: 'auto', hide: [] } }),
+    model: z
+      .object({
+        name: z.string().min(1).optional(),
+        max_output_tokens: z.number().int().positive().default(8192),
+        // USD per million tokens, for models whose price airlock does not know.
+        price: z
+          .object({ input: z.number().nonnegative(), output: z.number().nonnegative() })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .default({ max_output_tokens: 8192 }),
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    for (const [channel, { repo }] of Object.entries(p.channels)) {
+      if (!(repo in p.repos))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['channels', channel, 'repo'],
+          message: `${repo} is not under repos`,
+        });
+    }
+    for (const [key, repo] of Object.entries(p.jira?.projects ?? {})) {
+      if (!(repo in p.repos))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['jira', 'projects', key],
+          message: `${repo} is not under repos`,
+        });
+    }
+  });
+
+export type Policy = z.infer<typeof policySchema>;
+export type RepoPolicy = z.infer<typeof repoSchema>;
+export type Limits = z.infer<typeof limitsSchema>;
+
+function describe(error: ZodError, source: string): string {
+  const lines = error.issues.map((issue) => {
+    const key = issue.path.map(String).join('.') || '(top level)';
+    let message = issue.message;
+    if (issue.code === 'unrecognized_keys')
+      message = `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    return `  ${key}: ${message}`;
+  });
+  return `${source} is invalid:\n${lines.join('\n')}`;
+}
+
+export function parsePolicy(text: string, source = 'airlock.yaml'): Policy {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (error) {
+    throw new AirlockError('config_invalid', `${source} is not valid YAML: ${(error as Error).message}`);
+  }
+  const parsed = policySchema.safeParse(raw ?? {});
+  if (!parsed.success) throw new AirlockError('config_invalid', describe(parsed.error, source));
+  return parsed.data;
+}
+
+export function loadPolicy(path: string): Policy {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new AirlockError(
+      'config_invalid',
+      `Cannot read the policy file ${path}. Create it (see airlock.example.yaml) or set AIRLOCK_CONFIG.`,
+    );
+  }
+  return parsePolicy(text, path);
+}
+
+export function repoPolicy(policy: Policy, repo: string): RepoPolicy {
+  const found = policy.repos[repo];
+  if (!found) {
+    const known = Object.keys(policy.repos).join(', ');
+    throw new AirlockError('repo_unknown', `Repository ${repo} is not configured. Configured: ${known}.`);
+  }
+  return found;
+}
+
+/** The limits that apply to a repository: its overrides on top of the global ones. */
+export function limitsFor(policy: Policy, repo: string): Limits {
+  return { ...policy.limits, ...repoPolicy(policy, repo).limits };
+}

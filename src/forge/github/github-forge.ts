@@ -1,0 +1,103 @@
+import { Octokit } from '@octokit/rest';
+import { AirlockError } from '../../errors.js';
+import type { Forge, PullRequest, PullRequestDraft } from '../forge.js';
+
+/** github.com and GitHub Enterprise Server (GITHUB_API_URL) in personal-token mode. */
+export class GitHubForge implements Forge {
+  readonly kind = 'github' as const;
+
+  constructor(
+    private readonly octokit: Octokit,
+    private readonly opts: { apiUrl: string; token?: string; urls: Record<string, string | undefined> },
+  ) {}
+
+  static create(opts: {
+    apiUrl: string;
+    token?: string;
+    urls: Record<string, string | undefined>;
+  }): GitHubForge {
+    const octokit = new Octokit({ auth: opts.token, baseUrl: opts.apiUrl, userAgent: 'airlock' });
+    return new GitHubForge(octokit, opts);
+  }
+
+  remoteUrl(repo: string): string {
+    return this.opts.urls[repo] ?? `${webBase(this.opts.apiUrl)}/${repo}.git`;
+  }
+
+  async gitAuthHeader(_repo: string, purpose: 'fetch' | 'push'): Promise<string | undefined> {
+    if (!this.opts.token) {
+      if (purpose === 'push') {
+        throw new AirlockError(
+          'forge_failed',
+          'GitHub: no credential to push with. Set GITHUB_TOKEN (or the GitHub App variables).',
+        );
+      }
+      return undefined;
+    }
+    return `Authorization: Basic ${Buffer.from(`x-access-token:${this.opts.token}`).toString('base64')}`;
+  }
+
+  async ensurePullRequest(repo: string, draft: PullRequestDraft): Promise<PullRequest> {
+    const [owner, name] = repo.split('/') as [string, string];
+    try {
+      const existing = await this.findOpen(owner, name, draft.branch);
+      if (existing) return existing;
+      try {
+        const { data } = await this.octokit.pulls.create({
+          owner,
+          repo: name,
+          head: draft.branch,
+          base: draft.base,
+          title: draft.title,
+          body: draft.body,
+          draft: draft.draft,
+        });
+        return { number: data.number, url: data.html_url, created: true };
+      } catch (error) {
+        // Another attempt opened it between our look-up and create: use that one.
+        const raced =
+          (error as { status?: number }).status === 422
+            ? await this.findOpen(owner, name, draft.branch)
+            : undefined;
+        if (raced) return raced;
+        throw error;
+      }
+    } catch (error) {
+      if (error instanceof AirlockError) throw error;
+      const status = (error as { status?: number }).status;
+      const hint =
+        status === 401
+          ? ' Check GITHUB_TOKEN.'
+          : status === 403 || status === 404
+            ? ' Check that the token can write pull requests on this repository.'
+            : '';
+      throw new AirlockError(
+        'forge_failed',
+        `GitHub: could not open the pull request for ${repo}: ${(error as Error).message}.${hint}`,
+        {
+          cause: error,
+        },
+      );
+    }
+  }
+
+  private async findOpen(owner: string, repo: string, branch: string): Promise<PullRequest | undefined> {
+    const { data } = await this.octokit.pulls.list({
+      owner,
+      repo,
+      head: `${owner}:${branch}`,
+      state: 'open',
+      per_page: 10,
+    });
+    const pr = data[0];
+    return pr ? { number: pr.number, url: pr.html_url, created: false } : undefined;
+  }
+}
+
+/** https://api.github.com → https://github.com; https://ghe.example.com/api/v3 → https://ghe.example.com */
+export function webBase(apiUrl: string): string {
+  const url = new URL(apiUrl);
+  if (url.hostname === 'api.github.com') return 'https://github.com';
+  const path = url.pathname.replace(/\/+$/, '').replace(/\/api\/v3$/, '');
+  return `${url.origin}${path}`;
+}

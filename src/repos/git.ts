@@ -1,0 +1,52 @@
+import { spawn } from 'node:child_process';
+import { AirlockError } from '../errors.js';
+
+export interface GitOptions {
+  cwd: string;
+  /** An HTTP header for this one command (e.g. Authorization), passed through the environment. */
+  extraHeader?: string;
+  input?: string | Buffer;
+  env?: Record<string, string>;
+}
+
+/**
+ * Runs git on the airlock side (mirrors, pushes). A credential goes in as http.extraHeader
+ * through GIT_CONFIG_* variables: never on the command line (visible in ps), in a URL, or in a
+ * config file. Prompts are off so a missing credential fails instead of hanging.
+ */
+export function git(args: string[], opts: GitOptions): Promise<{ stdout: Buffer; stderr: string }> {
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/tmp',
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_ASKPASS: '/bin/false',
+    GIT_CONFIG_NOSYSTEM: '1',
+    LANG: 'C',
+    ...opts.env,
+  };
+  if (opts.extraHeader) {
+    env.GIT_CONFIG_COUNT = '1';
+    env.GIT_CONFIG_KEY_0 = 'http.extraHeader';
+    env.GIT_CONFIG_VALUE_0 = opts.extraHeader;
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', args, { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.stdin.on('error', () => {});
+    child.stdin.end(opts.input ?? '');
+    child.on('error', (e) => reject(new AirlockError('git_failed', `Cannot run git: ${e.message}`)));
+    child.on('close', (code) => {
+      const stderr = Buffer.concat(err).toString();
+      if (code === 0) resolve({ stdout: Buffer.concat(out), stderr });
+      else
+        reject(new AirlockError('git_failed', `git ${args[0]} failed: ${stderr.trim() || `exit ${code}`}`));
+    });
+  });
+}
+
+export async function gitText(args: string[], opts: GitOptions): Promise<string> {
+  return (await git(args, opts)).stdout.toString().trim();
+}

@@ -1,0 +1,68 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { AirlockError } from '../errors.js';
+import { git, gitText } from './git.js';
+import { KeyedLock } from './keyed-lock.js';
+
+/**
+ * A bare mirror per repository under the data directory. Only airlock touches it; the sandbox
+ * gets a tar snapshot of one commit and never the mirror, its remote or a credential.
+ */
+export class Mirrors {
+  private readonly locks = new KeyedLock();
+
+  constructor(private readonly root: string) {}
+
+  pathFor(repo: string): string {
+    return join(this.root, `${repo}.git`);
+  }
+
+  /** Fetches `base` (a branch, or a commit sha) and returns the commit the run is fixed to. */
+  async fetchBase(repo: string, url: string, base: string, extraHeader?: string): Promise<string> {
+    const release = await this.locks.acquire(repo);
+    try {
+      const dir = this.pathFor(repo);
+      if (!existsSync(join(dir, 'HEAD'))) {
+        mkdirSync(dir, { recursive: true });
+        await git(['init', '--bare', '-q', dir], { cwd: dir });
+      }
+      const isSha = /^[0-9a-f]{40}$/.test(base);
+      const refspec = isSha ? '+refs/heads/*:refs/heads/*' : `+refs/heads/${base}:refs/heads/${base}`;
+      try {
+        await git(['fetch', '--quiet', '--no-tags', '--prune', url, refspec], { cwd: dir, extraHeader });
+      } catch (error) {
+        throw new AirlockError(
+          'git_failed',
+          `Cannot fetch ${base} of ${repo} from ${url}: ${(error as Error).message.replace(/^git fetch failed: /, '')}`,
+        );
+      }
+      const ref = isSha ? base : `refs/heads/${base}`;
+      return await gitText(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`], { cwd: dir }).catch(
+        () => {
+          throw new AirlockError('git_failed', `${base} is not a branch or commit of ${repo}.`);
+        },
+      );
+    } finally {
+      release();
+    }
+  }
+
+  /** A tar stream of the tree at `sha`: the run's snapshot. */
+  snapshot(repo: string, sha: string): Readable {
+    const child = spawn('git', ['archive', '--format=tar', sha], {
+      cwd: this.pathFor(repo),
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', GIT_CONFIG_NOSYSTEM: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const errors: Buffer[] = [];
+    child.stderr.on('data', (c: Buffer) => errors.push(c));
+    child.on('close', (code) => {
+      if (code !== 0) {
+        child.stdout.destroy(new AirlockError('git_failed', `git archive failed: ${Buffer.concat(errors)}`));
+      }
+    });
+    return child.stdout;
+  }
+}

@@ -1,0 +1,33 @@
+import type { Readable } from 'node:stream';
+import type { Policy } from '../config/policy.js';
+import type { Forge } from '../forge/forge.js';
+import type { Mirrors } from './mirror.js';
+
+/** The port runs/ uses to fix a run's base commit and take its snapshot. */
+export interface RepositorySource {
+  fetchBase(repo: string, base: string): Promise<string>;
+  snapshot(repo: string, sha: string): Readable;
+}
+
+export class MirroredRepositories implements RepositorySource {
+  constructor(
+    private readonly mirrors: Mirrors,
+    private readonly forgeFor: (repo: string) => Forge,
+    private readonly policy: Policy,
+  ) {}
+
+  async fetchBase(repo: string, base: string): Promise<string> {
+    if (!this.policy.repos[repo]) throw new Error(`unknown repository ${repo}`);
+    const forge = this.forgeFor(repo);
+    return this.mirrors.fetchBase(
+      repo,
+      forge.remoteUrl(repo),
+      base,
+      await forge.gitAuthHeader(repo, 'fetch'),
+    );
+  }
+
+  snapshot(repo: string, sha: string): Readable {
+    return this.mirrors.snapshot(repo, sha);
+  }
+}

@@ -1,0 +1,20 @@
+/** `airlock/<run-id>-<slug>`: deterministic per run, so a retried push targets the same branch. */
+export function branchName(runId: string, task: string): string {
+  const slug = task
+    .toLowerCase()
+    .normalize('NFKD')
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 40)
+    .replace(/-+$/, '');
+  return `airlock/${runId}${slug ? `-${slug}` : ''}`;
+}
+
+/** A short, time-ordered, URL- and ref-safe id. */
+export function newRunId(now = Date.now(), random = Math.random): string {
+  const time = now.toString(36);
+  const tail = Math.floor(random() * 36 ** 5)
+    .toString(36)
+    .padStart(5, '0');
+  return `${time}${tail}`;
+}

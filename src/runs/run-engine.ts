@@ -1,0 +1,369 @@
+import type { AgentEvent } from '../agent/agent-events.js';
+import { AgentLoop, type AgentStop } from '../agent/agent-loop.js';
+import type { Message } from '../agent/model-client.js';
+import { priceFor } from '../agent/pricing.js';
+import { systemPrompt } from '../agent/system-prompt.js';
+import { limitsFor, repoPolicy } from '../config/policy.js';
+import { AirlockError, messageOf } from '../errors.js';
+import { runLogger } from '../log/logger.js';
+import type { Sandbox } from '../sandbox/sandbox.js';
+import { initSnapshotRepository } from '../sandbox/workspace-git.js';
+import type { RunRecord } from '../store/store.js';
+import { type Approver, type Decision, mayApprove } from './approval-policy.js';
+import { branchName, newRunId } from './branch-name.js';
+import { diffStat, formatDiffStat } from './diffstat.js';
+import type { RunPorts } from './run-context.js';
+import { isTerminal, type RunState } from './run-state.js';
+import { TranscriptRecorder } from './transcript-recorder.js';
+
+export interface RunRequest {
+  repo: string;
+  task: string;
+  requester: string;
+  source: RunRecord['source'];
+  baseRef?: string;
+}
+
+export interface WorkResult {
+  run: RunRecord;
+  stop: AgentStop;
+  diff: Buffer;
+}
+
+/**
+ * Owns a run from request to terminal state (DESIGN.md §2). Each state change is stored
+ * before its side effect; the other parts are ports it calls.
+ */
+export class RunEngine {
+  private readonly now: () => number;
+
+  constructor(private readonly ports: RunPorts) {
+    this.now = ports.now ?? Date.now;
+  }
+
+  request(req: RunRequest): RunRecord {
+    const policy = repoPolicy(this.ports.policy, req.repo);
+    const run = this.ports.store.createRun({
+      id: newRunId(this.now()),
+      repo: req.repo,
+      task: this.ports.redactor.redact(req.task),
+      requester: req.requester,
+      source: req.source,
+      baseRef: req.baseRef ?? policy.base,
+    });
+    return this.must(this.ports.store.transition(run.id, ['requested'], 'queued', {}));
+  }
+
+  /** Provisions the sandbox, runs the agent, and takes the diff. Leaves the sandbox in place. */
+  async work(
+    runId: string,
+    opts: { signal?: AbortSignal; onEvent?: (e: AgentEvent) => void } = {},
+  ): Promise<WorkResult> {
+    const { store } = this.ports;
+    let run = this.must(store.getRun(runId));
+    const log = runLogger(this.ports.logger, run.id, run.repo);
+    const limits = limitsFor(this.ports.policy, run.repo);
+    const policy = repoPolicy(this.ports.policy, run.repo);
+    const startedAt = this.now();
+    let sandbox: Sandbox | undefined;
+    try {
+      run = this.must(store.transition(run.id, ['queued'], 'provisioning', {}));
+      const baseSha = await this.ports.repos.fetchBase(run.repo, run.baseRef);
+      store.updateRun(
+        run.id,
+        { baseSha },
+        { type: 'base.fixed', data: { base_ref: run.baseRef, base_sha: baseSha } },
+      );
+      sandbox = await this.ports.sandboxes.create(run.id, {
+        image: policy.sandbox?.image ?? this.ports.policy.sandbox.image,
+        cpu: policy.sandbox?.cpu,
+        memory: policy.sandbox?.memory,
+        deadlineSeconds: Math.ceil(limits.max_minutes * 60) + 600,
+      });
+      await sandbox.putTree(this.ports.repos.snapshot(run.repo, baseSha));
+      const snapshotCommit = await initSnapshotRepository(sandbox, baseSha);
+      store.updateRun(
+        run.id,
+        { snapshotCommit },
+        { type: 'sandbox.ready', data: { snapshot_commit: snapshotCommit, workdir: sandbox.workdir } },
+      );
+      log.info({ base_sha: baseSha }, 'sandbox ready');
+
+      const recorder = new TranscriptRecorder(store, run.id, this.ports.model().model, opts.onEvent);
+      const setupNote = policy.setup
+        ? await this.runSetup(sandbox, policy.setup, limits.command_timeout_seconds, recorder)
+        : '';
+      run = this.must(store.transition(run.id, ['provisioning'], 'working', {}));
+
+      const model = this.ports.model();
+      const agent = new AgentLoop({
+        model,
+        sandbox,
+        price: priceFor(model.model, this.ports.policy.model.price),
+        redact: (t) => this.ports.redactor.redact(t),
+        onEvent: (e) => recorder.handle(e),
+        now: this.now,
+      });
+      const firstMessage: Message = {
+        role: 'user',
+        content: [{ type: 'text', text: `${setupNote}${run.task}` }],
+      };
+      const stop = await agent.run({
+        system: systemPrompt({
+          repo: run.repo,
+          workdir: sandbox.workdir,
+          baseRef: run.baseRef,
+          isolated: !this.ports.sandboxes.warning,
+        }),
+        messages: [firstMessage],
+        budget: {
+          maxSteps: limits.max_steps,
+          deadline: startedAt + limits.max_minutes * 60_000,
+          maxTokens: limits.max_tokens,
+          maxCostUsd: limits.max_cost_usd,
+          commandTimeoutMs: limits.command_timeout_seconds * 1000,
+          maxOutputTokens: this.ports.policy.model.max_output_tokens,
+        },
+        signal: opts.signal,
+      });
+      store.appendEvent(run.id, 'agent.stopped', {
+        kind: stop.kind,
+        reason: 'reason' in stop ? stop.reason : undefined,
+      });
+
+      const diff = await sandbox.diff(snapshotCommit);
+      const summary = this.ports.redactor.redact(stop.summary);
+      const fields = { summary, diffSha256: diff.length ? store.saveDiff(run.id, diff) : null };
+      run = store.updateRun(run.id, fields, {
+        type: 'diff.taken',
+        data: { bytes: diff.length, sha256: fields.diffSha256 },
+      });
+      log.info({ stop: stop.kind, diff_bytes: diff.length }, 'agent stopped');
+      return { run, stop, diff };
+    } catch (error) {
+      const cancelled = opts.signal?.aborted || (error instanceof AirlockError && error.code === 'cancelled');
+      log.error({ err: messageOf(error) }, 'run failed');
+      this.end(runId, cancelled ? 'cancelled' : 'failed', cancelled ? 'Cancelled.' : messageOf(error));
+      await sandbox?.destroy().catch(() => {});
+      throw error;
+    }
+  }
+
+  /** After work: a finished agent with a diff awaits approval; no diff is done with no changes. */
+  settle(result: WorkResult): RunRecord {
+    const { store } = this.ports;
+    const { run, stop, diff } = result;
+    if (stop.kind === 'cancelled') return this.end(run.id, 'cancelled', 'Cancelled.');
+    if (stop.kind === 'budget')
+      return this.end(run.id, 'failed', `The agent stopped before finishing: ${stop.reason}.`);
+    if (diff.length === 0) {
+      return this.must(store.transition(run.id, ['working'], 'done', { fields: { outcome: 'no_changes' } }));
+    }
+    return this.must(
+      store.transition(run.id, ['working'], 'awaiting_approval', {
+        data: { diff_sha256: run.diffSha256, diffstat: formatDiffStat(diffStat(diff.toString('utf8'))) },
+      }),
+    );
+  }
+
+  /**
+   * Approves the exact diff `diffSha256` and pushes it. A refusal comes back as a Decision; the
+   * attempt is audited either way. A second approval of a run already pushing is refused.
+   */
+  async approve(
+    runId: string,
+    approver: Approver,
+    diffSha256: string,
+    opts: { headless?: boolean } = {},
+  ): Promise<Decision & { run: RunRecord }> {
+    const { store } = this.ports;
+    const run = this.must(store.getRun(runId));
+    const policy = repoPolicy(this.ports.policy, run.repo);
+    let decision: Decision = opts.headless ? { allowed: true } : mayApprove(policy, approver, run.requester);
+    if (decision.allowed && run.state !== 'awaiting_approval') {
+      decision = {
+        allowed: false,
+        reason: `This run is ${run.state.replace('_', ' ')}; there is nothing to approve.`,
+      };
+    }
+    if (decision.allowed && run.diffSha256 !== diffSha256) {
+      decision = {
+        allowed: false,
+        reason: 'The diff changed since this approval was requested; review the newest diff.',
+      };
+    }
+    if (!decision.allowed) {
+      store.appendEvent(
+        run.id,
+        'approval.refused',
+        { by: approver.id, diff_sha256: diffSha256, reason: decision.reason },
+        { durable: true },
+      );
+      return { ...decision, run };
+    }
+    const approvedAt = new Date(this.now()).toISOString();
+    const pushing = store.transition(run.id, ['awaiting_approval'], 'pushing', {
+      type: 'approval.granted',
+      data: { by: approver.id, diff_sha256: diffSha256, approved_at: approvedAt, headless: !!opts.headless },
+      fields: { branch: branchName(run.id, run.task) },
+      durable: true,
+    });
+    if (!pushing) {
+      const reason = 'Someone else acted on this run first.';
+      store.appendEvent(
+        run.id,
+        'approval.refused',
+        { by: approver.id, diff_sha256: diffSha256, reason },
+        { durable: true },
+      );
+      return { allowed: false, reason, run: this.must(store.getRun(runId)) };
+    }
+    return { allowed: true, run: await this.push(pushing, approver.id, approvedAt) };
+  }
+
+  /** Pushes a run in `pushing`. Safe to repeat after a crash: same commit, same branch, same PR. */
+  async push(run: RunRecord, approvedBy: string, approvedAt: string): Promise<RunRecord> {
+    const { store } = this.ports;
+    const log = runLogger(this.ports.logger, run.id, run.repo);
+    const policy = repoPolicy(this.ports.policy, run.repo);
+    const diff = run.diffSha256 ? store.diff(run.id, run.diffSha256) : undefined;
+    if (!diff || !run.baseSha || !run.branch)
+      throw new AirlockError('store_failed', `Run ${run.id} has no approved diff to push.`);
+    try {
+      const stat = formatDiffStat(diffStat(diff.toString('utf8')));
+      const title = pullRequestTitle(run);
+      const result = await this.ports.publisher.publish({
+        runId: run.id,
+        repo: run.repo,
+        baseRef: run.baseRef,
+        baseSha: run.baseSha,
+        diff,
+        branch: run.branch,
+        commitTitle: title,
+        commitBody: `${run.summary ?? ''}\n\nTask: ${run.task}`,
+        approvedAt,
+        pullRequest: {
+          title,
+          body: pullRequestBody(run, approvedBy, stat, this.testCommands(run.id)),
+          draft: policy.pr?.draft ?? false,
+        },
+      });
+      log.info({ commit: result.commitSha, pr: result.pullRequest?.url }, 'pushed');
+      return this.must(
+        store.transition(run.id, ['pushing'], 'done', {
+          type: 'push.done',
+          data: {
+            branch: run.branch,
+            commit: result.commitSha,
+            already_pushed: result.alreadyPushed,
+            pr_url: result.pullRequest?.url ?? null,
+            pr_created: result.pullRequest?.created ?? null,
+          },
+          fields: { prUrl: result.pullRequest?.url ?? null, outcome: 'pushed' },
+          durable: true,
+        }),
+      );
+    } catch (error) {
+      log.error({ err: messageOf(error) }, 'push failed');
+      this.end(run.id, 'failed', messageOf(error));
+      throw error;
+    }
+  }
+
+  reject(runId: string, by: string, reason: string): RunRecord {
+    return this.must(
+      this.ports.store.transition(runId, ['requested', 'awaiting_approval'], 'rejected', {
+        data: { by, reason },
+        fields: { error: reason },
+        durable: true,
+      }),
+    );
+  }
+
+  /** Ends a run that was handed out as a patch: nothing is pushed. */
+  finishAsPatch(runId: string): RunRecord {
+    return this.must(
+      this.ports.store.transition(runId, ['awaiting_approval'], 'done', { fields: { outcome: 'patch' } }),
+    );
+  }
+
+  async destroySandbox(runId: string): Promise<void> {
+    const sandbox = await this.ports.sandboxes.attach(runId);
+    await sandbox?.destroy();
+  }
+
+  private end(runId: string, state: Extract<RunState, 'failed' | 'cancelled'>, error: string): RunRecord {
+    const run = this.must(this.ports.store.getRun(runId));
+    if (isTerminal(run.state)) return run;
+    const from = [run.state];
+    return (
+      this.ports.store.transition(runId, from, state, {
+        fields: { error: this.ports.redactor.redact(error) },
+      }) ?? run
+    );
+  }
+
+  private async runSetup(
+    sandbox: Sandbox,
+    command: string,
+    timeoutSeconds: number,
+    recorder: TranscriptRecorder,
+  ): Promise<string> {
+    const result = await sandbox.exec(command, { timeoutMs: timeoutSeconds * 1000 });
+    const output = this.ports.redactor.redact(`${result.stdout.toString()}${result.stderr.toString()}`);
+    recorder.setup(command, output, result.exitCode, result.durationMs);
+    if (result.exitCode === 0) return '';
+    const tail = output.slice(-2000);
+    return `Note: the repository's setup command \`${command}\` failed (exit ${result.exitCode ?? 'killed'}). Its last output:\n${tail}\n\nTask:\n`;
+  }
+
+  private testCommands(runId: string): Array<{ command: string; exitCode: number | null }> {
+    return this.ports.store
+      .toolCalls(runId)
+      .filter((c) => c.name === 'bash' && typeof (c.input as { command?: unknown }).command === 'string')
+      .map((c) => ({ command: (c.input as { command: string }).command, exitCode: c.exitCode }))
+      .filter((c) =>
+        /\b(test|check|lint|pytest|jest|vitest|make|cargo|go test|tsc|mvn|gradle)\b/.test(c.command),
+      )
+      .slice(-10);
+  }
+
+  private must<T>(value: T | undefined): T {
+    if (value === undefined)
+      throw new AirlockError('store_failed', 'The run changed state underneath this action; retry.');
+    return value;
+  }
+}
+
+function pullRequestTitle(run: RunRecord): string {
+  const line = (run.task.split('\n')[0] ?? '').trim();
+  return line.length > 72 ? `${line.slice(0, 69)}...` : line || `airlock run ${run.id}`;
+}
+
+function pullRequestBody(
+  run: RunRecord,
+  approvedBy: string,
+  stat: string,
+  tests: Array<{ command: string; exitCode: number | null }>,
+): string {
+  const checks = tests.length
+    ? tests.map((t) => `- \`${t.command.split('\n')[0]}\` → exit ${t.exitCode ?? 'killed'}`).join('\n')
+    : '- none recorded';
+  return [
+    run.summary ?? '',
+    '',
+    '### Task',
+    run.task,
+    '',
+    '### Changes',
+    '```',
+    stat,
+    '```',
+    '### Checks the agent ran',
+    checks,
+    '',
+    `Requested by ${run.requester} · approved by ${approvedBy} · run \`${run.id}\``,
+    '',
+    '_Opened by airlock. The diff was approved by its exact SHA-256 before it was pushed._',
+  ].join('\n');
+}

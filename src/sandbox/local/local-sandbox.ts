@@ -1,0 +1,232 @@
+import { spawn } from 'node:child_process';
+import { mkdir, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import * as tar from 'tar';
+import { AirlockError } from '../../errors.js';
+import { commandEnv } from '../command-env.js';
+import { OutputCapture } from '../output-capture.js';
+import {
+  DEFAULT_MAX_OUTPUT_BYTES,
+  type ExecOptions,
+  type ExecResult,
+  type Sandbox,
+  type SandboxProvider,
+} from '../sandbox.js';
+import { diffAgainst } from '../workspace-git.js';
+import { bubblewrapWorks, bwrapArgs, SANDBOX_HOME, SANDBOX_WORKDIR } from './bubblewrap.js';
+
+export type LocalIsolation = 'auto' | 'bubblewrap' | 'none';
+
+const NO_BWRAP_WARNING =
+  'WARNING: bubblewrap (bwrap) is not available, so local sandbox commands run as plain processes ' +
+  'with network access and the host filesystem visible. Install bubblewrap (apt-get install bubblewrap) ' +
+  'or use AIRLOCK_SANDBOX=kubernetes for isolation.';
+
+export class LocalSandboxProvider implements SandboxProvider {
+  readonly kind = 'local' as const;
+  readonly warning?: string;
+  private readonly useBwrap: boolean;
+
+  constructor(
+    private readonly root: string,
+    private readonly opts: { isolation?: LocalIsolation; hide?: string[] } = {},
+  ) {
+    const isolation = opts.isolation ?? 'auto';
+    const works = isolation !== 'none' && bubblewrapWorks();
+    if (isolation === 'bubblewrap' && !works) {
+      throw new AirlockError(
+        'sandbox_failed',
+        'sandbox.local.isolation is bubblewrap but bwrap is missing or cannot create namespaces here.',
+      );
+    }
+    this.useBwrap = works;
+    if (!works) this.warning = NO_BWRAP_WARNING;
+  }
+
+  get isolated(): boolean {
+    return this.useBwrap;
+  }
+
+  async create(runId: string): Promise<Sandbox> {
+    const dir = this.dirFor(runId);
+    await rm(dir, { recursive: true, force: true });
+    for (const sub of ['ws', 'home', 'tmp']) await mkdir(join(dir, sub), { recursive: true });
+    return this.open(runId, dir);
+  }
+
+  async attach(runId: string): Promise<Sandbox | undefined> {
+    const dir = this.dirFor(runId);
+    const found = await stat(join(dir, 'ws')).catch(() => undefined);
+    return found?.isDirectory() ? this.open(runId, dir) : undefined;
+  }
+
+  private dirFor(runId: string): string {
+    if (!/^[\w-]+$/.test(runId)) throw new AirlockError('sandbox_failed', `bad run id ${runId}`);
+    return resolve(this.root, runId);
+  }
+
+  private open(runId: string, dir: string): LocalSandbox {
+    return new LocalSandbox(runId, dir, this.useBwrap, [resolve(this.root, '..'), ...(this.opts.hide ?? [])]);
+  }
+}
+
+export class LocalSandbox implements Sandbox {
+  readonly workdir: string;
+  private readonly ws: string;
+
+  constructor(
+    readonly runId: string,
+    private readonly dir: string,
+    private readonly bwrap: boolean,
+    private readonly hide: string[],
+  ) {
+    this.ws = join(dir, 'ws');
+    this.workdir = bwrap ? SANDBOX_WORKDIR : this.ws;
+  }
+
+  exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    const cwd = this.resolveInside(opts.cwd ?? this.workdir);
+    const home = this.bwrap ? SANDBOX_HOME : join(this.dir, 'home');
+    const tmp = this.bwrap ? '/tmp' : join(this.dir, 'tmp');
+    const env = commandEnv(home, tmp);
+    const [file, args, spawnEnv] = this.bwrap
+      ? [
+          'bwrap',
+          [
+            ...bwrapArgs(
+              {
+                workspace: this.ws,
+                home: join(this.dir, 'home'),
+                tmp: join(this.dir, 'tmp'),
+                hide: this.hide,
+              },
+              env,
+              cwd.inner,
+            ),
+            'bash',
+            '-c',
+            command,
+          ],
+          { PATH: env.PATH },
+        ]
+      : ['bash', ['-c', command], env];
+    return runProcess(
+      file,
+      args as string[],
+      { cwd: this.bwrap ? this.ws : cwd.host, env: spawnEnv as NodeJS.ProcessEnv },
+      opts,
+    );
+  }
+
+  async readFile(path: string): Promise<Buffer> {
+    const { host } = this.resolveInside(path);
+    await this.assertNoEscape(host);
+    return readFile(host);
+  }
+
+  async writeFile(path: string, data: Buffer | string): Promise<void> {
+    const { host } = this.resolveInside(path);
+    await mkdir(dirname(host), { recursive: true });
+    await this.assertNoEscape(dirname(host));
+    await this.assertNoEscape(host);
+    await writeFile(host, data);
+  }
+
+  async putTree(stream: NodeJS.ReadableStream): Promise<void> {
+    await pipeline(stream, tar.x({ cwd: this.ws, preserveOwner: false, strict: true }));
+  }
+
+  diff(snapshotCommit: string): Promise<Buffer> {
+    return diffAgainst(this, snapshotCommit);
+  }
+
+  async destroy(): Promise<void> {
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  /** Maps a path as the agent sees it to the host; refuses anything outside the workspace. */
+  private resolveInside(path: string): { inner: string; host: string } {
+    const inner = isAbsolute(path) ? resolve(path) : resolve(this.workdir, path);
+    const rel = relative(this.workdir, inner);
+    if (rel.startsWith('..') || isAbsolute(rel)) {
+      throw new AirlockError('sandbox_failed', `${path} is outside the workspace ${this.workdir}`);
+    }
+    return { inner, host: join(this.ws, rel) };
+  }
+
+  /** A symlink inside the workspace must not lead a read or write outside it. */
+  private async assertNoEscape(host: string): Promise<void> {
+    const real = await realpath(host).catch(() => undefined);
+    if (!real) return;
+    const wsReal = await realpath(this.ws);
+    const rel = relative(wsReal, real);
+    if (rel.startsWith('..') || isAbsolute(rel)) {
+      throw new AirlockError(
+        'sandbox_failed',
+        'that path leads outside the workspace through a symbolic link',
+      );
+    }
+  }
+}
+
+function runProcess(
+  file: string,
+  args: string[],
+  spawnOpts: { cwd: string; env: NodeJS.ProcessEnv },
+  opts: ExecOptions,
+): Promise<ExecResult> {
+  const started = Date.now();
+  const cap = opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+  const out = new OutputCapture(cap);
+  const err = new OutputCapture(cap);
+  return new Promise((resolvePromise, reject) => {
+    // detached: the command leads its own process group, so a timeout kills all it started.
+    const child = spawn(file, args, { ...spawnOpts, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    let timedOut = false;
+    let cancelled = false;
+    const killGroup = () => {
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
+    const timer = opts.timeoutMs
+      ? setTimeout(() => {
+          timedOut = true;
+          killGroup();
+        }, opts.timeoutMs)
+      : undefined;
+    const onAbort = () => {
+      cancelled = true;
+      killGroup();
+    };
+    if (opts.signal?.aborted) onAbort();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.stdin.on('error', () => {}); // a command that ignores stdin closes it early
+    child.stdin.end(opts.stdin ?? '');
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new AirlockError('sandbox_failed', `Cannot start ${file}: ${e.message}`));
+    });
+    child.on('exit', killGroup);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      // Children that outlived the shell must not linger.
+      killGroup();
+      resolvePromise({
+        exitCode: timedOut || cancelled ? null : code,
+        stdout: out.result(),
+        stderr: err.result(),
+        timedOut,
+        cancelled,
+        droppedBytes: out.dropped + err.dropped,
+        durationMs: Date.now() - started,
+      });
+    });
+  });
+}

@@ -1,0 +1,58 @@
+/**
+ * The Sandbox port (DESIGN.md §4): a workspace where commands run. It holds no credentials.
+ * Paths are as commands inside the sandbox see them: absolute under `workdir`, or relative to it.
+ */
+export interface ExecOptions {
+  cwd?: string;
+  timeoutMs?: number;
+  stdin?: string | Buffer;
+  signal?: AbortSignal;
+  /** Bytes kept of each of stdout and stderr (head and tail); the middle is dropped. */
+  maxOutputBytes?: number;
+}
+
+export interface ExecResult {
+  /** null when the command was killed (timeout, cancel) before it exited. */
+  exitCode: number | null;
+  stdout: Buffer;
+  stderr: Buffer;
+  timedOut: boolean;
+  cancelled: boolean;
+  /** Bytes dropped from the middle of stdout plus stderr because of the output cap. */
+  droppedBytes: number;
+  durationMs: number;
+}
+
+export interface Sandbox {
+  readonly runId: string;
+  readonly workdir: string;
+  exec(command: string, opts?: ExecOptions): Promise<ExecResult>;
+  readFile(path: string): Promise<Buffer>;
+  writeFile(path: string, data: Buffer | string): Promise<void>;
+  /** Unpacks a tar stream into the workspace. */
+  putTree(tar: NodeJS.ReadableStream): Promise<void>;
+  /** `git diff --binary` of the workspace against the snapshot commit, untracked files included. */
+  diff(snapshotCommit: string): Promise<Buffer>;
+  destroy(): Promise<void>;
+}
+
+export interface SandboxSpec {
+  image?: string;
+  cpu?: string;
+  memory?: string;
+  ephemeralStorage?: string;
+  runtimeClass?: string;
+  deadlineSeconds?: number;
+}
+
+export interface SandboxProvider {
+  readonly kind: 'local' | 'kubernetes';
+  /** A line for the operator when isolation is weaker than it should be; shown once. */
+  readonly warning?: string;
+  create(runId: string, spec: SandboxSpec): Promise<Sandbox>;
+  /** The sandbox of a run that is still there (after a restart of airlock), if any. */
+  attach(runId: string): Promise<Sandbox | undefined>;
+}
+
+export const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
+export const DIFF_MAX_BYTES = 64 * 1024 * 1024;

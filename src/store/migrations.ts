@@ -1,0 +1,92 @@
+/**
+ * Forward-only migrations; PRAGMA user_version records how many have run. Never edit one that
+ * has shipped: add the next.
+ */
+export const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    repo TEXT NOT NULL,
+    task TEXT NOT NULL,
+    requester TEXT NOT NULL,
+    source TEXT NOT NULL,
+    state TEXT NOT NULL,
+    base_ref TEXT NOT NULL,
+    base_sha TEXT,
+    snapshot_commit TEXT,
+    diff_sha256 TEXT,
+    summary TEXT,
+    branch TEXT,
+    pr_url TEXT,
+    outcome TEXT,
+    error TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  CREATE INDEX runs_state ON runs(state);
+  CREATE INDEX runs_created ON runs(created_at);
+
+  -- The audit log: one hash chain over every event of every run.
+  CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    at TEXT NOT NULL,
+    data TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE
+  );
+  CREATE INDEX events_run ON events(run_id, seq);
+
+  -- One row per model request/response. request holds only what the turn added to the
+  -- conversation, so the transcript is the concatenation of the turns.
+  CREATE TABLE model_turns (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    model TEXT NOT NULL,
+    request TEXT NOT NULL,
+    response TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cache_read_tokens INTEGER NOT NULL,
+    cache_write_tokens INTEGER NOT NULL,
+    cost_usd REAL NOT NULL,
+    at TEXT NOT NULL
+  );
+  CREATE INDEX model_turns_run ON model_turns(run_id, id);
+
+  CREATE TABLE tool_calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    tool_use_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    input TEXT NOT NULL,
+    output TEXT NOT NULL,
+    exit_code INTEGER,
+    is_error INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    at TEXT NOT NULL
+  );
+  CREATE INDEX tool_calls_run ON tool_calls(run_id, id);
+
+  CREATE TABLE diffs (
+    run_id TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    diff BLOB NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, sha256)
+  );
+
+  -- Append-only, enforced by the database itself.
+  CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+  CREATE TRIGGER events_no_delete BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+  CREATE TRIGGER model_turns_no_update BEFORE UPDATE ON model_turns BEGIN SELECT RAISE(ABORT, 'model turns are append-only'); END;
+  CREATE TRIGGER model_turns_no_delete BEFORE DELETE ON model_turns BEGIN SELECT RAISE(ABORT, 'model turns are append-only'); END;
+  CREATE TRIGGER tool_calls_no_update BEFORE UPDATE ON tool_calls BEGIN SELECT RAISE(ABORT, 'tool calls are append-only'); END;
+  CREATE TRIGGER tool_calls_no_delete BEFORE DELETE ON tool_calls BEGIN SELECT RAISE(ABORT, 'tool calls are append-only'); END;
+  CREATE TRIGGER diffs_no_update BEFORE UPDATE ON diffs BEGIN SELECT RAISE(ABORT, 'diffs are append-only'); END;
+  CREATE TRIGGER diffs_no_delete BEFORE DELETE ON diffs BEGIN SELECT RAISE(ABORT, 'diffs are append-only'); END;
+  `,
+];

@@ -1,0 +1,345 @@
+import { AirlockError } from '../errors.js';
+import type { RunState } from '../runs/run-state.js';
+import { canTransition } from '../runs/run-state.js';
+import { eventHash, GENESIS_HASH, sha256Hex } from './audit-chain.js';
+import { type Db, durably } from './database.js';
+import type {
+  AuditEvent,
+  AuditReport,
+  ModelTurnRecord,
+  NewRun,
+  RunFields,
+  RunRecord,
+  RunTotals,
+  Store,
+  ToolCallRecord,
+} from './store.js';
+import { verifyAuditChain } from './verify-audit.js';
+
+const FIELD_COLUMNS: Record<keyof RunFields, string> = {
+  baseSha: 'base_sha',
+  snapshotCommit: 'snapshot_commit',
+  diffSha256: 'diff_sha256',
+  summary: 'summary',
+  branch: 'branch',
+  prUrl: 'pr_url',
+  outcome: 'outcome',
+  error: 'error',
+};
+
+type Row = Record<string, unknown>;
+
+function toRun(row: Row): RunRecord {
+  return {
+    id: row.id as string,
+    repo: row.repo as string,
+    task: row.task as string,
+    requester: row.requester as string,
+    source: row.source as RunRecord['source'],
+    state: row.state as RunState,
+    baseRef: row.base_ref as string,
+    baseSha: (row.base_sha as string) ?? null,
+    snapshotCommit: (row.snapshot_commit as string) ?? null,
+    diffSha256: (row.diff_sha256 as string) ?? null,
+    summary: (row.summary as string) ?? null,
+    branch: (row.branch as string) ?? null,
+    prUrl: (row.pr_url as string) ?? null,
+    outcome: (row.outcome as string) ?? null,
+    error: (row.error as string) ?? null,
+    createdAt: row.created_at as string,
+    updatedAt: row.updated_at as string,
+  };
+}
+
+function toEvent(row: Row): AuditEvent {
+  return {
+    seq: row.seq as number,
+    runId: row.run_id as string,
+    type: row.type as string,
+    at: row.at as string,
+    data: JSON.parse(row.data as string),
+    prevHash: row.prev_hash as string,
+    hash: row.hash as string,
+  };
+}
+
+export class SqliteStore implements Store {
+  constructor(
+    private readonly db: Db,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  createRun(run: NewRun, data: Record<string, unknown> = {}): RunRecord {
+    const at = this.now().toISOString();
+    return this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO runs (id, repo, task, requester, source, state, base_ref, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, 'requested', ?, ?, ?)`,
+        )
+        .run(run.id, run.repo, run.task, run.requester, run.source, run.baseRef, at, at);
+      this.appendEventRow(run.id, 'run.requested', {
+        repo: run.repo,
+        task: run.task,
+        requester: run.requester,
+        source: run.source,
+        base_ref: run.baseRef,
+        ...data,
+      });
+      return this.mustGetRun(run.id);
+    })();
+  }
+
+  getRun(id: string): RunRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as Row | undefined;
+    return row ? toRun(row) : undefined;
+  }
+
+  listRuns(opts: { limit?: number; states?: RunState[] } = {}): RunRecord[] {
+    const states = opts.states ?? [];
+    const where = states.length ? `WHERE state IN (${states.map(() => '?').join(',')})` : '';
+    const rows = this.db
+      .prepare(`SELECT * FROM runs ${where} ORDER BY created_at DESC, id DESC LIMIT ?`)
+      .all(...states, opts.limit ?? 50) as Row[];
+    return rows.map(toRun);
+  }
+
+  transition(
+    id: string,
+    from: readonly RunState[],
+    to: RunState,
+    event: { type?: string; data?: Record<string, unknown>; fields?: RunFields; durable?: boolean },
+  ): RunRecord | undefined {
+    const apply = () => {
+      const current = this.mustGetRun(id);
+      if (!from.includes(current.state)) return undefined;
+      if (!canTransition(current.state, to)) {
+        throw new AirlockError(
+          'store_failed',
+          `Run ${id}: ${current.state} → ${to} is not a valid transition`,
+        );
+      }
+      this.writeFields(id, { ...event.fields }, to);
+      this.appendEventRow(id, event.type ?? `run.${to}`, { from: current.state, to, ...event.data });
+      return this.mustGetRun(id);
+    };
+    return event.durable ? durably(this.db, apply) : this.db.transaction(apply)();
+  }
+
+  updateRun(
+    id: string,
+    fields: RunFields,
+    event: { type: string; data?: Record<string, unknown> },
+  ): RunRecord {
+    return this.db.transaction(() => {
+      this.writeFields(id, fields);
+      this.appendEventRow(id, event.type, event.data ?? {});
+      return this.mustGetRun(id);
+    })();
+  }
+
+  appendEvent(
+    runId: string,
+    type: string,
+    data: Record<string, unknown> = {},
+    opts: { durable?: boolean } = {},
+  ) {
+    const write = () => this.appendEventRow(runId, type, data);
+    return opts.durable ? durably(this.db, write) : this.db.transaction(write)();
+  }
+
+  events(runId: string): AuditEvent[] {
+    return (this.db.prepare('SELECT * FROM events WHERE run_id = ? ORDER BY seq').all(runId) as Row[]).map(
+      toEvent,
+    );
+  }
+
+  recordModelTurn(turn: ModelTurnRecord): void {
+    const request = JSON.stringify(turn.request);
+    const response = JSON.stringify(turn.response);
+    const at = this.now().toISOString();
+    this.db.transaction(() => {
+      const { lastInsertRowid } = this.db
+        .prepare(
+          `INSERT INTO model_turns (run_id, step, model, request, response, input_tokens, output_tokens,
+             cache_read_tokens, cache_write_tokens, cost_usd, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          turn.runId,
+          turn.step,
+          turn.model,
+          request,
+          response,
+          turn.usage.inputTokens,
+          turn.usage.outputTokens,
+          turn.usage.cacheReadTokens,
+          turn.usage.cacheWriteTokens,
+          turn.costUsd,
+          at,
+        );
+      this.appendEventRow(turn.runId, 'model.turn', {
+        turn_id: Number(lastInsertRowid),
+        step: turn.step,
+        model: turn.model,
+        request_sha256: sha256Hex(request),
+        response_sha256: sha256Hex(response),
+        input_tokens: turn.usage.inputTokens,
+        output_tokens: turn.usage.outputTokens,
+        cost_usd: turn.costUsd,
+      });
+    })();
+  }
+
+  modelTurns(runId: string) {
+    const rows = this.db
+      .prepare('SELECT * FROM model_turns WHERE run_id = ? ORDER BY id')
+      .all(runId) as Row[];
+    return rows.map((r) => ({
+      runId: r.run_id as string,
+      step: r.step as number,
+      model: r.model as string,
+      request: JSON.parse(r.request as string),
+      response: JSON.parse(r.response as string),
+      usage: {
+        inputTokens: r.input_tokens as number,
+        outputTokens: r.output_tokens as number,
+        cacheReadTokens: r.cache_read_tokens as number,
+        cacheWriteTokens: r.cache_write_tokens as number,
+      },
+      costUsd: r.cost_usd as number,
+      at: r.at as string,
+    }));
+  }
+
+  recordToolCall(call: ToolCallRecord): void {
+    const input = JSON.stringify(call.input);
+    const at = this.now().toISOString();
+    this.db.transaction(() => {
+      const { lastInsertRowid } = this.db
+        .prepare(
+          `INSERT INTO tool_calls (run_id, step, tool_use_id, name, input, output, exit_code, is_error, duration_ms, at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          call.runId,
+          call.step,
+          call.toolUseId,
+          call.name,
+          input,
+          call.output,
+          call.exitCode,
+          call.isError ? 1 : 0,
+          call.durationMs,
+          at,
+        );
+      this.appendEventRow(call.runId, 'tool.call', {
+        call_id: Number(lastInsertRowid),
+        step: call.step,
+        name: call.name,
+        input_sha256: sha256Hex(input),
+        output_sha256: sha256Hex(call.output),
+        exit_code: call.exitCode,
+        is_error: call.isError,
+        duration_ms: call.durationMs,
+      });
+    })();
+  }
+
+  toolCalls(runId: string) {
+    const rows = this.db.prepare('SELECT * FROM tool_calls WHERE run_id = ? ORDER BY id').all(runId) as Row[];
+    return rows.map((r) => ({
+      runId: r.run_id as string,
+      step: r.step as number,
+      toolUseId: r.tool_use_id as string,
+      name: r.name as string,
+      input: JSON.parse(r.input as string),
+      output: r.output as string,
+      exitCode: (r.exit_code as number | null) ?? null,
+      isError: r.is_error === 1,
+      durationMs: r.duration_ms as number,
+      at: r.at as string,
+    }));
+  }
+
+  totals(runId: string): RunTotals {
+    const row = this.db
+      .prepare(
+        `SELECT COUNT(*) AS steps, COALESCE(SUM(input_tokens + cache_read_tokens + cache_write_tokens), 0) AS input,
+                COALESCE(SUM(output_tokens), 0) AS output, COALESCE(SUM(cost_usd), 0) AS cost
+         FROM model_turns WHERE run_id = ?`,
+      )
+      .get(runId) as Row;
+    return {
+      steps: row.steps as number,
+      inputTokens: row.input as number,
+      outputTokens: row.output as number,
+      costUsd: row.cost as number,
+    };
+  }
+
+  saveDiff(runId: string, diff: Buffer): string {
+    const sha = sha256Hex(diff);
+    this.db.transaction(() => {
+      const inserted = this.db
+        .prepare('INSERT OR IGNORE INTO diffs (run_id, sha256, diff, created_at) VALUES (?, ?, ?, ?)')
+        .run(runId, sha, diff, this.now().toISOString());
+      if (inserted.changes > 0)
+        this.appendEventRow(runId, 'diff.captured', { sha256: sha, bytes: diff.length });
+    })();
+    return sha;
+  }
+
+  diff(runId: string, sha256: string): Buffer | undefined {
+    const row = this.db
+      .prepare('SELECT diff FROM diffs WHERE run_id = ? AND sha256 = ?')
+      .get(runId, sha256) as Row | undefined;
+    return row ? (row.diff as Buffer) : undefined;
+  }
+
+  verifyAudit(): AuditReport {
+    return verifyAuditChain(this.db);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  private mustGetRun(id: string): RunRecord {
+    const run = this.getRun(id);
+    if (!run) throw new AirlockError('run_not_found', `No run ${id}. List runs with \`airlock runs\`.`);
+    return run;
+  }
+
+  private writeFields(id: string, fields: RunFields, state?: RunState): void {
+    const sets = ['updated_at = ?'];
+    const values: unknown[] = [this.now().toISOString()];
+    if (state) {
+      sets.push('state = ?');
+      values.push(state);
+    }
+    for (const [key, value] of Object.entries(fields)) {
+      if (value === undefined) continue;
+      sets.push(`${FIELD_COLUMNS[key as keyof RunFields]} = ?`);
+      values.push(value);
+    }
+    this.db.prepare(`UPDATE runs SET ${sets.join(', ')} WHERE id = ?`).run(...values, id);
+  }
+
+  private appendEventRow(runId: string, type: string, data: Record<string, unknown>): AuditEvent {
+    const last = this.db.prepare('SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1').get() as
+      | Row
+      | undefined;
+    const seq = ((last?.seq as number) ?? 0) + 1;
+    const prevHash = (last?.hash as string) ?? GENESIS_HASH;
+    const at = this.now().toISOString();
+    // Round-trip through JSON so the hash covers exactly what is stored.
+    const stored = JSON.parse(JSON.stringify(data)) as Record<string, unknown>;
+    const hash = eventHash(prevHash, { seq, runId, type, at, data: stored });
+    this.db
+      .prepare(
+        'INSERT INTO events (seq, run_id, type, at, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(seq, runId, type, at, JSON.stringify(stored), prevHash, hash);
+    return { seq, runId, type, at, data: stored, prevHash, hash };
+  }
+}
