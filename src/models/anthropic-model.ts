@@ -148,7 +148,7 @@ export function describeModelError(error: unknown, provider: keyof typeof PROVID
     );
   }
   if (error instanceof Anthropic.APIError) {
-    return new AirlockError('model_failed', `${name}: ${error.status ?? ''} ${error.message}`.trim(), {
+    return new AirlockError('model_failed', `${name}: ${error.message}`, {
       cause: error,
     });
   }

@@ -23,7 +23,7 @@ export function fixAddScript(opts: { extraCommand?: string } = {}): ScriptStep[]
     {
       content: [
         { type: 'text', text: 'Let me look at the code and run the test.' },
-        { type: 'tool_use', name: 'bash', input: { command: 'cat src/add.js && ./test.sh' } },
+        { type: 'tool_use', name: 'bash', input: { command: 'cat src/add.js && sh test.sh' } },
       ],
     },
     (body) => {
@@ -53,7 +53,7 @@ export function fixAddScript(opts: { extraCommand?: string } = {}): ScriptStep[]
           {
             type: 'tool_use',
             name: 'bash',
-            input: { command: opts.extraCommand ? `./test.sh; ${opts.extraCommand}` : './test.sh' },
+            input: { command: opts.extraCommand ? `sh test.sh; ${opts.extraCommand}` : 'sh test.sh' },
           },
         ],
       };
