@@ -24,7 +24,18 @@ const limitsSchema = z
   })
   .strict();
 
-const limitsOverrideSchema = limitsSchema.partial().strict();
+// No defaults here: a repository's limits override only the keys it names.
+const limitsOverrideSchema = z
+  .object({
+    concurrent_runs: z.number().int().positive(),
+    max_steps: z.number().int().positive(),
+    max_minutes: z.number().positive(),
+    max_cost_usd: z.number().positive(),
+    max_tokens: z.number().int().positive(),
+    command_timeout_seconds: z.number().int().positive(),
+  })
+  .partial()
+  .strict();
 
 const sandboxSpecSchema = z
   .object({

@@ -12,7 +12,8 @@ export function branchName(runId: string, task: string): string {
 
 /** A short, time-ordered, URL- and ref-safe id. */
 export function newRunId(now = Date.now(), random = Math.random): string {
-  const time = now.toString(36);
+  // Fixed width, so ids sort by time as strings (9 base-36 digits last past the year 5000).
+  const time = now.toString(36).padStart(9, '0');
   const tail = Math.floor(random() * 36 ** 5)
     .toString(36)
     .padStart(5, '0');
