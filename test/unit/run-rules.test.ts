@@ -3,7 +3,7 @@ import { parsePolicy, repoPolicy } from '../../src/config/policy.js';
 import { mayApprove, mayPushHeadless, mayRequest } from '../../src/runs/approval-policy.js';
 import { branchName, newRunId } from '../../src/runs/branch-name.js';
 import { diffStat, formatDiffStat } from '../../src/runs/diffstat.js';
-import { canTransition, RUN_STATES, TERMINAL_STATES } from '../../src/runs/run-state.js';
+import { canTransition, RUN_STATES, type RunState, TERMINAL_STATES } from '../../src/runs/run-state.js';
 
 const policy = parsePolicy(`
 repos:
@@ -72,7 +72,7 @@ describe('run states', () => {
       'pushing',
       'done',
     ] as const;
-    for (let i = 0; i < path.length - 1; i++) expect(canTransition(path[i], path[i + 1])).toBe(true);
+    for (const [i, to] of path.slice(1).entries()) expect(canTransition(path[i] as RunState, to)).toBe(true);
     expect(canTransition('awaiting_approval', 'changes_requested')).toBe(true);
     expect(canTransition('changes_requested', 'working')).toBe(true);
     expect(canTransition('working', 'pushing')).toBe(false);
