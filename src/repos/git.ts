@@ -41,8 +41,11 @@ export function git(args: string[], opts: GitOptions): Promise<{ stdout: Buffer;
     child.on('close', (code) => {
       const stderr = Buffer.concat(err).toString();
       if (code === 0) resolve({ stdout: Buffer.concat(out), stderr });
-      else
-        reject(new AirlockError('git_failed', `git ${args[0]} failed: ${stderr.trim() || `exit ${code}`}`));
+      else {
+        // Porcelain output (push) puts the per-ref reason on stdout.
+        const detail = [stderr.trim(), Buffer.concat(out).toString().trim()].filter(Boolean).join('\n');
+        reject(new AirlockError('git_failed', `git ${args[0]} failed: ${detail || `exit ${code}`}`));
+      }
     });
   });
 }
