@@ -99,7 +99,11 @@ export class AgentLoop {
         response.usage.cacheReadTokens +
         response.usage.cacheWriteTokens;
       spent.costUsd += cost;
-      messages.push({ role: 'assistant', content: response.content });
+      // The APIs refuse an empty assistant message, which a reply cut off at max_tokens can be.
+      const content: ContentBlock[] = response.content.length
+        ? response.content
+        : [{ type: 'text', text: '(no output: the reply was cut off)' }];
+      messages.push({ role: 'assistant', content });
       this.deps.onEvent({ type: 'turn-finished', step, newMessages: pending, response, costUsd: cost });
 
       const text = response.content

@@ -4,6 +4,9 @@
  */
 export type ContentBlock =
   | { type: 'text'; text: string }
+  // Claude's thinking, kept verbatim (signature included) because the API requires it back.
+  | { type: 'thinking'; thinking: string; signature: string }
+  | { type: 'redacted_thinking'; data: string }
   | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> }
   | { type: 'tool_result'; tool_use_id: string; content: string; is_error?: boolean };
 

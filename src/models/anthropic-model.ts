@@ -68,6 +68,9 @@ export function fromAnthropicContent(content: Anthropic.Messages.ContentBlock[])
   const blocks: ContentBlock[] = [];
   for (const b of content) {
     if (b.type === 'text') blocks.push({ type: 'text', text: b.text });
+    else if (b.type === 'thinking')
+      blocks.push({ type: 'thinking', thinking: b.thinking, signature: b.signature });
+    else if (b.type === 'redacted_thinking') blocks.push({ type: 'redacted_thinking', data: b.data });
     else if (b.type === 'tool_use')
       blocks.push({
         type: 'tool_use',

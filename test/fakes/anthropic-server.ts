@@ -1,6 +1,8 @@
 // A scripted, strict fake of the Anthropic Messages API served over real HTTP on loopback,
 // so tests drive the real `@anthropic-ai/sdk` client (pass `url` as `baseURL`).
+
 import type Anthropic from '@anthropic-ai/sdk';
+import { ThinkingLedger } from './anthropic-thinking.js';
 import { validateMessagesRequest } from './anthropic-validate.js';
 import {
   HttpError,
@@ -25,6 +27,7 @@ export type MessagesRequestBody = Anthropic.MessageCreateParams;
 export interface ScriptedReply {
   content: Array<
     | { type: 'text'; text: string }
+    | { type: 'thinking'; thinking: string }
     | { type: 'tool_use'; id?: string; name: string; input: Record<string, unknown> }
   >;
   /** Default: 'tool_use' if any tool_use block, else 'end_turn'. */
@@ -63,6 +66,7 @@ export const DEFAULT_ANTHROPIC_MODELS = ['claude-opus-5-5', 'claude-sonnet-5-5',
 
 type OutBlock =
   | { type: 'text'; text: string }
+  | { type: 'thinking'; thinking: string; signature: string }
   | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> };
 
 interface OutMessage {
@@ -100,6 +104,7 @@ function materialize(
   body: MessagesRequestBody,
   toolNames: Set<string>,
   choice: { type: string; name?: string; disable_parallel_tool_use?: boolean } | undefined,
+  ledger: ThinkingLedger,
 ): { content: OutBlock[]; stopReason: string; stopSequence: string | null } {
   if (!isRecord(reply) || !Array.isArray(reply.content))
     throw scriptBug('api_error', 'fake-anthropic: scripted reply must have a content array');
@@ -108,6 +113,11 @@ function materialize(
       if (typeof b.text !== 'string' || b.text.length === 0)
         throw scriptBug('api_error', 'fake-anthropic: scripted text block must have non-empty text');
       return { type: 'text', text: b.text };
+    }
+    if (b.type === 'thinking') {
+      if (typeof b.thinking !== 'string')
+        throw scriptBug('api_error', 'fake-anthropic: scripted thinking block must have thinking text');
+      return { type: 'thinking', thinking: b.thinking, signature: ledger.sign(b.thinking) };
     }
     if (b.type === 'tool_use') {
       if (!toolNames.has(b.name))
@@ -165,7 +175,16 @@ function streamEvents(message: OutMessage, content: OutBlock[]) {
   });
   add({ type: 'ping' });
   content.forEach((b, index) => {
-    if (b.type === 'text') {
+    if (b.type === 'thinking') {
+      add({
+        type: 'content_block_start',
+        index,
+        content_block: { type: 'thinking', thinking: '', signature: '' },
+      });
+      for (const thinking of splitInto(b.thinking, 2))
+        add({ type: 'content_block_delta', index, delta: { type: 'thinking_delta', thinking } });
+      add({ type: 'content_block_delta', index, delta: { type: 'signature_delta', signature: b.signature } });
+    } else if (b.type === 'text') {
       add({ type: 'content_block_start', index, content_block: { type: 'text', text: '' } });
       for (const text of splitInto(b.text, 3))
         add({ type: 'content_block_delta', index, delta: { type: 'text_delta', text } });
@@ -196,6 +215,7 @@ export async function startFakeAnthropic(
   const script = new ScriptQueue<ScriptStep>(opts.script);
   const requests: RecordedRequest[] = [];
   const problems: string[] = [];
+  const ledger = new ThinkingLedger();
 
   // The API key may arrive as `x-api-key` or (SDK >= 1.0 / API version 2026-10-21) `Authorization: Bearer`.
   function checkAuth(ctx: RequestContext): void {
@@ -232,6 +252,7 @@ export async function startFakeAnthropic(
       );
     const { toolNames, toolChoice } = validateMessagesRequest(ctx.body, opts.models);
     const body = ctx.body as MessagesRequestBody;
+    ledger.check(body.messages as unknown[]);
     const step = nextStep(body);
     if (isScriptedError(step)) {
       sendJson(ctx.res, step.status, errorBody(step.type, step.message, requestId), {
@@ -240,7 +261,8 @@ export async function startFakeAnthropic(
       });
       return;
     }
-    const { content, stopReason, stopSequence } = materialize(step, body, toolNames, toolChoice);
+    const { content, stopReason, stopSequence } = materialize(step, body, toolNames, toolChoice, ledger);
+    ledger.remember(content);
     const usage = {
       input_tokens: step.usage?.input_tokens ?? Math.ceil(ctx.record.rawBody.length / 4),
       output_tokens: step.usage?.output_tokens ?? Math.ceil(JSON.stringify(content).length / 4),

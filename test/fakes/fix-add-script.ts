@@ -22,6 +22,9 @@ export function fixAddScript(opts: { extraCommand?: string } = {}): ScriptStep[]
   return [
     {
       content: [
+        // Adaptive thinking is on by default for current Claude models: the fake signs this block
+        // and rejects the next request unless it comes back unchanged.
+        { type: 'thinking', thinking: 'The test probably exercises add(); read it first.' },
         { type: 'text', text: 'Let me look at the code and run the test.' },
         { type: 'tool_use', name: 'bash', input: { command: 'cat src/add.js && sh test.sh' } },
       ],
