@@ -34,7 +34,14 @@ async function timed<T>(fn: () => Promise<T> | T): Promise<number> {
   const ms = await timed(() => {
     for (let r = 0; r < runs; r++) {
       const id = `run${r}`;
-      store.createRun({ id, repo: 'acme/widgets', task: 'bench', requester: 'U1', source: 'cli', baseRef: 'main' });
+      store.createRun({
+        id,
+        repo: 'acme/widgets',
+        task: 'bench',
+        requester: 'U1',
+        source: 'cli',
+        baseRef: 'main',
+      });
       for (let i = 1; i < perRun; i++) {
         store.recordToolCall({
           runId: id,
@@ -51,7 +58,11 @@ async function timed<T>(fn: () => Promise<T> | T): Promise<number> {
     }
   });
   const events = runs * perRun;
-  rows.push(['audit: append tool call + chained event', `${events} events`, `${Math.round(events / (ms / 1000))} events/s`]);
+  rows.push([
+    'audit: append tool call + chained event',
+    `${events} events`,
+    `${Math.round(events / (ms / 1000))} events/s`,
+  ]);
   const verifyMs = await timed(() => {
     const report = store.verifyAudit();
     if (!report.ok) throw new Error('chain broken in bench');
@@ -67,7 +78,11 @@ for (const isolation of ['bubblewrap', 'none'] as const) {
     const sandbox = await provider.create('bench');
     const times: number[] = [];
     for (let i = 0; i < 50; i++) times.push(await timed(() => sandbox.exec('true')));
-    rows.push([`sandbox exec \`true\` (${isolation})`, '50 runs', `p50 ${percentile(times, 50).toFixed(1)} ms, p95 ${percentile(times, 95).toFixed(1)} ms`]);
+    rows.push([
+      `sandbox exec \`true\` (${isolation})`,
+      '50 runs',
+      `p50 ${percentile(times, 50).toFixed(1)} ms, p95 ${percentile(times, 95).toFixed(1)} ms`,
+    ]);
     await sandbox.destroy();
   } catch (error) {
     rows.push([`sandbox exec (${isolation})`, '-', `unavailable: ${(error as Error).message}`]);
@@ -80,7 +95,8 @@ for (const isolation of ['bubblewrap', 'none'] as const) {
   mkdirSync(src);
   for (let d = 0; d < 40; d++) {
     mkdirSync(join(src, `pkg${d}`));
-    for (let f = 0; f < 50; f++) writeFileSync(join(src, `pkg${d}`, `file${f}.ts`), `export const v${f} = ${'1'.repeat(400)};\n`);
+    for (let f = 0; f < 50; f++)
+      writeFileSync(join(src, `pkg${d}`, `file${f}.ts`), `export const v${f} = ${'1'.repeat(400)};\n`);
   }
   const git = (...args: string[]) => execFileSync('git', args, { cwd: src, encoding: 'utf8' }).trim();
   git('init', '-q', '-b', 'main');
@@ -95,13 +111,23 @@ for (const isolation of ['bubblewrap', 'none'] as const) {
     await sandbox.putTree(mirrors.snapshot('acme/bench', sha));
     snapshot = await initSnapshotRepository(sandbox, sha);
   });
-  rows.push(['snapshot: tar stream + one-commit repository', '2,000 files, 0.8 MB', `${snapMs.toFixed(0)} ms`]);
-  await sandbox.exec('for i in $(seq 0 99); do echo change >> pkg1/file$((i % 50)).ts; done; echo new > added.txt');
+  rows.push([
+    'snapshot: tar stream + one-commit repository',
+    '2,000 files, 0.8 MB',
+    `${snapMs.toFixed(0)} ms`,
+  ]);
+  await sandbox.exec(
+    'for i in $(seq 0 99); do echo change >> pkg1/file$((i % 50)).ts; done; echo new > added.txt',
+  );
   let bytes = 0;
   const diffMs = await timed(async () => {
     bytes = (await sandbox.diff(snapshot)).length;
   });
-  rows.push(['diff: `git diff --binary` via throwaway index', `2,000 files, ${bytes} B diff`, `${diffMs.toFixed(0)} ms`]);
+  rows.push([
+    'diff: `git diff --binary` via throwaway index',
+    `2,000 files, ${bytes} B diff`,
+    `${diffMs.toFixed(0)} ms`,
+  ]);
   await sandbox.destroy();
 }
 

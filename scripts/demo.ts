@@ -30,7 +30,10 @@ function airlock(args: string[], env: Record<string, string>): Promise<number> {
 
 const realModel = !!process.env.ANTHROPIC_API_KEY;
 const dir = mkdtempSync(join(tmpdir(), 'airlock-demo-'));
-const github = await startFakeGitHub({ token: TOKEN, repos: [{ owner: 'acme', name: 'widgets', files: FIXTURE_FILES }] });
+const github = await startFakeGitHub({
+  token: TOKEN,
+  repos: [{ owner: 'acme', name: 'widgets', files: FIXTURE_FILES }],
+});
 let model: FakeAnthropic | undefined;
 if (!realModel) model = await startFakeAnthropic({ apiKey: 'sk-ant-demo-scripted', script: fixAddScript() });
 
@@ -66,7 +69,10 @@ process.stderr.write(
 let code = 1;
 try {
   const task = 'add() in src/add.js returns the wrong result; fix it so `sh test.sh` passes.';
-  code = await airlock(['run', '--repo', 'acme/widgets', '--task', task, '--patch', join(dir, 'fix.diff'), '--push', '--yes'], env);
+  code = await airlock(
+    ['run', '--repo', 'acme/widgets', '--task', task, '--patch', join(dir, 'fix.diff'), '--push', '--yes'],
+    env,
+  );
   if (code === 0) {
     const pr = github.pulls[0];
     process.stderr.write(
@@ -74,7 +80,9 @@ try {
     );
     process.stderr.write('\n== the audit log ==\n');
     await airlock(['audit', 'verify'], env);
-    process.stderr.write(`\nInspect the run: AIRLOCK_CONFIG=${env.AIRLOCK_CONFIG} AIRLOCK_DATA_DIR=${env.AIRLOCK_DATA_DIR} npx airlock runs\n`);
+    process.stderr.write(
+      `\nInspect the run: AIRLOCK_CONFIG=${env.AIRLOCK_CONFIG} AIRLOCK_DATA_DIR=${env.AIRLOCK_DATA_DIR} npx airlock runs\n`,
+    );
   }
 } finally {
   await model?.close();

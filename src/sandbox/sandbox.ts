@@ -5,7 +5,7 @@
 export interface ExecOptions {
   cwd?: string;
   timeoutMs?: number;
-  stdin?: string | Buffer;
+  stdin?: string | Buffer | NodeJS.ReadableStream;
   signal?: AbortSignal;
   /** Bytes kept of each of stdout and stderr (head and tail); the middle is dropped. */
   maxOutputBytes?: number;

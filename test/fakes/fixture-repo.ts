@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -23,6 +23,7 @@ function run(args: string[], cwd: string): string {
 export function createBareFixture(files: Record<string, string> = FIXTURE_FILES): {
   bare: string;
   head: string;
+  cleanup: () => void;
 } {
   const root = mkdtempSync(join(tmpdir(), 'airlock-fixture-'));
   const work = join(root, 'work');
@@ -39,7 +40,11 @@ export function createBareFixture(files: Record<string, string> = FIXTURE_FILES)
   );
   const bare = join(root, 'widgets.git');
   run(['clone', '-q', '--bare', work, bare], root);
-  return { bare, head: run(['rev-parse', 'HEAD'], work) };
+  return {
+    bare,
+    head: run(['rev-parse', 'HEAD'], work),
+    cleanup: () => rmSync(root, { recursive: true, force: true }),
+  };
 }
 
 export function gitIn(cwd: string, ...args: string[]): string {

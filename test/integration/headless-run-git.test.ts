@@ -17,7 +17,8 @@ describe('airlock run against a plain git remote', () => {
   });
 
   async function setup(headlessPush: boolean) {
-    const { bare, head } = createBareFixture();
+    const { bare, head, cleanup } = createBareFixture();
+    cleanups.push(cleanup);
     const scratch = scratchConfig(
       `repos:\n  acme/widgets:\n    url: ${bare}\n    forge: git\n    headless_push: ${headlessPush}\n    approvers: [U01APPROVER]\n`,
     );

@@ -19,7 +19,8 @@ describe('how a headless run ends', () => {
   });
 
   async function setup(script: ScriptStep[], extraYaml = '') {
-    const { bare, head } = createBareFixture();
+    const { bare, head, cleanup } = createBareFixture();
+    cleanups.push(cleanup);
     const scratch = scratchConfig(
       `repos:\n  acme/widgets:\n    url: ${bare}\n    forge: git\n    headless_push: true\n${extraYaml}`,
     );

@@ -1,15 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Sandbox } from '../../sandbox/sandbox.js';
+import { shellQuote } from '../../sandbox/shell-quote.js';
 import { headTail } from '../truncate.js';
 import { type ToolOutcome, toolError } from './tool-result.js';
 
 export interface BashInput {
   command?: string;
   restart?: boolean;
-}
-
-function shellQuote(value: string): string {
-  return `'${value.replaceAll("'", `'\\''`)}'`;
 }
 
 /**
@@ -44,12 +41,14 @@ export class BashTool {
     const command = typeof input.command === 'string' ? input.command : '';
     if (!command.trim()) return toolError('Error: no command given. Pass {"command": "..."}.');
 
+    // The command runs through eval, so nothing in it (an unclosed here-document, a trailing
+    // backslash) can swallow the lines around it; the EXIT trap reports the directory even
+    // when the command calls exit.
     const script = [
       `cd -- ${shellQuote(this.cwd)} 2>/dev/null || cd -- ${shellQuote(this.sandbox.workdir)}`,
-      command,
-      '__airlock_status=$?',
-      `printf '\\n%s%s\\n' ${shellQuote(this.marker)} "$PWD"`,
-      'exit $__airlock_status',
+      // The marker is [A-Z0-9_] only, so it needs no quoting inside the trap string.
+      `trap 'printf "\\n%s%s\\n" ${this.marker} "$PWD"' EXIT`,
+      `eval ${shellQuote(command)}`,
     ].join('\n');
     const timeoutMs = Math.min(this.opts.timeoutMs, ctx.timeoutMs ?? Number.POSITIVE_INFINITY);
     const result = await this.sandbox.exec(script, { timeoutMs, signal: ctx.signal });
@@ -63,8 +62,7 @@ export class BashTool {
     }
     const stderr = result.stderr.toString('utf8');
     const parts = [stdout.trimEnd(), stderr.trimEnd()].filter(Boolean);
-    if (result.timedOut)
-      parts.push(`[command timed out after ${Math.round(timeoutMs / 1000)}s and was killed]`);
+    if (result.timedOut) parts.push(`[command timed out after ${formatDuration(timeoutMs)} and was killed]`);
     else if (result.cancelled) parts.push('[command cancelled]');
     else if (result.exitCode !== 0) parts.push(`[exit code: ${result.exitCode}]`);
     const full = parts.join('\n') || '(no output)';
@@ -75,4 +73,8 @@ export class BashTool {
       exitCode: result.exitCode,
     };
   }
+}
+
+function formatDuration(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)}s`;
 }

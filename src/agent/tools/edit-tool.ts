@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
 import type { Sandbox } from '../../sandbox/sandbox.js';
+import { shellQuote } from '../../sandbox/shell-quote.js';
 import { headTail } from '../truncate.js';
 import { type ToolOutcome, toolError } from './tool-result.js';
 
@@ -72,7 +73,7 @@ export class EditTool {
   }
 
   private async isDirectory(path: string): Promise<boolean> {
-    const r = await this.sandbox.exec(`test -d ${JSON.stringify(path)}`, { timeoutMs: 10_000 });
+    const r = await this.sandbox.exec(`test -d ${shellQuote(path)}`, { timeoutMs: 10_000 });
     return r.exitCode === 0;
   }
 
@@ -86,8 +87,10 @@ export class EditTool {
 
   private async view(path: string, range?: number[]): Promise<ToolOutcome> {
     if (await this.isDirectory(path)) {
+      const q = shellQuote(path);
       const r = await this.sandbox.exec(
-        `find ${JSON.stringify(path)} -maxdepth 2 -not -path '*/.*' -not -path '*/node_modules/*' | sort`,
+        // Prune by name, not by a path pattern, so a workspace under a dot directory still lists.
+        `find ${q} -maxdepth 2 \\( -name '.*' ! -path ${q} \\) -prune -o -path ${shellQuote(`${path}/node_modules/`)}'*' -prune -o -print | sort`,
         { timeoutMs: 30_000 },
       );
       return ok(
@@ -117,7 +120,7 @@ export class EditTool {
 
   private async create(path: string, text: string | undefined): Promise<ToolOutcome> {
     if (typeof text !== 'string') return toolError('Error: "file_text" is required for create.');
-    const exists = await this.sandbox.exec(`test -e ${JSON.stringify(path)}`, { timeoutMs: 10_000 });
+    const exists = await this.sandbox.exec(`test -e ${shellQuote(path)}`, { timeoutMs: 10_000 });
     if (exists.exitCode === 0) {
       return toolError(`Error: ${path} already exists. Use str_replace or insert to change it.`);
     }
@@ -154,10 +157,12 @@ export class EditTool {
     if (typeof text !== 'string') return toolError('Error: "insert_text" is required for insert.');
     const current = await this.readText(path);
     const lines = current.split('\n');
-    if (!Number.isInteger(line) || (line as number) < 0 || (line as number) > lines.length) {
-      return toolError(`Error: insert_line must be between 0 and ${lines.length}.`);
+    // A final newline ends the last line; it does not start another one.
+    const count = current.endsWith('\n') ? lines.length - 1 : lines.length;
+    if (!Number.isInteger(line) || (line as number) < 0 || (line as number) > count) {
+      return toolError(`Error: insert_line must be between 0 and ${count}.`);
     }
-    lines.splice(line as number, 0, ...text.split('\n'));
+    lines.splice(line as number, 0, ...(text.endsWith('\n') ? text.slice(0, -1) : text).split('\n'));
     const updated = lines.join('\n');
     await this.sandbox.writeFile(path, updated);
     return ok(

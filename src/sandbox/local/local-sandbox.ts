@@ -1,8 +1,7 @@
 import { spawn } from 'node:child_process';
-import { mkdir, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import * as tar from 'tar';
 import { AirlockError } from '../../errors.js';
 import { commandEnv } from '../command-env.js';
 import { OutputCapture } from '../output-capture.js';
@@ -15,6 +14,10 @@ import {
 } from '../sandbox.js';
 import { diffAgainst } from '../workspace-git.js';
 import { bubblewrapWorks, bwrapArgs, SANDBOX_HOME, SANDBOX_WORKDIR } from './bubblewrap.js';
+
+const NONE_WARNING =
+  'WARNING: sandbox.local.isolation is none, so local sandbox commands run as plain processes with network ' +
+  'access and the host filesystem visible. Use isolation: auto or bubblewrap, or AIRLOCK_SANDBOX=kubernetes.';
 
 export type LocalIsolation = 'auto' | 'bubblewrap' | 'none';
 
@@ -41,7 +44,8 @@ export class LocalSandboxProvider implements SandboxProvider {
       );
     }
     this.useBwrap = works;
-    if (!works) this.warning = NO_BWRAP_WARNING;
+    if (isolation === 'none') this.warning = NONE_WARNING;
+    else if (!works) this.warning = NO_BWRAP_WARNING;
   }
 
   get isolated(): boolean {
@@ -127,14 +131,45 @@ export class LocalSandbox implements Sandbox {
 
   async writeFile(path: string, data: Buffer | string): Promise<void> {
     const { host } = this.resolveInside(path);
+    // Check the deepest existing ancestor before creating anything, so a refused write
+    // through a symlinked directory leaves nothing behind outside the workspace.
+    await this.assertNoEscape(await deepestExisting(dirname(host)));
     await mkdir(dirname(host), { recursive: true });
-    await this.assertNoEscape(dirname(host));
-    await this.assertNoEscape(host);
-    await writeFile(host, data);
+    let target = host;
+    const link = await lstat(host).catch(() => undefined);
+    if (link?.isSymbolicLink()) {
+      // Follow a link only to an existing file inside the workspace; a dangling one could
+      // otherwise create a file anywhere on the host.
+      const real = await realpath(host).catch(() => undefined);
+      if (!real)
+        throw new AirlockError(
+          'sandbox_failed',
+          `${path} is a symbolic link to nothing; refusing to write through it`,
+        );
+      await this.assertNoEscape(real);
+      target = real;
+    }
+    const handle = await open(
+      target,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
+      0o644,
+    );
+    try {
+      await handle.writeFile(data);
+    } finally {
+      await handle.close();
+    }
   }
 
+  /** Unpacks with tar inside the sandbox, as the Kubernetes backend does over exec stdin. */
   async putTree(stream: NodeJS.ReadableStream): Promise<void> {
-    await pipeline(stream, tar.x({ cwd: this.ws, preserveOwner: false, strict: true }));
+    const result = await this.exec('tar -x --no-same-owner -f -', { stdin: stream, timeoutMs: 600_000 });
+    if (result.exitCode !== 0) {
+      throw new AirlockError(
+        'sandbox_failed',
+        `Could not unpack the snapshot: ${result.stderr.toString().trim()}`,
+      );
+    }
   }
 
   diff(snapshotCommit: string): Promise<Buffer> {
@@ -207,7 +242,13 @@ function runProcess(
     child.stdout.on('data', (c: Buffer) => out.push(c));
     child.stderr.on('data', (c: Buffer) => err.push(c));
     child.stdin.on('error', () => {}); // a command that ignores stdin closes it early
-    child.stdin.end(opts.stdin ?? '');
+    if (opts.stdin && typeof opts.stdin === 'object' && 'pipe' in opts.stdin) {
+      opts.stdin.on('error', (e: Error) => {
+        child.stdin.destroy(e);
+        killGroup();
+      });
+      opts.stdin.pipe(child.stdin);
+    } else child.stdin.end(opts.stdin ?? '');
     child.on('error', (e) => {
       clearTimeout(timer);
       reject(new AirlockError('sandbox_failed', `Cannot start ${file}: ${e.message}`));
@@ -229,4 +270,15 @@ function runProcess(
       });
     });
   });
+}
+
+/** The path itself, or its nearest ancestor that exists. */
+async function deepestExisting(path: string): Promise<string> {
+  let current = path;
+  while (!(await stat(current).catch(() => undefined))) {
+    const parent = dirname(current);
+    if (parent === current) break;
+    current = parent;
+  }
+  return current;
 }
