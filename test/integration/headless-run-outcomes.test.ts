@@ -1,11 +1,9 @@
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type FakeAnthropic, type ScriptStep, startFakeAnthropic } from '../fakes/anthropic-server.js';
 import { fixAddScript } from '../fakes/fix-add-script.js';
 import { createBareFixture, gitIn } from '../fakes/fixture-repo.js';
-import { runCli } from '../support/run-cli.js';
+import { runCli, startCli } from '../support/run-cli.js';
 import { scratchConfig } from '../support/workspace.js';
 
 const KEY = 'sk-ant-outcomes-key-123456';
@@ -122,35 +120,18 @@ describe('how a headless run ends', () => {
   });
 
   it('SIGTERM cancels the run: the command is killed and the run ends cancelled', async () => {
-    const { env, scratch } = await setup([
+    const { env } = await setup([
       { content: [{ type: 'tool_use', name: 'bash', input: { command: 'echo started; sleep 60' } }] },
     ]);
-    const root = fileURLToPath(new URL('../..', import.meta.url));
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', `${root}src/cli.ts`, 'run', '--repo', 'acme/widgets', '--task', 'wait', '--json'],
-      {
-        cwd: root,
-        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-      },
-    );
-    let stderr = '';
-    let stdout = '';
-    child.stderr.on('data', (c) => {
-      stderr += c;
-    });
-    child.stdout.on('data', (c) => {
-      stdout += c;
-    });
+    const cli = startCli(['run', '--repo', 'acme/widgets', '--task', 'wait', '--json'], env);
     // Wait until the sandbox is running the command, then stop airlock.
     const started = Date.now();
-    while (!existsSync(`${scratch.dataDir}/workspaces`) || Date.now() - started < 300) {
+    while (!cli.output().stderr.includes('airlock run ') && Date.now() - started < 15_000) {
       await new Promise((r) => setTimeout(r, 100));
-      if (Date.now() - started > 15_000) break;
     }
     await new Promise((r) => setTimeout(r, 1500));
-    child.kill('SIGTERM');
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    cli.child.kill('SIGTERM');
+    const { code, stdout, stderr } = await cli.result;
     expect(Date.now() - started).toBeLessThan(30_000);
     expect(code).toBe(1);
     expect(stderr).toContain('cancelling');

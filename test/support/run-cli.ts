@@ -9,28 +9,34 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the real CLI (from source, through tsx) as a child process with exactly `env`. */
+/** Starts the real CLI (from source, through tsx) as a child process with exactly `env`. */
+export function startCli(args: string[], env: Record<string, string>, opts: { input?: string } = {}) {
+  const child = spawn(process.execPath, ['--import', 'tsx', `${ROOT}src/cli.ts`, ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c) => {
+    stdout += c;
+  });
+  child.stderr.on('data', (c) => {
+    stderr += c;
+  });
+  child.stdin.end(opts.input ?? '');
+  const result = new Promise<CliResult>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+  return { child, result, output: () => ({ stdout, stderr }) };
+}
+
+/** Runs the real CLI to completion. */
 export function runCli(
   args: string[],
   env: Record<string, string>,
   opts: { input?: string } = {},
 ): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', `${ROOT}src/cli.ts`, ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => {
-      stdout += c;
-    });
-    child.stderr.on('data', (c) => {
-      stderr += c;
-    });
-    child.on('error', reject);
-    child.stdin.end(opts.input ?? '');
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return startCli(args, env, opts).result;
 }
