@@ -45,4 +45,6 @@ export interface ModelClient {
   readonly provider: string;
   readonly model: string;
   complete(request: ModelRequest): Promise<ModelResponse>;
+  /** Confirms the endpoint answers, the credentials work and the model exists; spends no tokens. */
+  check(): Promise<string>;
 }

@@ -51,7 +51,7 @@ export async function doctorCommand(app: App, out: Out): Promise<number> {
       name: 'model',
       run: async () => {
         const model = app.model();
-        return `${model.provider} ${model.model} (credentials present)`;
+        return `${model.provider}: ${await model.check()}`;
       },
     },
     ...Object.keys(app.policy.repos).map((repo) => ({

@@ -18,6 +18,8 @@ import { AirlockError } from '../errors.js';
 /** The part of the SDK client this adapter uses; Bedrock and Vertex clients have it too. */
 export interface MessagesApi {
   messages: Pick<Anthropic['messages'], 'stream'>;
+  /** Absent on Bedrock and Vertex, which do not serve the Models API. */
+  models?: Pick<Anthropic['models'], 'retrieve'>;
 }
 
 const EPHEMERAL = { type: 'ephemeral' as const };
@@ -93,6 +95,17 @@ export class AnthropicModel implements ModelClient {
     readonly model: string,
     readonly provider: 'anthropic' | 'bedrock' | 'vertex' = 'anthropic',
   ) {}
+
+  async check(): Promise<string> {
+    if (!this.client.models)
+      return `${this.model} (${PROVIDER_NAMES[this.provider]} has no models endpoint; not checked)`;
+    try {
+      const info = await this.client.models.retrieve(this.model);
+      return `${info.id} is available`;
+    } catch (error) {
+      throw describeModelError(error, this.provider);
+    }
+  }
 
   async complete(request: ModelRequest): Promise<ModelResponse> {
     const system: TextBlockParam[] = [{ type: 'text', text: request.system, cache_control: EPHEMERAL }];

@@ -61,6 +61,25 @@ export class OpenAIModel implements ModelClient {
     readonly model: string,
   ) {}
 
+  async check(): Promise<string> {
+    try {
+      const ids: string[] = [];
+      for await (const model of this.client.models.list()) ids.push(model.id);
+      if (!ids.includes(this.model))
+        throw new AirlockError(
+          'model_failed',
+          `the endpoint does not serve ${this.model}; it serves ${ids.join(', ') || 'nothing'}`,
+        );
+      return `${this.model} is served`;
+    } catch (error) {
+      if (error instanceof AirlockError) throw error;
+      throw new AirlockError(
+        'model_failed',
+        `OpenAI-compatible endpoint: ${(error as Error).message}. Check OPENAI_BASE_URL and OPENAI_API_KEY.`,
+      );
+    }
+  }
+
   async complete(request: ModelRequest): Promise<ModelResponse> {
     const tools: ChatCompletionTool[] = request.tools.map((name) => ({
       type: 'function',

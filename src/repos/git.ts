@@ -44,7 +44,7 @@ export function git(args: string[], opts: GitOptions): Promise<{ stdout: Buffer;
       else {
         // Porcelain output (push) puts the per-ref reason on stdout.
         const detail = [stderr.trim(), Buffer.concat(out).toString().trim()].filter(Boolean).join('\n');
-        reject(new AirlockError('git_failed', `git ${args[0]} failed: ${detail || `exit ${code}`}`));
+        reject(new AirlockError('git_failed', `git ${args[0]} failed: ${explain(detail) || `exit ${code}`}`));
       }
     });
   });
@@ -52,4 +52,12 @@ export function git(args: string[], opts: GitOptions): Promise<{ stdout: Buffer;
 
 export async function gitText(args: string[], opts: GitOptions): Promise<string> {
   return (await git(args, opts)).stdout.toString().trim();
+}
+
+/** git's own words for a refused credential are about prompts; say what it means. */
+function explain(detail: string): string {
+  if (/could not read (Username|Password)|Authentication failed|returned error: 40[13]/.test(detail)) {
+    return 'the remote refused the request: the credential is missing, wrong, or lacks access to this repository (check GITHUB_TOKEN).';
+  }
+  return detail;
 }

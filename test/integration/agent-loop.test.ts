@@ -115,6 +115,9 @@ class ScriptedModel implements ModelClient {
   readonly model = 'scripted-1';
   readonly requests: ModelRequest[] = [];
   constructor(private readonly replies: ModelResponse['content'][]) {}
+  async check(): Promise<string> {
+    return 'scripted';
+  }
   async complete(request: ModelRequest): Promise<ModelResponse> {
     this.requests.push({ ...request, messages: structuredClone(request.messages) });
     const content = this.replies.shift();

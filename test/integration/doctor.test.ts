@@ -1,0 +1,66 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { type FakeAnthropic, startFakeAnthropic } from '../fakes/anthropic-server.js';
+import { FIXTURE_FILES } from '../fakes/fixture-repo.js';
+import { type FakeGitHub, startFakeGitHub } from '../fakes/github-server.js';
+import { runCli } from '../support/run-cli.js';
+import { scratchConfig } from '../support/workspace.js';
+
+const TOKEN = 'ghp_doctorToken0123456789';
+const KEY = 'sk-ant-doctor-key-0123456';
+
+describe('airlock doctor', () => {
+  let github: FakeGitHub | undefined;
+  let model: FakeAnthropic | undefined;
+  const cleanups: Array<() => void> = [];
+  afterEach(async () => {
+    await github?.close();
+    await model?.close();
+    for (const c of cleanups.splice(0)) c();
+  });
+
+  async function env(overrides: Record<string, string> = {}) {
+    github = await startFakeGitHub({
+      token: TOKEN,
+      repos: [{ owner: 'acme', name: 'widgets', files: FIXTURE_FILES }],
+    });
+    model = await startFakeAnthropic({ apiKey: KEY });
+    const scratch = scratchConfig('repos:\n  acme/widgets: {}\n');
+    cleanups.push(scratch.cleanup);
+    return {
+      AIRLOCK_CONFIG: scratch.config,
+      AIRLOCK_DATA_DIR: scratch.dataDir,
+      GITHUB_TOKEN: TOKEN,
+      GITHUB_API_URL: github.apiUrl,
+      ANTHROPIC_API_KEY: KEY,
+      ANTHROPIC_BASE_URL: model.url,
+      ...overrides,
+    };
+  }
+
+  it('passes when the model endpoint, the repository and the sandbox all answer', async () => {
+    const r = await runCli(['doctor'], await env());
+    expect(r.stdout).toContain('ok    model: anthropic: claude-sonnet-5-5 is available');
+    expect(r.stdout).toMatch(
+      /ok {4}repository acme\/widgets: http:\/\/127\.0\.0\.1:\d+\/acme\/widgets\.git is reachable/,
+    );
+    expect(r.stdout).toContain('ok    sandbox: local, isolated with bubblewrap');
+    expect(r.stdout).toContain('all checks passed.');
+    expect(r.code).toBe(0);
+  });
+
+  it('names each failing check and what to do, without leaking the token', async () => {
+    const r = await runCli(
+      ['doctor'],
+      await env({ GITHUB_TOKEN: 'ghp_wrongToken999999', ANTHROPIC_API_KEY: 'sk-ant-wrong-000000' }),
+    );
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(
+      'FAIL  model: Anthropic: the API key was refused (401). Check ANTHROPIC_API_KEY.',
+    );
+    expect(r.stdout).toContain(
+      'FAIL  repository acme/widgets: git ls-remote failed: the remote refused the request: the credential is missing, wrong, or lacks access to this repository (check GITHUB_TOKEN).',
+    );
+    expect(r.stdout).toContain('2 check(s) failed.');
+    expect(r.stdout + r.stderr).not.toContain('ghp_wrongToken999999');
+  });
+});
