@@ -38,7 +38,8 @@ export interface AgentDeps {
 }
 
 export const TOOLS: ToolName[] = ['bash', 'str_replace_based_edit_tool'];
-const MAX_MODEL_CHARS = 30_000;
+/** How much of one tool output the model sees (head + tail); the store keeps it all. */
+export const MAX_MODEL_CHARS = 30_000;
 
 /**
  * The agent: asks the model, runs the tools it calls in the sandbox, and repeats until the
@@ -63,10 +64,13 @@ export class AgentLoop {
     budget: AgentBudget;
     spent?: AgentSpent;
     signal?: AbortSignal;
+    /** Words from a person that arrived while the agent worked; added before the next request. */
+    instructions?: () => string[];
   }): Promise<AgentStop> {
     const { budget, signal } = input;
-    const messages = [...input.messages];
     const spent = { ...(input.spent ?? { steps: 0, tokens: 0, costUsd: 0 }) };
+    // Copies, so adding a person's words never edits the caller's messages.
+    const messages = input.messages.map((m) => ({ ...m, content: [...m.content] }));
     let pending: Message[] = messages.length ? [messages[messages.length - 1] as Message] : [];
     let lastText = '';
 
@@ -75,6 +79,11 @@ export class AgentLoop {
       const over = this.overBudget(budget, spent);
       if (over) return { kind: 'budget', reason: over, summary: lastText };
 
+      const extra = input.instructions?.() ?? [];
+      const waiting = messages.at(-1);
+      if (extra.length && waiting?.role === 'user') {
+        waiting.content = [...waiting.content, ...extra.map((text) => ({ type: 'text' as const, text }))];
+      }
       const step = spent.steps + 1;
       this.deps.onEvent({ type: 'step-started', step });
       let response: ModelResponse;

@@ -11,6 +11,7 @@ import { initSnapshotRepository } from '../sandbox/workspace-git.js';
 import type { RunRecord } from '../store/store.js';
 import { type Approver, type Decision, mayApprove } from './approval-policy.js';
 import { branchName, newRunId } from './branch-name.js';
+import { rebuildConversation, sessionSpend, withUserText } from './conversation.js';
 import { diffStat, formatDiffStat } from './diffstat.js';
 import type { RunPorts } from './run-context.js';
 import { isTerminal, type RunState } from './run-state.js';
@@ -22,6 +23,32 @@ export interface RunRequest {
   requester: string;
   source: RunRecord['source'];
   baseRef?: string;
+}
+
+export interface SessionOptions {
+  signal?: AbortSignal;
+  onEvent?: (e: AgentEvent) => void;
+  /** A person's feedback that starts this session (Request changes, a thread reply). */
+  feedback?: string;
+  /** Instructions that arrive while the agent works. */
+  instructions?: () => string[];
+}
+
+/** The abort reason airlock uses when it stops: the run is left as it is, to resume on start. */
+export const SHUTDOWN = 'airlock-shutdown';
+
+export class ShutdownInterruption extends Error {
+  constructor() {
+    super('airlock is shutting down; the run resumes when it starts again');
+  }
+}
+
+function textOf(message: Message): string {
+  return message.content
+    .filter((b) => b.type === 'text')
+    .map((b) => (b as { text: string }).text)
+    .join('\n')
+    .trim();
 }
 
 export interface WorkResult {
@@ -55,26 +82,32 @@ export class RunEngine {
   }
 
   /** Provisions the sandbox, runs the agent, and takes the diff. Leaves the sandbox in place. */
-  async work(
-    runId: string,
-    opts: { signal?: AbortSignal; onEvent?: (e: AgentEvent) => void } = {},
-  ): Promise<WorkResult> {
+  async work(runId: string, opts: SessionOptions = {}): Promise<WorkResult> {
+    await this.provision(runId, opts.onEvent);
+    return this.session(runId, opts);
+  }
+
+  /**
+   * queued → provisioning → working: fixes the base commit, creates the sandbox, unpacks the
+   * snapshot, runs the repository's setup. Safe to repeat after a restart mid-way.
+   */
+  async provision(runId: string, onEvent?: (e: AgentEvent) => void): Promise<void> {
     const { store } = this.ports;
     let run = this.must(store.getRun(runId));
     const log = runLogger(this.ports.logger, run.id, run.repo);
     const limits = limitsFor(this.ports.policy, run.repo);
     const policy = repoPolicy(this.ports.policy, run.repo);
-    const startedAt = this.now();
-    let sandbox: Sandbox | undefined;
     try {
-      run = this.must(store.transition(run.id, ['queued'], 'provisioning', {}));
-      const baseSha = await this.ports.repos.fetchBase(run.repo, run.baseRef);
-      store.updateRun(
-        run.id,
-        { baseSha },
-        { type: 'base.fixed', data: { base_ref: run.baseRef, base_sha: baseSha } },
-      );
-      sandbox = await this.ports.sandboxes.create(run.id, {
+      if (run.state === 'queued') run = this.must(store.transition(run.id, ['queued'], 'provisioning', {}));
+      const baseSha = run.baseSha ?? (await this.ports.repos.fetchBase(run.repo, run.baseRef));
+      if (!run.baseSha) {
+        store.updateRun(
+          run.id,
+          { baseSha },
+          { type: 'base.fixed', data: { base_ref: run.baseRef, base_sha: baseSha } },
+        );
+      }
+      const sandbox = await this.ports.sandboxes.create(run.id, {
         image: policy.sandbox?.image ?? this.ports.policy.sandbox.image,
         cpu: policy.sandbox?.cpu,
         memory: policy.sandbox?.memory,
@@ -88,50 +121,86 @@ export class RunEngine {
         { type: 'sandbox.ready', data: { snapshot_commit: snapshotCommit, workdir: sandbox.workdir } },
       );
       log.info({ base_sha: baseSha }, 'sandbox ready');
+      if (policy.setup)
+        await this.runSetup(run.id, sandbox, policy.setup, limits.command_timeout_seconds, onEvent);
+      this.must(store.transition(run.id, ['provisioning'], 'working', {}));
+    } catch (error) {
+      await this.failed(runId, error, undefined);
+      throw error;
+    }
+  }
 
-      const recorder = new TranscriptRecorder(store, run.id, this.ports.model().model, opts.onEvent);
-      const setupNote = policy.setup
-        ? await this.runSetup(sandbox, policy.setup, limits.command_timeout_seconds, recorder)
-        : '';
-      run = this.must(store.transition(run.id, ['provisioning'], 'working', {}));
+  /**
+   * One work session of the agent in the run's sandbox: the first, a follow-up with a person's
+   * feedback, or a resumption after a restart (the conversation is rebuilt from the store).
+   * Ends by taking the diff. The run stays `working`; settle() decides what comes next.
+   */
+  async session(runId: string, opts: SessionOptions = {}): Promise<WorkResult> {
+    const { store } = this.ports;
+    let run = this.must(store.getRun(runId));
+    const log = runLogger(this.ports.logger, run.id, run.repo);
+    const limits = limitsFor(this.ports.policy, run.repo);
+    try {
+      if (run.state !== 'working')
+        throw new AirlockError('store_failed', `Run ${run.id} is ${run.state}, not working.`);
+      const sandbox = await this.ports.sandboxes.attach(run.id);
+      if (!sandbox || !run.snapshotCommit) {
+        throw new AirlockError(
+          'sandbox_failed',
+          "The run's sandbox is gone (it was removed or its pod ended). Start a new run.",
+        );
+      }
+      let messages = rebuildConversation(store.modelTurns(run.id), store.toolCalls(run.id));
+      if (messages.length === 0)
+        messages = [{ role: 'user', content: [{ type: 'text', text: this.firstMessage(run) }] }];
+      if (opts.feedback) messages = withUserText(messages, opts.feedback);
+      const spent = sessionSpend(store.events(run.id));
+      const sessionStart = spent.startedAt ? Date.parse(spent.startedAt) : this.now();
 
-      const model = this.ports.model();
-      const agent = new AgentLoop({
-        model,
-        sandbox,
-        price: priceFor(model.model, this.ports.policy.model.price),
-        redact: (t) => this.ports.redactor.redact(t),
-        onEvent: (e) => recorder.handle(e),
-        now: this.now,
-      });
-      const firstMessage: Message = {
-        role: 'user',
-        content: [{ type: 'text', text: `${setupNote}${run.task}` }],
-      };
-      const stop = await agent.run({
-        system: systemPrompt({
-          repo: run.repo,
-          workdir: sandbox.workdir,
-          baseRef: run.baseRef,
-          isolated: !this.ports.sandboxes.warning,
-        }),
-        messages: [firstMessage],
-        budget: {
-          maxSteps: limits.max_steps,
-          deadline: startedAt + limits.max_minutes * 60_000,
-          maxTokens: limits.max_tokens,
-          maxCostUsd: limits.max_cost_usd,
-          commandTimeoutMs: limits.command_timeout_seconds * 1000,
-          maxOutputTokens: this.ports.policy.model.max_output_tokens,
-        },
-        signal: opts.signal,
-      });
+      let stop: AgentStop;
+      const last = messages.at(-1);
+      if (last?.role === 'assistant') {
+        // The agent had finished before airlock stopped; only the diff is left to take.
+        stop = { kind: 'finished', summary: textOf(last) || 'The agent finished without a summary.' };
+      } else {
+        const model = this.ports.model();
+        const recorder = new TranscriptRecorder(store, run.id, model.model, opts.onEvent);
+        const agent = new AgentLoop({
+          model,
+          sandbox,
+          price: priceFor(model.model, this.ports.policy.model.price),
+          redact: (t) => this.ports.redactor.redact(t),
+          onEvent: (e) => recorder.handle(e),
+          now: this.now,
+        });
+        stop = await agent.run({
+          system: systemPrompt({
+            repo: run.repo,
+            workdir: sandbox.workdir,
+            baseRef: run.baseRef,
+            isolated: !this.ports.sandboxes.warning,
+          }),
+          messages,
+          budget: {
+            maxSteps: limits.max_steps,
+            deadline: sessionStart + limits.max_minutes * 60_000,
+            maxTokens: limits.max_tokens,
+            maxCostUsd: limits.max_cost_usd,
+            commandTimeoutMs: limits.command_timeout_seconds * 1000,
+            maxOutputTokens: this.ports.policy.model.max_output_tokens,
+          },
+          spent: { steps: spent.steps, tokens: spent.tokens, costUsd: spent.costUsd },
+          signal: opts.signal,
+          instructions: opts.instructions,
+        });
+      }
+      if (stop.kind === 'cancelled' && opts.signal?.reason === SHUTDOWN) throw new ShutdownInterruption();
       store.appendEvent(run.id, 'agent.stopped', {
         kind: stop.kind,
         reason: 'reason' in stop ? stop.reason : undefined,
       });
 
-      const diff = await sandbox.diff(snapshotCommit);
+      const diff = await sandbox.diff(run.snapshotCommit);
       const summary = this.ports.redactor.redact(stop.summary);
       const fields = { summary, diffSha256: diff.length ? store.saveDiff(run.id, diff) : null };
       run = store.updateRun(run.id, fields, {
@@ -141,12 +210,37 @@ export class RunEngine {
       log.info({ stop: stop.kind, diff_bytes: diff.length }, 'agent stopped');
       return { run, stop, diff };
     } catch (error) {
-      const cancelled = opts.signal?.aborted || (error instanceof AirlockError && error.code === 'cancelled');
-      log.error({ err: messageOf(error) }, 'run failed');
-      this.end(runId, cancelled ? 'cancelled' : 'failed', cancelled ? 'Cancelled.' : messageOf(error));
-      await sandbox?.destroy().catch(() => {});
+      if (error instanceof ShutdownInterruption || opts.signal?.reason === SHUTDOWN)
+        throw new ShutdownInterruption();
+      await this.failed(runId, error, opts.signal);
       throw error;
     }
+  }
+
+  /** awaiting_approval → changes_requested → working, recording who asked for what. */
+  requestChanges(runId: string, by: string, feedback: string): RunRecord | undefined {
+    const { store } = this.ports;
+    const asked = store.transition(runId, ['awaiting_approval'], 'changes_requested', {
+      data: { by, feedback: this.ports.redactor.redact(feedback) },
+    });
+    if (!asked) return undefined;
+    return store.transition(runId, ['changes_requested'], 'working', {});
+  }
+
+  private firstMessage(run: RunRecord): string {
+    const setup = [...this.ports.store.events(run.id)].reverse().find((e) => e.type === 'setup.finished');
+    if (!setup || setup.data.exit_code === 0) return run.task;
+    return `Note: the repository's setup command \`${String(setup.data.command)}\` failed (exit ${String(
+      setup.data.exit_code ?? 'killed',
+    )}). Its last output:\n${String(setup.data.output_tail)}\n\nTask:\n${run.task}`;
+  }
+
+  private async failed(runId: string, error: unknown, signal: AbortSignal | undefined): Promise<void> {
+    const run = this.ports.store.getRun(runId);
+    const cancelled = signal?.aborted || (error instanceof AirlockError && error.code === 'cancelled');
+    if (run) runLogger(this.ports.logger, run.id, run.repo).error({ err: messageOf(error) }, 'run failed');
+    this.end(runId, cancelled ? 'cancelled' : 'failed', cancelled ? 'Cancelled.' : messageOf(error));
+    await this.destroySandbox(runId).catch(() => {});
   }
 
   /** After work: a finished agent with a diff awaits approval; no diff is done with no changes. */
@@ -304,17 +398,25 @@ export class RunEngine {
   }
 
   private async runSetup(
+    runId: string,
     sandbox: Sandbox,
     command: string,
     timeoutSeconds: number,
-    recorder: TranscriptRecorder,
-  ): Promise<string> {
+    onEvent: ((e: AgentEvent) => void) | undefined,
+  ): Promise<void> {
     const result = await sandbox.exec(command, { timeoutMs: timeoutSeconds * 1000 });
     const output = this.ports.redactor.redact(`${result.stdout.toString()}${result.stderr.toString()}`);
-    recorder.setup(command, output, result.exitCode, result.durationMs);
-    if (result.exitCode === 0) return '';
-    const tail = output.slice(-2000);
-    return `Note: the repository's setup command \`${command}\` failed (exit ${result.exitCode ?? 'killed'}). Its last output:\n${tail}\n\nTask:\n`;
+    new TranscriptRecorder(this.ports.store, runId, '', onEvent).setup(
+      command,
+      output,
+      result.exitCode,
+      result.durationMs,
+    );
+    this.ports.store.appendEvent(runId, 'setup.finished', {
+      command,
+      exit_code: result.exitCode,
+      output_tail: output.slice(-2000),
+    });
   }
 
   private testCommands(runId: string): Array<{ command: string; exitCode: number | null }> {

@@ -89,4 +89,20 @@ export const MIGRATIONS: string[] = [
   CREATE TRIGGER diffs_no_update BEFORE UPDATE ON diffs BEGIN SELECT RAISE(ABORT, 'diffs are append-only'); END;
   CREATE TRIGGER diffs_no_delete BEFORE DELETE ON diffs BEGIN SELECT RAISE(ABORT, 'diffs are append-only'); END;
   `,
+  `
+  -- Where a run talks: its Slack thread and the messages airlock edits there.
+  CREATE TABLE run_threads (
+    run_id TEXT PRIMARY KEY,
+    channel TEXT NOT NULL,
+    thread_ts TEXT NOT NULL,
+    status_ts TEXT,
+    approval_ts TEXT
+  );
+  CREATE INDEX run_threads_thread ON run_threads(channel, thread_ts);
+
+  -- Slack delivers at least once: the event id that started a run is kept, unique, so a
+  -- redelivered envelope finds the run it already made instead of making a second.
+  ALTER TABLE runs ADD COLUMN intake_key TEXT;
+  CREATE UNIQUE INDEX runs_intake_key ON runs(intake_key) WHERE intake_key IS NOT NULL;
+  `,
 ];

@@ -10,6 +10,7 @@ import type {
   NewRun,
   RunFields,
   RunRecord,
+  RunThread,
   RunTotals,
   Store,
   ToolCallRecord,
@@ -69,15 +70,31 @@ export class SqliteStore implements Store {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  createRun(run: NewRun, data: Record<string, unknown> = {}): RunRecord {
+  createRun(run: NewRun, data: Record<string, unknown> = {}): RunRecord & { created: boolean } {
     const at = this.now().toISOString();
     return this.db.transaction(() => {
+      if (run.intakeKey) {
+        const seen = this.db.prepare('SELECT id FROM runs WHERE intake_key = ?').get(run.intakeKey) as
+          | Row
+          | undefined;
+        if (seen) return { ...this.mustGetRun(seen.id as string), created: false };
+      }
       this.db
         .prepare(
-          `INSERT INTO runs (id, repo, task, requester, source, state, base_ref, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, 'requested', ?, ?, ?)`,
+          `INSERT INTO runs (id, repo, task, requester, source, state, base_ref, intake_key, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, 'requested', ?, ?, ?, ?)`,
         )
-        .run(run.id, run.repo, run.task, run.requester, run.source, run.baseRef, at, at);
+        .run(
+          run.id,
+          run.repo,
+          run.task,
+          run.requester,
+          run.source,
+          run.baseRef,
+          run.intakeKey ?? null,
+          at,
+          at,
+        );
       this.appendEventRow(run.id, 'run.requested', {
         repo: run.repo,
         task: run.task,
@@ -86,8 +103,44 @@ export class SqliteStore implements Store {
         base_ref: run.baseRef,
         ...data,
       });
-      return this.mustGetRun(run.id);
+      return { ...this.mustGetRun(run.id), created: true };
     })();
+  }
+
+  setThread(runId: string, thread: Pick<RunThread, 'channel' | 'threadTs'>): void {
+    this.db
+      .prepare('INSERT OR IGNORE INTO run_threads (run_id, channel, thread_ts) VALUES (?, ?, ?)')
+      .run(runId, thread.channel, thread.threadTs);
+  }
+
+  updateThread(runId: string, fields: Partial<Pick<RunThread, 'statusTs' | 'approvalTs'>>): void {
+    if (fields.statusTs !== undefined)
+      this.db.prepare('UPDATE run_threads SET status_ts = ? WHERE run_id = ?').run(fields.statusTs, runId);
+    if (fields.approvalTs !== undefined)
+      this.db
+        .prepare('UPDATE run_threads SET approval_ts = ? WHERE run_id = ?')
+        .run(fields.approvalTs, runId);
+  }
+
+  thread(runId: string): RunThread | undefined {
+    const row = this.db.prepare('SELECT * FROM run_threads WHERE run_id = ?').get(runId) as Row | undefined;
+    if (!row) return undefined;
+    return {
+      channel: row.channel as string,
+      threadTs: row.thread_ts as string,
+      statusTs: (row.status_ts as string) ?? null,
+      approvalTs: (row.approval_ts as string) ?? null,
+    };
+  }
+
+  runInThread(channel: string, threadTs: string): RunRecord | undefined {
+    const row = this.db
+      .prepare(
+        `SELECT runs.* FROM runs JOIN run_threads t ON t.run_id = runs.id
+         WHERE t.channel = ? AND t.thread_ts = ? ORDER BY runs.created_at DESC, runs.id DESC LIMIT 1`,
+      )
+      .get(channel, threadTs) as Row | undefined;
+    return row ? toRun(row) : undefined;
   }
 
   getRun(id: string): RunRecord | undefined {
@@ -185,6 +238,8 @@ export class SqliteStore implements Store {
         response_sha256: sha256Hex(response),
         input_tokens: turn.usage.inputTokens,
         output_tokens: turn.usage.outputTokens,
+        cache_read_tokens: turn.usage.cacheReadTokens,
+        cache_write_tokens: turn.usage.cacheWriteTokens,
         cost_usd: turn.costUsd,
       });
     })();

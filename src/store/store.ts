@@ -22,7 +22,17 @@ export interface RunRecord {
   updatedAt: string;
 }
 
-export type NewRun = Pick<RunRecord, 'id' | 'repo' | 'task' | 'requester' | 'source' | 'baseRef'>;
+export type NewRun = Pick<RunRecord, 'id' | 'repo' | 'task' | 'requester' | 'source' | 'baseRef'> & {
+  /** A unique key of what asked for the run (a Slack event id); a repeat returns the first run. */
+  intakeKey?: string;
+};
+
+export interface RunThread {
+  channel: string;
+  threadTs: string;
+  statusTs: string | null;
+  approvalTs: string | null;
+}
 
 export type RunFields = Partial<
   Pick<
@@ -79,7 +89,13 @@ export interface AuditReport {
 }
 
 export interface Store {
-  createRun(run: NewRun, data?: Record<string, unknown>): RunRecord;
+  /** Creates the run, or returns the run already made for the same intakeKey (created: false). */
+  createRun(run: NewRun, data?: Record<string, unknown>): RunRecord & { created?: boolean };
+  setThread(runId: string, thread: Pick<RunThread, 'channel' | 'threadTs'>): void;
+  updateThread(runId: string, fields: Partial<Pick<RunThread, 'statusTs' | 'approvalTs'>>): void;
+  thread(runId: string): RunThread | undefined;
+  /** The newest run started in a thread. */
+  runInThread(channel: string, threadTs: string): RunRecord | undefined;
   getRun(id: string): RunRecord | undefined;
   listRuns(opts?: { limit?: number; states?: RunState[] }): RunRecord[];
   /**
