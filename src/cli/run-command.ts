@@ -60,7 +60,7 @@ export async function runCommand(app: App, opts: RunOptions, io: Io): Promise<nu
   const progress = new ProgressPrinter(io.stderr, limits.max_steps);
   if (app.sandboxes.warning) progress.line(app.sandboxes.warning);
 
-  let run = engine.request({
+  let run: RunRecord = engine.request({
     repo: opts.repo,
     task: opts.task,
     requester: `cli:${userInfo().username}`,

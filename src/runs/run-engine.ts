@@ -23,6 +23,7 @@ export interface RunRequest {
   requester: string;
   source: RunRecord['source'];
   baseRef?: string;
+  intakeKey?: string;
 }
 
 export interface SessionOptions {
@@ -68,7 +69,8 @@ export class RunEngine {
     this.now = ports.now ?? Date.now;
   }
 
-  request(req: RunRequest): RunRecord {
+  /** Records the request and queues it. A repeated intakeKey returns the first run (created: false). */
+  request(req: RunRequest): RunRecord & { created: boolean } {
     const policy = repoPolicy(this.ports.policy, req.repo);
     const run = this.ports.store.createRun({
       id: newRunId(this.now()),
@@ -77,8 +79,10 @@ export class RunEngine {
       requester: req.requester,
       source: req.source,
       baseRef: req.baseRef ?? policy.base,
+      intakeKey: req.intakeKey,
     });
-    return this.must(this.ports.store.transition(run.id, ['requested'], 'queued', {}));
+    if (run.created === false) return { ...run, created: false };
+    return { ...this.must(this.ports.store.transition(run.id, ['requested'], 'queued', {})), created: true };
   }
 
   /** Provisions the sandbox, runs the agent, and takes the diff. Leaves the sandbox in place. */
