@@ -5,15 +5,19 @@ import { Command, CommanderError } from 'commander';
 import { doctorCommand } from './cli/doctor-command.js';
 import { auditVerifyCommand, runsCommand, showCommand } from './cli/inspect-commands.js';
 import { runCommand } from './cli/run-command.js';
+import { serveCommand } from './cli/serve-command.js';
 import { type App, buildApp } from './composition-root.js';
 import { AirlockError, exitCodeFor } from './errors.js';
 
 /** Runs one command with the app built for it; maps every failure to a message and an exit code. */
-async function withApp(fn: (app: App) => Promise<number> | number): Promise<void> {
+async function withApp(
+  fn: (app: App) => Promise<number> | number,
+  opts: { logTo?: 'file' | 'stderr' } = {},
+): Promise<void> {
   let app: App | undefined;
   let code: number;
   try {
-    app = buildApp(process.env);
+    app = buildApp(process.env, opts);
     code = await fn(app);
   } catch (error) {
     code = exitCodeFor(error);
@@ -36,6 +40,11 @@ export function buildProgram(): Command {
     .description('Self-hosted AI coding agent: a task in, a sandboxed agent, an approved diff out.')
     .showHelpAfterError()
     .exitOverride();
+
+  program
+    .command('serve')
+    .description('the Slack bot: Socket Mode, runs, /healthz /readyz /metrics on AIRLOCK_HTTP_PORT')
+    .action(() => withApp((app) => serveCommand(app, process.stderr), { logTo: 'stderr' }));
 
   program
     .command('run')

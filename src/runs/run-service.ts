@@ -22,7 +22,8 @@ export interface IntakeRequest {
 
 type Work = { kind: 'start' } | { kind: 'feedback'; text: string } | { kind: 'resume' };
 
-const TEST_COMMAND = /\b(test|pytest|jest|vitest|mocha|go test|cargo test|mvn|gradle|make check|npm run lint|tsc)\b/;
+const TEST_COMMAND =
+  /\b(test|pytest|jest|vitest|mocha|go test|cargo test|mvn|gradle|make check|npm run lint|tsc)\b/;
 const MAX_TEST_MILESTONES = 5;
 
 /**
@@ -40,7 +41,14 @@ export class RunService {
   private readonly now: () => number;
 
   constructor(
-    private readonly deps: { engine: RunEngine; store: Store; policy: Policy; chat: Chat; logger: Logger; now?: () => number },
+    private readonly deps: {
+      engine: RunEngine;
+      store: Store;
+      policy: Policy;
+      chat: Chat;
+      logger: Logger;
+      now?: () => number;
+    },
   ) {
     this.now = deps.now ?? Date.now;
     this.queue = new RunQueue(deps.policy.limits.concurrent_runs, (id) => this.execute(id));
@@ -48,7 +56,8 @@ export class RunService {
 
   /** A new request. A refusal is a Decision; a repeated intake key returns the first run. */
   submit(req: IntakeRequest): { decision: Decision; run?: RunRecord; duplicate?: boolean } {
-    if (!this.accepting) return { decision: { allowed: false, reason: 'airlock is restarting; ask again in a minute.' } };
+    if (!this.accepting)
+      return { decision: { allowed: false, reason: 'airlock is restarting; ask again in a minute.' } };
     const decision = mayRequest(repoPolicy(this.deps.policy, req.repo), req.requester);
     if (!decision.allowed) return { decision };
     const run = this.deps.engine.request({
@@ -93,7 +102,11 @@ export class RunService {
       fields: { error: `Rejected by ${who.id}.` },
       durable: true,
     });
-    if (!rejected) return this.refuse(run, who, { allowed: false, reason: `This run is ${run.state}; it cannot be rejected now.` });
+    if (!rejected)
+      return this.refuse(run, who, {
+        allowed: false,
+        reason: `This run is ${run.state}; it cannot be rejected now.`,
+      });
     this.finished(runId);
     return decision;
   }
@@ -110,11 +123,20 @@ export class RunService {
       return decision;
     }
     this.queue.remove(runId);
-    const ended = this.deps.store.transition(runId, ['queued', 'awaiting_approval', 'changes_requested'], 'cancelled', {
-      data: { by: who.id },
-      fields: { error: `Cancelled by ${who.id}.` },
-    });
-    if (!ended) return this.refuse(run, who, { allowed: false, reason: `This run is ${run.state}; there is nothing to cancel.` });
+    const ended = this.deps.store.transition(
+      runId,
+      ['queued', 'awaiting_approval', 'changes_requested'],
+      'cancelled',
+      {
+        data: { by: who.id },
+        fields: { error: `Cancelled by ${who.id}.` },
+      },
+    );
+    if (!ended)
+      return this.refuse(run, who, {
+        allowed: false,
+        reason: `This run is ${run.state}; there is nothing to cancel.`,
+      });
     this.finished(runId);
     return decision;
   }
@@ -139,7 +161,11 @@ export class RunService {
     if (active) {
       active.inbox.push(text);
       this.deps.store.appendEvent(run.id, 'instruction.received', { by: who.id, text });
-      this.deps.chat.notify({ kind: 'milestone', run, text: 'Got it: the agent will read that before its next step.' });
+      this.deps.chat.notify({
+        kind: 'milestone',
+        run,
+        text: 'Got it: the agent will read that before its next step.',
+      });
       return { allowed: true };
     }
     if (run.state === 'awaiting_approval') return this.continueWith(run, who, text);
@@ -149,7 +175,9 @@ export class RunService {
   /** Ends approvals older than the repository's approval_ttl. */
   expireApprovals(): void {
     for (const run of this.deps.store.listRuns({ states: ['awaiting_approval'], limit: 10_000 })) {
-      const requested = [...this.deps.store.events(run.id)].reverse().find((e) => e.type === 'run.awaiting_approval');
+      const requested = [...this.deps.store.events(run.id)]
+        .reverse()
+        .find((e) => e.type === 'run.awaiting_approval');
       const ttl = repoPolicy(this.deps.policy, run.repo).approval_ttl;
       if (!requested || Date.parse(requested.at) + ttl > this.now()) continue;
       const expired = this.deps.store.transition(run.id, ['awaiting_approval'], 'expired', {
@@ -165,7 +193,8 @@ export class RunService {
     for (const run of store.listRuns({ states: ['queued', 'provisioning'], limit: 10_000 }).reverse()) {
       this.enqueue(run.id, { kind: 'start' });
     }
-    for (const run of store.listRuns({ states: ['working'], limit: 10_000 })) this.enqueue(run.id, { kind: 'resume' });
+    for (const run of store.listRuns({ states: ['working'], limit: 10_000 }))
+      this.enqueue(run.id, { kind: 'resume' });
     for (const run of store.listRuns({ states: ['changes_requested'], limit: 10_000 })) {
       const ask = [...store.events(run.id)].reverse().find((e) => e.type === 'run.changes_requested');
       store.transition(run.id, ['changes_requested'], 'working', {});
@@ -186,20 +215,39 @@ export class RunService {
 
   private continueWith(run: RunRecord, who: Approver, text: string): Decision {
     const working = this.deps.engine.requestChanges(run.id, who.id, text);
-    if (!working) return this.refuse(run, who, { allowed: false, reason: `This run is ${run.state}; it cannot take changes now.` });
-    this.deps.chat.notify({ kind: 'milestone', run: working, text: `<@${who.id}> asked for changes; the agent is on it.` });
+    if (!working)
+      return this.refuse(run, who, {
+        allowed: false,
+        reason: `This run is ${run.state}; it cannot take changes now.`,
+      });
+    this.deps.chat.notify({
+      kind: 'milestone',
+      run: working,
+      text: `<@${who.id}> asked for changes; the agent is on it.`,
+    });
     this.enqueue(run.id, { kind: 'feedback', text });
     return { allowed: true };
   }
 
   private mayDecide(run: RunRecord, who: Approver): Decision {
     if (who.id === run.requester) return { allowed: true };
-    const asApprover = mayApprove({ ...repoPolicy(this.deps.policy, run.repo), four_eyes: false }, who, run.requester);
-    return asApprover.allowed ? asApprover : { allowed: false, reason: 'Only the requester or an approver of this repository can do that.' };
+    const asApprover = mayApprove(
+      { ...repoPolicy(this.deps.policy, run.repo), four_eyes: false },
+      who,
+      run.requester,
+    );
+    return asApprover.allowed
+      ? asApprover
+      : { allowed: false, reason: 'Only the requester or an approver of this repository can do that.' };
   }
 
   private refuse(run: RunRecord, who: Approver, decision: Decision & { allowed: false }): Decision {
-    this.deps.store.appendEvent(run.id, 'action.refused', { by: who.id, reason: decision.reason }, { durable: true });
+    this.deps.store.appendEvent(
+      run.id,
+      'action.refused',
+      { by: who.id, reason: decision.reason },
+      { durable: true },
+    );
     this.deps.chat.notify({ kind: 'refused', run, user: who.id, reason: decision.reason });
     return decision;
   }
@@ -221,12 +269,22 @@ export class RunService {
     const run = store.getRun(runId);
     if (!run) return;
     const limits = limitsFor(this.deps.policy, run.repo);
-    this.progress.set(runId, { step: 0, maxSteps: limits.max_steps, startedAt: this.now(), tokens: 0, costUsd: 0 });
+    this.progress.set(runId, {
+      step: 0,
+      maxSteps: limits.max_steps,
+      startedAt: this.now(),
+      tokens: 0,
+      costUsd: 0,
+    });
     const onEvent = (e: AgentEvent) => this.onAgentEvent(runId, e);
     try {
       if (work.kind === 'start') {
         await engine.provision(runId, onEvent);
-        chat.notify({ kind: 'milestone', run: store.getRun(runId) as RunRecord, text: 'Sandbox ready; the agent is starting.' });
+        chat.notify({
+          kind: 'milestone',
+          run: store.getRun(runId) as RunRecord,
+          text: 'Sandbox ready; the agent is starting.',
+        });
       }
       const result = await engine.session(runId, {
         signal: abort.signal,
@@ -283,15 +341,26 @@ export class RunService {
       p.costUsd += e.costUsd;
     } else if (e.type === 'tool-finished') {
       const command = String(e.input.command ?? e.input.path ?? '').split('\n')[0] ?? '';
-      p.lastAction = e.name === 'bash' || e.name === 'setup' ? `$ ${command}` : `${String(e.input.command)} ${String(e.input.path ?? '')}`;
+      p.lastAction =
+        e.name === 'bash' || e.name === 'setup'
+          ? `$ ${command}`
+          : `${String(e.input.command)} ${String(e.input.path ?? '')}`;
       p.lastExitCode = e.outcome.exitCode;
       if (e.name === 'setup') {
-        this.deps.chat.notify({ kind: 'milestone', run, text: `Setup \`${command}\` finished with exit ${e.outcome.exitCode ?? 'killed'}.` });
+        this.deps.chat.notify({
+          kind: 'milestone',
+          run,
+          text: `Setup \`${command}\` finished with exit ${e.outcome.exitCode ?? 'killed'}.`,
+        });
       } else if (e.name === 'bash' && TEST_COMMAND.test(command)) {
         const n = (this.testMilestones.get(runId) ?? 0) + 1;
         this.testMilestones.set(runId, n);
         if (n <= MAX_TEST_MILESTONES) {
-          this.deps.chat.notify({ kind: 'milestone', run, text: `Ran \`${command.slice(0, 120)}\` → exit ${e.outcome.exitCode ?? 'killed'}.` });
+          this.deps.chat.notify({
+            kind: 'milestone',
+            run,
+            text: `Ran \`${command.slice(0, 120)}\` → exit ${e.outcome.exitCode ?? 'killed'}.`,
+          });
         }
       }
     } else return;

@@ -355,6 +355,20 @@ export class SqliteStore implements Store {
     return verifyAuditChain(this.db);
   }
 
+  writable(): boolean {
+    try {
+      this.db.exec('BEGIN IMMEDIATE; ROLLBACK;');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  countByState(): Record<string, number> {
+    const rows = this.db.prepare('SELECT state, COUNT(*) AS n FROM runs GROUP BY state').all() as Row[];
+    return Object.fromEntries(rows.map((r) => [r.state as string, r.n as number]));
+  }
+
   close(): void {
     this.db.close();
   }

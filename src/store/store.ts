@@ -128,5 +128,8 @@ export interface Store {
   saveDiff(runId: string, diff: Buffer): string;
   diff(runId: string, sha256: string): Buffer | undefined;
   verifyAudit(): AuditReport;
+  /** Whether the database takes writes now (takes and drops the write lock; writes nothing). */
+  writable(): boolean;
+  countByState(): Record<string, number>;
   close(): void;
 }

@@ -1,0 +1,113 @@
+import type { Server } from 'node:http';
+import { WebClientEvent } from '@slack/web-api';
+import type { App } from './composition-root.js';
+import { AirlockError } from './errors.js';
+import { RunService } from './runs/run-service.js';
+import { startHealthServer } from './server/health-server.js';
+import { registerListeners } from './slack/listeners/register.js';
+import { createSlackApp } from './slack/slack-app.js';
+import { SlackChat } from './slack/slack-chat.js';
+import { SlackIntake } from './slack/slack-intake.js';
+import { SlackOutbox } from './slack/slack-outbox.js';
+import { UserGroups } from './slack/user-groups.js';
+
+export interface Bot {
+  port: number;
+  runs: RunService;
+  outbox: SlackOutbox;
+  /** Stops intake, lets in-flight Slack calls finish, leaves every run resumable. */
+  stop(): Promise<void>;
+}
+
+/**
+ * `airlock serve`: the Slack bot over the same engine as `airlock run`. Builds the Slack side,
+ * recovers runs left moving by a previous process, then connects.
+ */
+export async function startBot(
+  app: App,
+  opts: { slackRateScale?: number; expiryEveryMs?: number } = {},
+): Promise<Bot> {
+  const { env, store, policy, logger, engine } = app;
+  if (!env.SLACK_BOT_TOKEN || !env.SLACK_APP_TOKEN) {
+    throw new AirlockError(
+      'config_invalid',
+      'airlock serve needs SLACK_BOT_TOKEN (xoxb-…) and SLACK_APP_TOKEN (xapp-…, with connections:write). See README: Slack app.',
+    );
+  }
+  const slack = createSlackApp({
+    botToken: env.SLACK_BOT_TOKEN,
+    appToken: env.SLACK_APP_TOKEN,
+    apiUrl: env.SLACK_API_URL,
+    logger,
+  });
+  let rateLimited = 0;
+  slack.app.client.on(WebClientEvent.RATE_LIMITED, () => {
+    rateLimited++;
+  });
+  const auth = await slack.app.client.auth.test().catch((error: Error) => {
+    throw new AirlockError('config_invalid', `Slack refused SLACK_BOT_TOKEN: ${error.message}`);
+  });
+  const botUserId = String(auth.user_id);
+
+  const outbox = new SlackOutbox(slack.app.client, { scale: opts.slackRateScale, logger });
+  const chat = new SlackChat(outbox, store, logger, {
+    botUserId,
+    approvers: (run) => policy.repos[run.repo]?.approvers ?? [],
+  });
+  const runs = new RunService({ engine, store, policy, chat, logger });
+  const intake = new SlackIntake({
+    runs,
+    store,
+    policy,
+    outbox,
+    groups: new UserGroups(outbox),
+    logger,
+    botUserId: () => botUserId,
+  });
+  registerListeners(
+    slack.app,
+    intake,
+    () => botUserId,
+    (error) => logger.error({ err: error.message }, 'slack handler failed'),
+  );
+
+  const health = await startHealthServer(env.AIRLOCK_HTTP_PORT, {
+    slackConnected: slack.connected,
+    databaseWritable: () => store.writable(),
+    runsByState: () => store.countByState(),
+    load: () => runs.load,
+    slackBacklog: () => outbox.backlog,
+    slackRateLimited: () => rateLimited,
+  });
+
+  runs.expireApprovals();
+  runs.recover();
+  await slack.app.start();
+  const expiry = setInterval(() => runs.expireApprovals(), opts.expiryEveryMs ?? 60_000);
+  expiry.unref();
+  logger.info({ port: health.port, bot_user: botUserId }, 'airlock serve is up');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    port: health.port,
+    runs,
+    outbox,
+    stop: () => {
+      stopping ??= (async () => {
+        clearInterval(expiry);
+        runs.shutdown();
+        await Promise.race([outbox.idle(), new Promise((r) => setTimeout(r, 10_000))]);
+        await slack.app.stop().catch(() => {});
+        await closeServer(health.server);
+      })();
+      return stopping;
+    },
+  };
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}

@@ -1,0 +1,103 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+
+export interface HealthSources {
+  slackConnected: () => boolean;
+  databaseWritable: () => boolean;
+  runsByState: () => Record<string, number>;
+  load: () => { running: number; waiting: number };
+  slackBacklog: () => number;
+  slackRateLimited: () => number;
+}
+
+/**
+ * /healthz (the process answers), /readyz (Slack socket connected and the database takes
+ * writes) and /metrics (Prometheus) on AIRLOCK_HTTP_PORT. Nothing else is served.
+ */
+export async function startHealthServer(
+  port: number,
+  sources: HealthSources,
+): Promise<{ server: Server; port: number }> {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'airlock_' });
+  new Gauge({
+    name: 'airlock_runs',
+    help: 'Runs in the store by state',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [state, n] of Object.entries(sources.runsByState())) this.set({ state }, n);
+    },
+  });
+  new Gauge({
+    name: 'airlock_runs_running',
+    help: 'Runs holding a sandbox slot now',
+    registers: [registry],
+    collect() {
+      this.set(sources.load().running);
+    },
+  });
+  new Gauge({
+    name: 'airlock_runs_waiting',
+    help: 'Runs waiting for a sandbox slot',
+    registers: [registry],
+    collect() {
+      this.set(sources.load().waiting);
+    },
+  });
+  new Gauge({
+    name: 'airlock_slack_connected',
+    help: '1 when the Socket Mode connection is up',
+    registers: [registry],
+    collect() {
+      this.set(sources.slackConnected() ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'airlock_slack_backlog',
+    help: 'Slack Web API calls waiting for their rate budget',
+    registers: [registry],
+    collect() {
+      this.set(sources.slackBacklog());
+    },
+  });
+  new Gauge({
+    name: 'airlock_slack_rate_limited_total',
+    help: 'Slack answers of 429 since start',
+    registers: [registry],
+    collect() {
+      this.set(sources.slackRateLimited());
+    },
+  });
+
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET') {
+      res.writeHead(405).end();
+      return;
+    }
+    if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    } else if (path === '/readyz') {
+      const slack = sources.slackConnected();
+      const db = sources.databaseWritable();
+      res
+        .writeHead(slack && db ? 200 : 503, { 'content-type': 'text/plain' })
+        .end(
+          `slack ${slack ? 'connected' : 'not connected'}\ndatabase ${db ? 'writable' : 'not writable'}\n`,
+        );
+    } else if (path === '/metrics') {
+      registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+        () => res.writeHead(500).end(),
+      );
+    } else res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, resolve);
+  });
+  return { server, port: (server.address() as AddressInfo).port };
+}

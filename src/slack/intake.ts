@@ -1,0 +1,49 @@
+import type { Policy } from '../config/policy.js';
+
+export interface ParsedRequest {
+  task: string;
+  /** From `repo:owner/name` in the text. */
+  repo?: string;
+  /** Jira keys or links found in the text. */
+  tickets: string[];
+}
+
+const REPO_TOKEN = /(?:^|\s)repo:([\w.-]+\/[\w.-]+)(?=\s|$)/i;
+const JIRA_KEY = /\b([A-Z][A-Z0-9]+-\d+)\b/g;
+
+/**
+ * A mention's text as a request: the bot's own mention removed, `repo:` taken out, Slack's
+ * link and entity markup turned back into what the person typed.
+ */
+export function parseRequest(text: string, botUserId: string): ParsedRequest {
+  let task = text.replaceAll(`<@${botUserId}>`, ' ');
+  let repo: string | undefined;
+  const repoMatch = REPO_TOKEN.exec(task);
+  if (repoMatch) {
+    repo = repoMatch[1];
+    task = task.replace(REPO_TOKEN, ' ');
+  }
+  task = task
+    .replace(/<(https?:\/\/[^|>]+)\|([^>]+)>/g, '$2 ($1)')
+    .replace(/<(https?:\/\/[^>]+)>/g, '$1')
+    .replaceAll('&lt;', '<')
+    .replaceAll('&gt;', '>')
+    .replaceAll('&amp;', '&')
+    .replace(/[ \t]+/g, ' ')
+    .trim();
+  const tickets = [...new Set([...task.matchAll(JIRA_KEY)].map((m) => m[1] as string))];
+  return { task, repo, tickets };
+}
+
+/** The repository: named in the text, else the channel's default, else undefined (ask). */
+export function chooseRepo(parsed: ParsedRequest, channel: string, policy: Policy): string | undefined {
+  if (parsed.repo) return parsed.repo;
+  return (
+    policy.channels[channel]?.repo ??
+    (Object.keys(policy.repos).length === 1 ? Object.keys(policy.repos)[0] : undefined)
+  );
+}
+
+export const HELP_TEXT =
+  'Tell me what to do, e.g. `@airlock repo:acme/widgets fix the flaky date test`. ' +
+  'I work in a sandbox and show you the diff; nothing is pushed until an approver approves it.';

@@ -1,0 +1,34 @@
+import PQueue from 'p-queue';
+
+/**
+ * Slack's published Web API rate tiers for the methods airlock calls (requests per minute,
+ * per workspace). chat.postMessage is special: about one message per second per channel.
+ */
+export const SLACK_RATE_TIERS: Record<string, number> = {
+  'apps.connections.open': 1,
+  'usergroups.users.list': 20,
+  'conversations.replies': 20,
+  'files.completeUploadExternal': 20,
+  'chat.update': 50,
+  'reactions.add': 50,
+  'users.info': 50,
+  'chat.postEphemeral': 100,
+  'views.open': 100,
+  'views.update': 100,
+  'files.getUploadURLExternal': 100,
+  'auth.test': 100,
+};
+export const POST_MESSAGE_PER_CHANNEL_PER_SECOND = 1;
+export const POST_MESSAGE_PER_MINUTE = 300;
+
+/**
+ * A queue that starts at most `limit` calls in any `windowMs`, with a margin, spreading them in
+ * small slices so no sliding window sees a burst over the limit. `scale` multiplies the rate
+ * (tests run Slack's shape faster; 1 is Slack's real numbers).
+ */
+export function rateQueue(limit: number, windowMs: number, scale = 1): PQueue {
+  const perWindow = limit * scale;
+  const cap = Math.max(1, Math.floor(perWindow / 10));
+  const interval = Math.ceil(((windowMs * cap) / perWindow) * 1.1);
+  return new PQueue({ intervalCap: cap, interval, carryoverConcurrencyCount: true });
+}

@@ -1,0 +1,200 @@
+import type { Logger } from '../log/logger.js';
+import type { Chat, RunNotice, RunProgress } from '../runs/chat.js';
+import { diffStat } from '../runs/diffstat.js';
+import type { RunRecord, Store } from '../store/store.js';
+import { Priority, type SlackOutbox } from './slack-outbox.js';
+import { approvalMessage, decidedApprovalMessage } from './views/approval-message.js';
+import { escapeMrkdwn, fit } from './views/limits.js';
+import { statusMessage } from './views/status-message.js';
+
+/**
+ * The Chat port over Slack: turns what runs/ says into thread messages. A reaction and one
+ * status message per run (edited, coalesced), milestone replies, the approval message, and
+ * ephemeral refusals. All calls go through the outbox, so they are paced and prioritised.
+ */
+export class SlackChat implements Chat {
+  private readonly statusReady = new Map<string, Promise<string | undefined>>();
+  private readonly latest = new Map<string, { run: RunRecord; progress?: RunProgress; position?: number }>();
+
+  constructor(
+    private readonly outbox: SlackOutbox,
+    private readonly store: Store,
+    private readonly logger: Logger,
+    private readonly opts: { botUserId: string; approvers: (run: RunRecord) => string[] },
+  ) {}
+
+  notify(notice: RunNotice): void {
+    void this.handle(notice).catch((error: Error) =>
+      this.logger.warn(
+        { run_id: notice.run.id, notice: notice.kind, err: error.message },
+        'slack notice failed',
+      ),
+    );
+  }
+
+  private async handle(notice: RunNotice): Promise<void> {
+    const thread = this.store.thread(notice.run.id);
+    if (!thread) return;
+    const { channel, threadTs } = thread;
+    switch (notice.kind) {
+      case 'accepted': {
+        this.latest.set(notice.run.id, { run: notice.run, position: notice.position });
+        void this.outbox
+          .call('reactions.add', { channel, timestamp: threadTs, name: 'eyes' }, Priority.milestone)
+          .catch(() => {});
+        this.ensureStatus(notice.run.id, channel, threadTs);
+        return;
+      }
+      case 'progress':
+        this.latest.set(notice.run.id, { run: notice.run, progress: notice.progress });
+        return this.updateStatus(notice.run.id, channel, threadTs, Priority.progress);
+      case 'milestone':
+        await this.post(channel, threadTs, notice.text, Priority.milestone);
+        return;
+      case 'awaiting-approval': {
+        this.latest.set(notice.run.id, { run: notice.run });
+        await this.updateStatus(notice.run.id, channel, threadTs, Priority.decision);
+        const diff = notice.diff.toString('utf8');
+        const message = approvalMessage(notice.run, diff, notice.stat, notice.approvers);
+        const posted = await this.outbox.call<{ ts: string }>(
+          'chat.postMessage',
+          { channel, thread_ts: threadTs, text: message.text, blocks: message.blocks, unfurl_links: false },
+          Priority.decision,
+        );
+        this.store.updateThread(notice.run.id, { approvalTs: posted.ts });
+        if (message.attachDiff) await this.uploadDiff(channel, threadTs, notice.run, notice.diff);
+        return;
+      }
+      case 'approved':
+        await this.markDecided(
+          notice.run,
+          channel,
+          `:white_check_mark: Approved by <@${notice.by}>. Pushing…`,
+        );
+        return;
+      case 'refused':
+        await this.outbox.call(
+          'chat.postEphemeral',
+          { channel, user: notice.user, thread_ts: threadTs, text: `:no_entry: ${notice.reason}` },
+          Priority.urgent,
+        );
+        return;
+      case 'finished':
+        return this.finish(notice.run, channel, threadTs);
+    }
+  }
+
+  private async finish(run: RunRecord, channel: string, threadTs: string): Promise<void> {
+    this.latest.set(run.id, { run });
+    await this.updateStatus(run.id, channel, threadTs, Priority.decision);
+    const thread = this.store.thread(run.id);
+    if (thread?.approvalTs && run.state !== 'done') {
+      await this.markDecided(
+        run,
+        channel,
+        `*${run.state.replace('_', ' ')}*${run.error ? `: ${escapeMrkdwn(run.error)}` : ''}`,
+      );
+    }
+    let text: string | undefined;
+    if (run.state === 'done' && run.outcome === 'pushed') {
+      if (thread?.approvalTs)
+        await this.markDecided(run, channel, `:white_check_mark: Pushed \`${run.branch}\`.`);
+      text = run.prUrl
+        ? `:rocket: Pull request opened: ${run.prUrl}`
+        : `:rocket: Pushed branch \`${run.branch}\`.`;
+    } else if (run.state === 'done' && run.outcome === 'no_changes') {
+      text = `Finished with no changes.${run.summary ? `\n>${escapeMrkdwn(fit(run.summary, 2500, '…'))}` : ''}`;
+    } else if (run.state === 'failed')
+      text = `:x: The run failed: ${escapeMrkdwn(run.error ?? 'unknown error')}`;
+    if (text) await this.post(channel, threadTs, text, Priority.decision);
+    this.latest.delete(run.id);
+    this.statusReady.delete(run.id);
+  }
+
+  private ensureStatus(runId: string, channel: string, threadTs: string): Promise<string | undefined> {
+    let ready = this.statusReady.get(runId);
+    if (ready) return ready;
+    const existing = this.store.thread(runId)?.statusTs;
+    ready = existing
+      ? Promise.resolve(existing)
+      : (async () => {
+          const state = this.latest.get(runId);
+          const run = state?.run ?? this.store.getRun(runId);
+          if (!run) return undefined;
+          const message = statusMessage(run, { position: state?.position });
+          const posted = await this.outbox.call<{ ts: string }>(
+            'chat.postMessage',
+            { channel, thread_ts: threadTs, text: message.text, blocks: message.blocks },
+            Priority.urgent,
+          );
+          this.store.updateThread(runId, { statusTs: posted.ts });
+          return posted.ts;
+        })();
+    this.statusReady.set(runId, ready);
+    return ready;
+  }
+
+  private async updateStatus(
+    runId: string,
+    channel: string,
+    threadTs: string,
+    priority: number,
+  ): Promise<void> {
+    const ts = await this.ensureStatus(runId, channel, threadTs);
+    if (!ts) return;
+    this.outbox.coalesce(
+      `status:${runId}`,
+      'chat.update',
+      () => {
+        const state = this.latest.get(runId);
+        const run = this.store.getRun(runId) ?? state?.run;
+        if (!run) return undefined;
+        const message = statusMessage(run, { progress: state?.progress, position: state?.position });
+        return { channel, ts, text: message.text, blocks: message.blocks };
+      },
+      priority,
+    );
+  }
+
+  private async markDecided(run: RunRecord, channel: string, line: string): Promise<void> {
+    const ts = this.store.thread(run.id)?.approvalTs;
+    const diff = run.diffSha256 ? this.store.diff(run.id, run.diffSha256) : undefined;
+    if (!ts || !diff) return;
+    const text = diff.toString('utf8');
+    const original = approvalMessage(run, text, diffStat(text), this.opts.approvers(run));
+    this.outbox.coalesce(
+      `approval:${run.id}`,
+      'chat.update',
+      () => ({ channel, ts, text: original.text, blocks: decidedApprovalMessage(original.blocks, line) }),
+      Priority.urgent,
+    );
+  }
+
+  private async post(channel: string, threadTs: string, text: string, priority: number): Promise<void> {
+    await this.outbox.call(
+      'chat.postMessage',
+      { channel, thread_ts: threadTs, text: fit(text, 3000, '…'), unfurl_links: false },
+      priority,
+    );
+  }
+
+  private async uploadDiff(channel: string, threadTs: string, run: RunRecord, diff: Buffer): Promise<void> {
+    const name = `airlock-${run.id}.diff`;
+    const upload = await this.outbox.call<{ upload_url: string; file_id: string }>(
+      'files.getUploadURLExternal',
+      { filename: name, length: diff.length },
+      Priority.decision,
+    );
+    const res = await fetch(upload.upload_url, { method: 'POST', body: new Uint8Array(diff) });
+    if (!res.ok) throw new Error(`Slack file upload failed with HTTP ${res.status}`);
+    await this.outbox.call(
+      'files.completeUploadExternal',
+      {
+        files: JSON.stringify([{ id: upload.file_id, title: name }]),
+        channel_id: channel,
+        thread_ts: threadTs,
+      },
+      Priority.decision,
+    );
+  }
+}

@@ -1,0 +1,185 @@
+import type { Policy } from '../config/policy.js';
+import type { Logger } from '../log/logger.js';
+import type { Approver } from '../runs/approval-policy.js';
+import type { RunService } from '../runs/run-service.js';
+import type { Store } from '../store/store.js';
+import { chooseRepo, HELP_TEXT, parseRequest } from './intake.js';
+import { Priority, type SlackOutbox } from './slack-outbox.js';
+import type { UserGroups } from './user-groups.js';
+import { parseApprovalValue } from './views/approval-message.js';
+import { repoPicker } from './views/repo-picker.js';
+import { type ChangesModalMetadata, requestChangesModal } from './views/request-changes-modal.js';
+
+export interface IncomingMessage {
+  eventId: string;
+  user: string;
+  channel: string;
+  text: string;
+  ts: string;
+  threadTs?: string;
+}
+
+/**
+ * What Slack listeners hand over: a mention, a reply, a click. It parses, resolves who the person
+ * is (user groups), asks RunService, and answers in the thread. No run logic lives here.
+ */
+export class SlackIntake {
+  constructor(
+    private readonly deps: {
+      runs: RunService;
+      store: Store;
+      policy: Policy;
+      outbox: SlackOutbox;
+      groups: UserGroups;
+      logger: Logger;
+      botUserId: () => string;
+    },
+  ) {}
+
+  /** A mention or a direct message: a new request. */
+  async request(msg: IncomingMessage): Promise<void> {
+    const threadTs = msg.threadTs ?? msg.ts;
+    const parsed = parseRequest(msg.text, this.deps.botUserId());
+    if (!parsed.task) return this.say(msg.channel, threadTs, HELP_TEXT);
+    if (parsed.repo && !this.deps.policy.repos[parsed.repo]) {
+      return this.say(
+        msg.channel,
+        threadTs,
+        `I don't know \`${parsed.repo}\`. Repositories I work on: ${this.repoList()}.`,
+      );
+    }
+    let task = parsed.task;
+    if (parsed.tickets.length) {
+      await this.say(
+        msg.channel,
+        threadTs,
+        `I saw ${parsed.tickets.join(', ')}, but Jira is not configured for airlock (JIRA_BASE_URL), so I'll work from your message alone.`,
+      );
+      task = parsed.task;
+    }
+    const repo = chooseRepo(parsed, msg.channel, this.deps.policy);
+    if (!repo) {
+      const picker = repoPicker(this.allowedRepos(), task);
+      await this.deps.outbox.call(
+        'chat.postMessage',
+        { channel: msg.channel, thread_ts: threadTs, text: picker.text, blocks: picker.blocks },
+        Priority.urgent,
+      );
+      return;
+    }
+    await this.start(msg, repo, task, threadTs);
+  }
+
+  /** The repository picked from the select in the thread: the task is the thread's first message. */
+  async repoPicked(user: string, channel: string, threadTs: string, repo: string): Promise<void> {
+    if (!this.deps.policy.repos[repo]) return;
+    const res = await this.deps.outbox.call<{
+      messages?: Array<{ user?: string; text?: string; ts: string }>;
+    }>('conversations.replies', { channel, ts: threadTs, limit: 1 }, Priority.urgent);
+    const first = res.messages?.[0];
+    if (!first?.text || first.user !== user) {
+      await this.ephemeral(channel, user, threadTs, 'Only the person who asked can pick the repository.');
+      return;
+    }
+    const parsed = parseRequest(first.text, this.deps.botUserId());
+    await this.start(
+      { eventId: `pick:${channel}:${threadTs}`, user, channel, text: first.text, ts: threadTs },
+      repo,
+      parsed.task,
+      threadTs,
+    );
+  }
+
+  /** A reply in a thread: a follow-up instruction when it comes from the requester. */
+  async reply(msg: IncomingMessage & { threadTs: string }): Promise<void> {
+    const person = await this.person(msg.user, []);
+    const decision = this.deps.runs.followUp(msg.channel, msg.threadTs, person, msg.text);
+    if (decision && !decision.allowed)
+      await this.ephemeral(msg.channel, msg.user, msg.threadTs, decision.reason);
+  }
+
+  async approve(user: string, value: string | undefined): Promise<void> {
+    const parsed = parseApprovalValue(value);
+    const run = parsed && this.deps.store.getRun(parsed.runId);
+    if (!parsed || !run) return;
+    const person = await this.person(user, this.deps.policy.repos[run.repo]?.approvers ?? []);
+    await this.deps.runs.approve(run.id, person, parsed.sha);
+  }
+
+  async reject(user: string, value: string | undefined): Promise<void> {
+    const parsed = parseApprovalValue(value);
+    const run = parsed && this.deps.store.getRun(parsed.runId);
+    if (!parsed || !run) return;
+    this.deps.runs.reject(run.id, await this.person(user, this.deps.policy.repos[run.repo]?.approvers ?? []));
+  }
+
+  async cancel(user: string, runId: string | undefined): Promise<void> {
+    const run = runId ? this.deps.store.getRun(runId) : undefined;
+    if (!run) return;
+    this.deps.runs.cancel(run.id, await this.person(user, this.deps.policy.repos[run.repo]?.approvers ?? []));
+  }
+
+  /** Request changes: opens the modal (the trigger is good for 3 s, so this goes first). */
+  async openChangesModal(triggerId: string, value: string | undefined): Promise<void> {
+    const parsed = parseApprovalValue(value);
+    if (!parsed) return;
+    await this.deps.outbox.call(
+      'views.open',
+      { trigger_id: triggerId, view: requestChangesModal({ runId: parsed.runId, sha: parsed.sha }) },
+      Priority.urgent,
+    );
+  }
+
+  async changesSubmitted(user: string, metadata: string, feedback: string): Promise<void> {
+    const meta = JSON.parse(metadata) as ChangesModalMetadata;
+    const run = this.deps.store.getRun(meta.runId);
+    if (!run) return;
+    const person = await this.person(user, this.deps.policy.repos[run.repo]?.approvers ?? []);
+    this.deps.runs.requestChanges(run.id, person, meta.sha, feedback);
+  }
+
+  private async start(msg: IncomingMessage, repo: string, task: string, threadTs: string): Promise<void> {
+    const policy = this.deps.policy.repos[repo];
+    const requester = await this.person(msg.user, policy?.requesters ?? []);
+    const { decision } = this.deps.runs.submit({
+      repo,
+      task,
+      requester,
+      source: 'slack',
+      thread: { channel: msg.channel, threadTs },
+      intakeKey: msg.eventId,
+    });
+    if (!decision.allowed) await this.say(msg.channel, threadTs, `<@${msg.user}> ${decision.reason}`);
+  }
+
+  private async person(user: string, candidates: string[]): Promise<Approver> {
+    try {
+      return { id: user, groups: await this.deps.groups.groupsOf(user, candidates) };
+    } catch (error) {
+      this.deps.logger.warn({ err: (error as Error).message }, 'could not resolve user groups');
+      return { id: user, groups: [] };
+    }
+  }
+
+  private allowedRepos(): string[] {
+    return Object.keys(this.deps.policy.repos);
+  }
+
+  private repoList(): string {
+    return this.allowedRepos()
+      .map((r) => `\`${r}\``)
+      .join(', ');
+  }
+
+  private async say(channel: string, threadTs: string, text: string): Promise<void> {
+    await this.deps.outbox.call('chat.postMessage', { channel, thread_ts: threadTs, text }, Priority.urgent);
+  }
+
+  private async ephemeral(channel: string, user: string, threadTs: string, text: string): Promise<void> {
+    await this.deps.outbox.call(
+      'chat.postEphemeral',
+      { channel, user, thread_ts: threadTs, text },
+      Priority.urgent,
+    );
+  }
+}
