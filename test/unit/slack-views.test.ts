@@ -1,0 +1,166 @@
+import { describe, expect, it } from 'vitest';
+import { parsePolicy } from '../../src/config/policy.js';
+import { diffStat } from '../../src/runs/diffstat.js';
+import { chooseRepo, parseRequest } from '../../src/slack/intake.js';
+import {
+  APPROVE_ACTION,
+  approvalMessage,
+  decidedApprovalMessage,
+  INLINE_DIFF_CHARS,
+  parseApprovalValue,
+} from '../../src/slack/views/approval-message.js';
+import { codeBlock, fit } from '../../src/slack/views/limits.js';
+import { repoPicker } from '../../src/slack/views/repo-picker.js';
+import { requestChangesModal } from '../../src/slack/views/request-changes-modal.js';
+import { CANCEL_ACTION, statusMessage } from '../../src/slack/views/status-message.js';
+import type { RunRecord } from '../../src/store/store.js';
+
+const SHA = 'a'.repeat(64);
+const run: RunRecord = {
+  id: '0mwyl2j1ntfzl',
+  repo: 'acme/widgets',
+  task: 'fix it',
+  requester: 'U1',
+  source: 'slack',
+  state: 'awaiting_approval',
+  baseRef: 'main',
+  baseSha: 'b'.repeat(40),
+  snapshotCommit: null,
+  diffSha256: SHA,
+  summary: 'Fixed add().',
+  branch: null,
+  prUrl: null,
+  outcome: null,
+  error: null,
+  createdAt: '2026-11-27T00:00:00.000Z',
+  updatedAt: '2026-11-27T00:00:00.000Z',
+};
+
+type Block = { type: string; text?: { text: string }; elements?: Array<Record<string, unknown>> };
+const texts = (blocks: unknown[]) =>
+  (blocks as Block[])
+    .map((b) => b.text?.text ?? (b.type === 'context' ? (b.elements ?? []).map((e) => String(e.text)).join(' ') : ''))
+    .filter(Boolean)
+    .join('\n');
+
+describe('the approval message', () => {
+  const diff = 'diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n';
+
+  it('carries the run and the exact diff hash on every button', () => {
+    const m = approvalMessage(run, diff, diffStat(diff), ['U9', 'S01LEADS']);
+    const actions = (m.blocks as Block[]).find((b) => b.type === 'actions');
+    expect(actions?.elements?.map((e) => e.action_id)).toEqual([
+      APPROVE_ACTION,
+      'airlock_request_changes',
+      'airlock_reject',
+    ]);
+    for (const e of actions?.elements ?? [])
+      expect(parseApprovalValue(e.value as string)).toEqual({ runId: run.id, sha: SHA });
+    expect(texts(m.blocks)).toContain('<@U9> <!subteam^S01LEADS>');
+    expect(m.attachDiff).toBe(false);
+    expect(texts(m.blocks)).toContain('+b');
+  });
+
+  it('attaches a long diff as a file instead of inlining it, and stays within Slack limits', () => {
+    const long = `diff --git a/x b/x\n${'+line\n'.repeat(INLINE_DIFF_CHARS)}`;
+    const m = approvalMessage({ ...run, summary: 's'.repeat(10_000) }, long, diffStat(long), []);
+    expect(m.attachDiff).toBe(true);
+    expect(m.blocks.length).toBeLessThanOrEqual(50);
+    for (const b of m.blocks as Block[]) if (b.text) expect(b.text.text.length).toBeLessThanOrEqual(3000);
+    expect(texts(m.blocks)).toContain('(cut)');
+  });
+
+  it('once decided, shows who decided instead of buttons', () => {
+    const m = approvalMessage(run, diff, diffStat(diff), []);
+    const decided = decidedApprovalMessage(m.blocks, 'Approved by <@U9>');
+    expect((decided as Block[]).some((b) => b.type === 'actions')).toBe(false);
+    expect(texts(decided)).toContain('Approved by <@U9>');
+  });
+
+  it('refuses button values that do not name a run and a full hash', () => {
+    expect(parseApprovalValue('abc:1234')).toBeUndefined();
+    expect(parseApprovalValue(undefined)).toBeUndefined();
+  });
+});
+
+describe('the status message', () => {
+  it('shows step, last command with exit code, tokens and cost, and a Cancel button while working', () => {
+    const m = statusMessage(
+      { ...run, state: 'working' },
+      {
+        progress: {
+          step: 3,
+          maxSteps: 60,
+          lastAction: '$ npm test',
+          lastExitCode: 1,
+          startedAt: 0,
+          tokens: 12_345,
+          costUsd: 0.042,
+        },
+        now: 75_000,
+      },
+    );
+    expect(texts(m.blocks)).toBe(
+      '*:hammer_and_wrench: Working* on `acme/widgets` · step 3/60 · `$ npm test` → exit 1 · 1m 15s · 12.3k tokens · $0.04\nrun `0mwyl2j1ntfzl`',
+    );
+    const actions = (m.blocks as Block[]).find((b) => b.type === 'actions');
+    expect(actions?.elements?.[0]).toMatchObject({ action_id: CANCEL_ACTION, value: run.id });
+  });
+
+  it('says the place in line when queued, and drops Cancel once the run is over', () => {
+    expect(texts(statusMessage({ ...run, state: 'queued' }, { position: 4 }).blocks)).toContain(
+      'place 4 in line',
+    );
+    const failed = statusMessage({ ...run, state: 'failed', error: 'The agent stopped: step limit' });
+    expect((failed.blocks as Block[]).some((b) => b.type === 'actions')).toBe(false);
+    expect(texts(failed.blocks)).toContain('step limit');
+  });
+});
+
+describe('modal, picker and limits', () => {
+  it('the request-changes modal keeps title and submit within 24 characters and carries the diff hash', () => {
+    const v = requestChangesModal({ runId: run.id, sha: SHA }) as {
+      title: { text: string };
+      submit: { text: string };
+      private_metadata: string;
+    };
+    expect(v.title.text.length).toBeLessThanOrEqual(24);
+    expect(v.submit.text.length).toBeLessThanOrEqual(24);
+    expect(JSON.parse(v.private_metadata)).toEqual({ runId: run.id, sha: SHA });
+  });
+
+  it('the repo picker offers at most 100 options', () => {
+    const repos = Array.from({ length: 150 }, (_, i) => `acme/r${i}`);
+    const p = repoPicker(repos, 'fix') as { blocks: Array<{ accessory: { options: unknown[] } }> };
+    expect(p.blocks[0]?.accessory.options).toHaveLength(100);
+  });
+
+  it('fit and codeBlock never exceed their limit', () => {
+    expect(fit('x'.repeat(5000), 3000)).toHaveLength(3000);
+    expect(codeBlock('<'.repeat(4000)).length).toBeLessThanOrEqual(3000);
+  });
+});
+
+describe('reading a mention', () => {
+  it('drops the bot mention, takes repo:, and restores links and entities', () => {
+    expect(
+      parseRequest('<@UBOT> repo:acme/widgets fix <https://x.io/a|the bug> &amp; test &lt;3', 'UBOT'),
+    ).toEqual({
+      task: 'fix the bug (https://x.io/a) & test <3',
+      repo: 'acme/widgets',
+      tickets: [],
+    });
+  });
+
+  it('finds Jira keys', () => {
+    expect(parseRequest('<@UBOT> please do WID-7 and OPS-12', 'UBOT').tickets).toEqual(['WID-7', 'OPS-12']);
+  });
+
+  it('picks the repository from the text, else the channel, else the only one, else asks', () => {
+    const two = parsePolicy('repos:\n  a/one: {}\n  a/two: {}\nchannels:\n  C1: { repo: a/two }\n');
+    expect(chooseRepo({ task: 'x', tickets: [], repo: 'a/one' }, 'C1', two)).toBe('a/one');
+    expect(chooseRepo({ task: 'x', tickets: [] }, 'C1', two)).toBe('a/two');
+    expect(chooseRepo({ task: 'x', tickets: [] }, 'C2', two)).toBeUndefined();
+    expect(chooseRepo({ task: 'x', tickets: [] }, 'C2', parsePolicy('repos:\n  a/one: {}\n'))).toBe('a/one');
+  });
+});
