@@ -12,8 +12,14 @@ import { KeyedLock } from './keyed-lock.js';
  */
 export class Mirrors {
   private readonly locks = new KeyedLock();
+  /** When each repo@base was last fetched: runs started together share one fetch. */
+  private readonly fresh = new Map<string, { at: number; sha: string }>();
 
-  constructor(private readonly root: string) {}
+  constructor(
+    private readonly root: string,
+    private readonly freshForMs = 5_000,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   pathFor(repo: string): string {
     return join(this.root, `${repo}.git`);
@@ -23,6 +29,9 @@ export class Mirrors {
   async fetchBase(repo: string, url: string, base: string, extraHeader?: string): Promise<string> {
     const release = await this.locks.acquire(repo);
     try {
+      const key = `${repo}@${base}`;
+      const recent = this.fresh.get(key);
+      if (recent && this.now() - recent.at < this.freshForMs) return recent.sha;
       const dir = this.pathFor(repo);
       if (!existsSync(join(dir, 'HEAD'))) {
         mkdirSync(dir, { recursive: true });
@@ -39,11 +48,13 @@ export class Mirrors {
         );
       }
       const ref = isSha ? base : `refs/heads/${base}`;
-      return await gitText(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`], { cwd: dir }).catch(
+      const sha = await gitText(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`], { cwd: dir }).catch(
         () => {
           throw new AirlockError('git_failed', `${base} is not a branch or commit of ${repo}.`);
         },
       );
+      this.fresh.set(key, { at: this.now(), sha });
+      return sha;
     } finally {
       release();
     }

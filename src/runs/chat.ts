@@ -19,6 +19,7 @@ export type RunNotice =
   | { kind: 'milestone'; run: RunRecord; text: string }
   | { kind: 'awaiting-approval'; run: RunRecord; diff: Buffer; stat: DiffStat; approvers: string[] }
   | { kind: 'approved'; run: RunRecord; by: string }
+  | { kind: 'changes-requested'; run: RunRecord; by: string }
   | { kind: 'refused'; run: RunRecord; user: string; reason: string }
   | { kind: 'finished'; run: RunRecord };
 

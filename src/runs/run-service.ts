@@ -220,11 +220,7 @@ export class RunService {
         allowed: false,
         reason: `This run is ${run.state}; it cannot take changes now.`,
       });
-    this.deps.chat.notify({
-      kind: 'milestone',
-      run: working,
-      text: `<@${who.id}> asked for changes; the agent is on it.`,
-    });
+    this.deps.chat.notify({ kind: 'changes-requested', run: working, by: who.id });
     this.enqueue(run.id, { kind: 'feedback', text });
     return { allowed: true };
   }

@@ -72,6 +72,17 @@ export class SlackChat implements Chat {
           `:white_check_mark: Approved by <@${notice.by}>. Pushing…`,
         );
         return;
+      case 'changes-requested':
+        // The old diff's buttons stay (a stale client may still show them); the server refuses them.
+        await this.markSuperseded(notice.run, channel, notice.by);
+        await this.post(
+          channel,
+          threadTs,
+          `<@${notice.by}> asked for changes; the agent is on it.`,
+          Priority.milestone,
+        );
+        this.latest.set(notice.run.id, { run: notice.run });
+        return this.updateStatus(notice.run.id, channel, threadTs, Priority.decision);
       case 'refused':
         await this.outbox.call(
           'chat.postEphemeral',
@@ -166,6 +177,36 @@ export class SlackChat implements Chat {
       `approval:${run.id}`,
       'chat.update',
       () => ({ channel, ts, text: original.text, blocks: decidedApprovalMessage(original.blocks, line) }),
+      Priority.urgent,
+    );
+  }
+
+  private async markSuperseded(run: RunRecord, channel: string, by: string): Promise<void> {
+    const ts = this.store.thread(run.id)?.approvalTs;
+    const sha = [...this.store.events(run.id)].reverse().find((e) => e.type === 'run.awaiting_approval')
+      ?.data.diff_sha256;
+    const diff = typeof sha === 'string' ? this.store.diff(run.id, sha) : undefined;
+    if (!ts || !diff) return;
+    const text = diff.toString('utf8');
+    const original = approvalMessage(
+      { ...run, diffSha256: sha as string },
+      text,
+      diffStat(text),
+      this.opts.approvers(run),
+    );
+    const note = {
+      type: 'context',
+      elements: [
+        {
+          type: 'mrkdwn',
+          text: `:arrows_counterclockwise: Superseded: <@${by}> asked for changes. A new diff will follow.`,
+        },
+      ],
+    };
+    this.outbox.coalesce(
+      `approval:${run.id}`,
+      'chat.update',
+      () => ({ channel, ts, text: original.text, blocks: [note, ...original.blocks] }),
       Priority.urgent,
     );
   }
