@@ -108,8 +108,14 @@ export class SlackChat implements Chat {
     }
     let text: string | undefined;
     if (run.state === 'done' && run.outcome === 'pushed') {
-      if (thread?.approvalTs)
-        await this.markDecided(run, channel, `:white_check_mark: Pushed \`${run.branch}\`.`);
+      const by = [...this.store.events(run.id)].reverse().find((e) => e.type === 'approval.granted')?.data.by;
+      if (thread?.approvalTs) {
+        await this.markDecided(
+          run,
+          channel,
+          `:white_check_mark: Approved by <@${String(by)}> and pushed \`${run.branch}\`.`,
+        );
+      }
       text = run.prUrl
         ? `:rocket: Pull request opened: ${run.prUrl}`
         : `:rocket: Pushed branch \`${run.branch}\`.`;

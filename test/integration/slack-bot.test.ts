@@ -1,0 +1,357 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ScriptStep } from '../fakes/anthropic-server.js';
+import { fixAddScript, lastToolResult } from '../fakes/fix-add-script.js';
+import { eventually, type Harness, SECRETS, startHarness } from '../support/bot-harness.js';
+
+const CHANNEL = 'C0DEV';
+const REQUESTER = 'U0REQUESTER';
+const APPROVER = 'U0APPROVER';
+
+type Block = { type: string; elements?: Array<{ action_id?: string; value?: string }> };
+
+function buttonsOf(
+  message: { blocks?: unknown[] } | undefined,
+): Array<{ action_id?: string; value?: string }> {
+  return ((message?.blocks ?? []) as Block[])
+    .filter((b) => b.type === 'actions')
+    .flatMap((b) => b.elements ?? []);
+}
+
+describe('the Slack bot', () => {
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  async function mentionAndWaitForApproval(harness: Harness, text = 'fix add() so `sh test.sh` passes') {
+    const started = Date.now();
+    const mention = await harness.slack.mention({
+      user: REQUESTER,
+      channel: CHANNEL,
+      text: `<@${harness.slack.botUserId}> ${text}`,
+    });
+    const firstReply = await eventually(
+      () => harness.slack.thread(CHANNEL, mention.ts).find((m) => m.ts !== mention.ts && m.botId),
+      5000,
+      'the first reply',
+    );
+    const firstReplyMs = Date.now() - started;
+    const approval = await eventually(
+      () =>
+        harness.slack
+          .thread(CHANNEL, mention.ts)
+          .find((m) => buttonsOf(m).some((b) => b.action_id === 'airlock_approve')),
+      30_000,
+      'the approval message',
+    );
+    return { mention, firstReply, firstReplyMs, approval };
+  }
+
+  it('answers a mention in its thread within a second and asks for approval of the diff', async () => {
+    h = await startHarness({ script: fixAddScript() });
+    const { mention, firstReplyMs, approval } = await mentionAndWaitForApproval(h);
+    expect(firstReplyMs).toBeLessThan(1000);
+    expect(h.slack.reactions).toContainEqual(
+      expect.objectContaining({ channel: CHANNEL, ts: mention.ts, name: 'eyes' }),
+    );
+    const run = h.app.store.listRuns()[0];
+    expect(run).toMatchObject({ state: 'awaiting_approval', requester: REQUESTER, source: 'slack' });
+    expect(JSON.stringify(approval.blocks)).toContain('+  return a + b;');
+    expect(buttonsOf(approval).map((b) => b.value)).toEqual(Array(3).fill(`${run?.id}:${run?.diffSha256}`));
+    expect(h.model.problems).toEqual([]);
+    expect(h.slack.problems).toEqual([]);
+  });
+
+  it('a redelivered envelope makes no second run', async () => {
+    h = await startHarness({ script: fixAddScript() });
+    const { mention } = await mentionAndWaitForApproval(h);
+    const envelope = h.slack.envelopes.find((e) => e.type === 'events_api');
+    await h.slack.redeliver(envelope?.envelopeId as string);
+    await new Promise((r) => setTimeout(r, 800));
+    expect(h.app.store.listRuns()).toHaveLength(1);
+    const statusMessages = h.slack
+      .thread(CHANNEL, mention.ts)
+      .filter(
+        (m) =>
+          buttonsOf(m).some((b) => b.action_id === 'airlock_cancel') ||
+          /on `acme\/widgets`/.test(JSON.stringify(m.blocks)),
+      );
+    expect(statusMessages).toHaveLength(1);
+  });
+
+  it('refuses the requester and non-approvers, pushes once for an approver, and links the PR', async () => {
+    h = await startHarness({ script: fixAddScript(), slack: { userGroups: { S0LEADS: ['U0LEAD'] } } });
+    const { mention, approval } = await mentionAndWaitForApproval(h);
+    const click = (user: string) =>
+      h?.slack.clickButton({
+        user,
+        channel: CHANNEL,
+        messageTs: approval.ts,
+        actionId: 'airlock_approve',
+        value: buttonsOf(approval)[0]?.value,
+      });
+
+    await click(REQUESTER);
+    await click('U0STRANGER');
+    const refusals = await eventually(
+      () => (h?.slack.ephemerals.length === 2 ? h.slack.ephemerals : undefined),
+      5000,
+      'two refusals',
+    );
+    expect(refusals.find((e) => e.user === REQUESTER)?.text).toContain('four_eyes');
+    expect(refusals.find((e) => e.user === 'U0STRANGER')?.text).toContain('not an approver');
+    expect(h.github.pushes).toEqual([]);
+
+    // A double click: two clicks, one push.
+    await click('U0LEAD');
+    await click('U0LEAD');
+    const prLine = await eventually(
+      () => h?.slack.thread(CHANNEL, mention.ts).find((m) => m.text?.includes('Pull request opened')),
+      20_000,
+      'the PR link',
+    );
+    expect(prLine.text).toContain(h.github.pulls[0]?.html_url);
+    expect(h.github.pulls).toHaveLength(1);
+    expect(h.github.pushes).toHaveLength(1);
+    const run = h.app.store.listRuns()[0];
+    expect(run).toMatchObject({ state: 'done', outcome: 'pushed' });
+    const approvalEvents = h.app.store
+      .events(run?.id as string)
+      .filter((e) => e.type.startsWith('approval.'));
+    expect(approvalEvents.map((e) => [e.type, e.data.by])).toEqual([
+      ['approval.refused', REQUESTER],
+      ['approval.refused', 'U0STRANGER'],
+      ['approval.granted', 'U0LEAD'],
+      ['approval.refused', 'U0LEAD'],
+    ]);
+    // The buttons gave way to who approved.
+    const decided = await eventually(
+      () =>
+        h?.slack.thread(CHANNEL, mention.ts).find((m) => m.ts === approval.ts && buttonsOf(m).length === 0),
+      5000,
+      'buttons replaced',
+    );
+    expect(JSON.stringify(decided.blocks)).toContain('Approved by <@U0LEAD>');
+
+    // No token reached Slack.
+    const sent = JSON.stringify(h.slack.calls.map((c) => c.args));
+    for (const secret of Object.values(SECRETS)) expect(sent).not.toContain(secret);
+  });
+
+  it('Request changes continues the agent in the same sandbox; the old diff’s buttons are refused', async () => {
+    const script: ScriptStep[] = [
+      ...fixAddScript(),
+      (body) => {
+        const last = JSON.stringify(body.messages.at(-1));
+        if (!last.includes('also add a subtract')) throw new Error(`feedback missing: ${last}`);
+        return {
+          content: [
+            {
+              type: 'tool_use',
+              name: 'str_replace_based_edit_tool',
+              input: {
+                command: 'insert',
+                path: 'src/add.js',
+                insert_line: 3,
+                insert_text: 'export function sub(a, b) {\n  return a - b;\n}',
+              },
+            },
+          ],
+        };
+      },
+      (body) => {
+        if (!lastToolResult(body as never).includes('has been edited')) throw new Error('insert failed');
+        return { content: [{ type: 'text', text: 'Added sub() as asked.' }] };
+      },
+    ];
+    h = await startHarness({ script });
+    const { mention, approval } = await mentionAndWaitForApproval(h);
+    const oldValue = buttonsOf(approval)[0]?.value as string;
+    await h.slack.clickButton({
+      user: REQUESTER,
+      channel: CHANNEL,
+      messageTs: approval.ts,
+      actionId: 'airlock_request_changes',
+      value: oldValue,
+    });
+    const view = await eventually(() => h?.slack.views.at(-1), 5000, 'the modal');
+    await h.slack.submitView({
+      user: REQUESTER,
+      viewId: view.id,
+      values: {
+        feedback: { text: { type: 'plain_text_input', value: 'please also add a subtract function' } },
+      },
+    });
+    const second = await eventually(
+      () =>
+        h?.slack
+          .thread(CHANNEL, mention.ts)
+          .find((m) => m.ts !== approval.ts && buttonsOf(m).some((b) => b.action_id === 'airlock_approve')),
+      30_000,
+      'the second approval message',
+    );
+    expect(JSON.stringify(second.blocks)).toContain('sub(a, b)');
+
+    await h.slack.clickButton({
+      user: APPROVER,
+      channel: CHANNEL,
+      messageTs: approval.ts,
+      actionId: 'airlock_approve',
+      value: oldValue,
+    });
+    const refusal = await eventually(
+      () => h?.slack.ephemerals.find((e) => e.user === APPROVER),
+      5000,
+      'the refusal',
+    );
+    expect(refusal.text).toContain('The diff changed');
+    expect(h.github.pushes).toEqual([]);
+
+    await h.slack.clickButton({
+      user: APPROVER,
+      channel: CHANNEL,
+      messageTs: second.ts,
+      actionId: 'airlock_approve',
+      value: buttonsOf(second)[0]?.value,
+    });
+    await eventually(() => h?.github.pulls[0], 20_000, 'the PR');
+    expect(h.model.problems).toEqual([]);
+  });
+
+  it('a reply from the requester while the agent works reaches the agent before its next step', async () => {
+    const script: ScriptStep[] = [
+      { content: [{ type: 'tool_use', name: 'bash', input: { command: 'sleep 2; echo waited' } }] },
+      (body) => {
+        if (!JSON.stringify(body.messages.at(-1)).includes('use a plus sign'))
+          throw new Error('instruction missing');
+        return { content: [{ type: 'text', text: 'Understood; nothing else to do.' }] };
+      },
+    ];
+    h = await startHarness({ script });
+    const mention = await h.slack.mention({
+      user: REQUESTER,
+      channel: CHANNEL,
+      text: `<@${h.slack.botUserId}> look at add()`,
+    });
+    await eventually(() => h?.app.store.listRuns({ states: ['working'] })[0], 10_000, 'working');
+    await new Promise((r) => setTimeout(r, 300));
+    await h.slack.threadReply({
+      user: REQUESTER,
+      channel: CHANNEL,
+      threadTs: mention.ts,
+      text: 'use a plus sign',
+    });
+    await eventually(() => h?.app.store.listRuns({ states: ['done'] })[0], 20_000, 'done');
+    expect(h.model.problems).toEqual([]);
+    expect(h.app.store.listRuns()[0]?.outcome).toBe('no_changes');
+  });
+
+  it('Cancel on the status message stops the agent and the run ends cancelled', async () => {
+    h = await startHarness({
+      script: [{ content: [{ type: 'tool_use', name: 'bash', input: { command: 'sleep 30' } }] }],
+    });
+    const mention = await h.slack.mention({
+      user: REQUESTER,
+      channel: CHANNEL,
+      text: `<@${h.slack.botUserId}> wait a while`,
+    });
+    await eventually(() => h?.app.store.listRuns({ states: ['working'] })[0], 10_000, 'working');
+    const status = await eventually(
+      () =>
+        h?.slack
+          .thread(CHANNEL, mention.ts)
+          .find((m) => buttonsOf(m).some((b) => b.action_id === 'airlock_cancel')),
+      5000,
+      'the Cancel button',
+    );
+    await h.slack.clickButton({
+      user: REQUESTER,
+      channel: CHANNEL,
+      messageTs: status.ts,
+      actionId: 'airlock_cancel',
+      value: buttonsOf(status)[0]?.value,
+    });
+    const run = await eventually(
+      () => h?.app.store.listRuns({ states: ['cancelled'] })[0],
+      10_000,
+      'cancelled',
+    );
+    expect(run.error).toBe('Cancelled.');
+    await eventually(
+      () =>
+        h?.slack
+          .thread(CHANNEL, mention.ts)
+          .find((m) => m.ts === status.ts && JSON.stringify(m.blocks).includes('Cancelled')),
+      5000,
+      'status shows cancelled',
+    );
+  });
+
+  it('after a restart, approval buttons still work and a working run resumes from its last turn', async () => {
+    const script: ScriptStep[] = [
+      { content: [{ type: 'tool_use', name: 'bash', input: { command: 'sleep 3; echo slept' } }] },
+      (body) => {
+        const seen = lastToolResult(body as never);
+        if (!seen.includes('cancelled') && !seen.includes('slept') && !seen.includes('restarted'))
+          throw new Error(`unexpected: ${seen}`);
+        return {
+          content: [
+            {
+              type: 'tool_use',
+              name: 'str_replace_based_edit_tool',
+              input: { command: 'str_replace', path: 'src/add.js', old_str: 'a - b', new_str: 'a + b' },
+            },
+          ],
+        };
+      },
+      { content: [{ type: 'text', text: 'Fixed after a restart.' }] },
+    ];
+    h = await startHarness({ script });
+    const mention = await h.slack.mention({
+      user: REQUESTER,
+      channel: CHANNEL,
+      text: `<@${h.slack.botUserId}> fix add()`,
+    });
+    await eventually(
+      () =>
+        h?.app.store.toolCalls(h.app.store.listRuns()[0]?.id ?? '').length === 0 &&
+        h.app.store.listRuns({ states: ['working'] })[0],
+      10_000,
+      'working',
+    );
+    await new Promise((r) => setTimeout(r, 800));
+    await h.restart();
+    const approval = await eventually(
+      () =>
+        h?.slack
+          .thread(CHANNEL, mention.ts)
+          .find((m) => buttonsOf(m).some((b) => b.action_id === 'airlock_approve')),
+      30_000,
+      'approval after resume',
+    );
+    await h.restart();
+    await h.slack.clickButton({
+      user: APPROVER,
+      channel: CHANNEL,
+      messageTs: approval.ts,
+      actionId: 'airlock_approve',
+      value: buttonsOf(approval)[0]?.value,
+    });
+    await eventually(() => h?.github.pulls[0], 20_000, 'the PR after restart');
+    expect(h.app.store.listRuns()).toHaveLength(1);
+    expect(h.app.store.verifyAudit().ok).toBe(true);
+    expect(h.model.problems).toEqual([]);
+  });
+
+  it('serves /healthz, /readyz and /metrics', async () => {
+    h = await startHarness({});
+    const base = `http://127.0.0.1:${h.bot.port}`;
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    const ready = await eventually(async () => fetch(`${base}/readyz`), 1000, 'readyz');
+    expect((await ready).status).toBe(200);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toContain('airlock_slack_connected 1');
+    expect(metrics).toContain('airlock_runs_running 0');
+  });
+});

@@ -1,0 +1,115 @@
+import { writeFileSync } from 'node:fs';
+import { type App, buildApp } from '../../src/composition-root.js';
+import { type Bot, startBot } from '../../src/serve.js';
+import { type FakeAnthropic, type ScriptStep, startFakeAnthropic } from '../fakes/anthropic-server.js';
+import { FIXTURE_FILES } from '../fakes/fixture-repo.js';
+import { type FakeGitHub, startFakeGitHub } from '../fakes/github-server.js';
+import { type FakeSlack, type FakeSlackOptions, startFakeSlack } from '../fakes/slack/index.js';
+import { scratchConfig } from './workspace.js';
+
+export const SECRETS = {
+  ANTHROPIC_API_KEY: 'sk-ant-bot-harness-key-81d2',
+  GITHUB_TOKEN: 'ghp_botHarnessToken4f0a93',
+};
+
+export interface Harness {
+  slack: FakeSlack;
+  github: FakeGitHub;
+  model: FakeAnthropic;
+  app: App;
+  bot: Bot;
+  env: Record<string, string>;
+  /** Stops the bot (as SIGTERM would) and starts a new one on the same data directory. */
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * The whole bot in this process, wired to stand-ins: Slack (Web API + Socket Mode), Anthropic,
+ * GitHub with git over HTTP. Real Bolt, real WebClient, real SDKs, real git, real sandboxes.
+ */
+export async function startHarness(opts: {
+  policy?: string;
+  script?: ScriptStep[];
+  slack?: FakeSlackOptions;
+  rateScale?: number;
+}): Promise<Harness> {
+  const slack = await startFakeSlack({ ackTimeoutMs: 1000, rateScale: opts.rateScale ?? 60, ...opts.slack });
+  const github = await startFakeGitHub({
+    token: SECRETS.GITHUB_TOKEN,
+    repos: [{ owner: 'acme', name: 'widgets', files: FIXTURE_FILES }],
+  });
+  const model = await startFakeAnthropic({ apiKey: SECRETS.ANTHROPIC_API_KEY, script: opts.script ?? [] });
+  const scratch = scratchConfig(
+    opts.policy ??
+      [
+        'repos:',
+        '  acme/widgets:',
+        '    approvers: [U0APPROVER, S0LEADS]',
+        '    four_eyes: true',
+        'channels:',
+        '  C0DEV: { repo: acme/widgets }',
+        '',
+      ].join('\n'),
+  );
+  writeFileSync(`${scratch.dir}/.keep`, '');
+  const env: Record<string, string> = {
+    ...SECRETS,
+    ANTHROPIC_BASE_URL: model.url,
+    GITHUB_API_URL: github.apiUrl,
+    SLACK_BOT_TOKEN: slack.botToken,
+    SLACK_APP_TOKEN: slack.appToken,
+    SLACK_API_URL: slack.apiUrl,
+    AIRLOCK_CONFIG: scratch.config,
+    AIRLOCK_DATA_DIR: scratch.dataDir,
+    AIRLOCK_HTTP_PORT: '0',
+    AIRLOCK_LOG_LEVEL: 'debug',
+  };
+  const scale = opts.rateScale ?? 60;
+  let app = buildApp(env);
+  let bot = await startBot(app, { slackRateScale: scale });
+  await slack.waitForConnection(10_000);
+  const harness: Harness = {
+    slack,
+    github,
+    model,
+    env,
+    get app() {
+      return app;
+    },
+    get bot() {
+      return bot;
+    },
+    async restart() {
+      await bot.stop();
+      app.close();
+      app = buildApp(env);
+      bot = await startBot(app, { slackRateScale: scale });
+      await slack.waitForConnection(10_000);
+    },
+    async close() {
+      await bot.stop().catch(() => {});
+      app.close();
+      await slack.close();
+      await github.close();
+      await model.close();
+      scratch.cleanup();
+    },
+  } as Harness;
+  return harness;
+}
+
+/** Polls until `check` returns a value (not undefined/false), or fails after `ms`. */
+export async function eventually<T>(
+  check: () => T | undefined | false,
+  ms = 15_000,
+  what = 'condition',
+): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const value = check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
