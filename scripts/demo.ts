@@ -1,91 +1,124 @@
 /**
- * `npm run demo`: a whole headless run on embedded defaults, with no accounts and no network.
- * A bundled sample repository is served by the GitHub stand-in (REST + git over HTTP behind a
- * token), the agent works in a local sandbox, and airlock pushes a branch and opens a PR.
- * With ANTHROPIC_API_KEY set the real model does the work; otherwise a scripted one does.
+ * `npm run demo` (also `npx airlock demo`): the Slack bot end to end with no accounts and no
+ * network. airlock serve connects over Socket Mode to the built-in Slack stand-in, a person
+ * mentions @airlock, the thread unfolds in this terminal, a demo approver clicks Approve & push,
+ * and the branch lands on a local bare remote. With ANTHROPIC_API_KEY set the real model works;
+ * otherwise a scripted one does, and the demo says so.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
+import { buildApp } from '../src/composition-root.js';
+import { startBot } from '../src/serve.js';
 import { type FakeAnthropic, startFakeAnthropic } from '../test/fakes/anthropic-server.js';
 import { fixAddScript } from '../test/fakes/fix-add-script.js';
-import { FIXTURE_FILES } from '../test/fakes/fixture-repo.js';
-import { startFakeGitHub } from '../test/fakes/github-server.js';
+import { createBareFixture } from '../test/fakes/fixture-repo.js';
+import { startFakeSlack } from '../test/fakes/slack/index.js';
+import { eventually } from '../test/support/bot-harness.js';
+import { scratchConfig } from '../test/support/workspace.js';
+import { ThreadPrinter } from './thread-printer.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const TOKEN = 'ghp_demoTokenForTheLocalStandIn';
-
-function airlock(args: string[], env: Record<string, string>): Promise<number> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...env },
-      stdio: 'inherit',
-    });
-    child.on('close', (code) => resolve(code ?? 1));
-  });
-}
+const CHANNEL = 'C0DEMO';
+const ENGINEER = 'U0ENGINEER';
+const APPROVER = 'U0APPROVER';
 
 const realModel = !!process.env.ANTHROPIC_API_KEY;
-const dir = mkdtempSync(join(tmpdir(), 'airlock-demo-'));
-const github = await startFakeGitHub({
-  token: TOKEN,
-  repos: [{ owner: 'acme', name: 'widgets', files: FIXTURE_FILES }],
-});
-let model: FakeAnthropic | undefined;
-if (!realModel) model = await startFakeAnthropic({ apiKey: 'sk-ant-demo-scripted', script: fixAddScript() });
-
-writeFileSync(
-  join(dir, 'airlock.yaml'),
+const fixture = createBareFixture();
+const slack = await startFakeSlack({ rateScale: 10 });
+const model: FakeAnthropic | undefined = realModel
+  ? undefined
+  : await startFakeAnthropic({ apiKey: 'sk-ant-demo', script: fixAddScript() });
+const scratch = scratchConfig(
   [
     'repos:',
     '  acme/widgets:',
-    '    base: main',
-    '    headless_push: true   # lets `airlock run --push --yes` push without a click',
+    `    url: ${fixture.bare}   # a local bare remote`,
+    '    forge: git',
+    `    approvers: [${APPROVER}]`,
+    '    four_eyes: true',
+    'channels:',
+    `  ${CHANNEL}: { repo: acme/widgets }`,
     'limits: { max_steps: 20, max_minutes: 10, max_cost_usd: 1 }',
     '',
   ].join('\n'),
 );
-const env: Record<string, string> = {
-  AIRLOCK_CONFIG: join(dir, 'airlock.yaml'),
-  AIRLOCK_DATA_DIR: join(dir, 'data'),
-  GITHUB_TOKEN: TOKEN,
-  GITHUB_API_URL: github.apiUrl,
-  ANTHROPIC_API_KEY: process.env.ANTHROPIC_API_KEY ?? 'sk-ant-demo-scripted',
+const app = buildApp({
+  ANTHROPIC_API_KEY: process.env.ANTHROPIC_API_KEY ?? 'sk-ant-demo',
   ...(model ? { ANTHROPIC_BASE_URL: model.url } : {}),
   ...(process.env.AIRLOCK_MODEL ? { AIRLOCK_MODEL: process.env.AIRLOCK_MODEL } : {}),
-};
+  SLACK_BOT_TOKEN: slack.botToken,
+  SLACK_APP_TOKEN: slack.appToken,
+  SLACK_API_URL: slack.apiUrl,
+  AIRLOCK_CONFIG: scratch.config,
+  AIRLOCK_DATA_DIR: scratch.dataDir,
+  AIRLOCK_HTTP_PORT: '0',
+});
 
-process.stderr.write(
-  `\n== airlock demo ==\n${
-    realModel
-      ? 'Using the real Anthropic API (ANTHROPIC_API_KEY is set).'
-      : 'Using a scripted model (set ANTHROPIC_API_KEY to use Claude).'
-  }\nSample repository acme/widgets on a local GitHub stand-in at ${github.webUrl}\nPolicy and data in ${dir}\n\n`,
+const out = process.stdout;
+out.write(
+  `\n== airlock demo ==\n${realModel ? 'Model: Claude (ANTHROPIC_API_KEY is set).' : 'Model: a scripted stand-in (set ANTHROPIC_API_KEY to use Claude).'}\n` +
+    `Slack: the built-in stand-in, over Socket Mode. Repository: acme/widgets, a local bare remote.\n` +
+    `Policy: ${scratch.config}\n\n`,
 );
 
 let code = 1;
+const bot = await startBot(app, { slackRateScale: 10 });
 try {
-  const task = 'add() in src/add.js returns the wrong result; fix it so `sh test.sh` passes.';
-  code = await airlock(
-    ['run', '--repo', 'acme/widgets', '--task', task, '--patch', join(dir, 'fix.diff'), '--push', '--yes'],
-    env,
+  await slack.waitForConnection(10_000);
+  out.write(`airlock serve is connected (health on :${bot.port}).\n\n`);
+  const text = `<@${slack.botUserId}> add() in src/add.js returns the wrong result; fix it so \`sh test.sh\` passes`;
+  const mention = await slack.mention({ user: ENGINEER, channel: CHANNEL, text });
+  const printer = new ThreadPrinter(out, slack.botUserId);
+  printer.show(slack.thread(CHANNEL, mention.ts));
+  const approval = await eventually(
+    () => {
+      const thread = slack.thread(CHANNEL, mention.ts);
+      printer.show(thread);
+      return thread.find((m) => JSON.stringify(m.blocks ?? []).includes('airlock_approve'));
+    },
+    10 * 60_000,
+    'the approval message',
   );
-  if (code === 0) {
-    const pr = github.pulls[0];
-    process.stderr.write(
-      `\n== result ==\nbranch ${pr?.head} pushed with the approved diff; pull request #${pr?.number} "${pr?.title}" is open.\n`,
+  const value = JSON.stringify(approval.blocks).match(/"value":"([a-z0-9]+:[0-9a-f]{64})"/)?.[1];
+  out.write(`\n>> <@${APPROVER}> clicks [Approve & push]\n\n`);
+  await slack.clickButton({
+    user: APPROVER,
+    channel: CHANNEL,
+    messageTs: approval.ts,
+    actionId: 'airlock_approve',
+    value,
+  });
+  await eventually(
+    () => {
+      const thread = slack.thread(CHANNEL, mention.ts);
+      printer.show(thread);
+      const run = app.store.listRuns()[0];
+      return (
+        run &&
+        ['done', 'failed'].includes(run.state) &&
+        (run.state !== 'done' || thread.some((m) => m.text?.includes('Pushed')))
+      );
+    },
+    60_000,
+    'the push',
+  );
+  await bot.outbox.idle();
+  printer.show(slack.thread(CHANNEL, mention.ts));
+  const run = app.store.listRuns()[0];
+  if (run?.state === 'done' && run.branch) {
+    out.write(
+      `\n== the remote ==\n${execFileSync('git', ['log', '--format=%h %s%n%b', '-1', run.branch], { cwd: fixture.bare, encoding: 'utf8' })}`,
     );
-    process.stderr.write('\n== the audit log ==\n');
-    await airlock(['audit', 'verify'], env);
-    process.stderr.write(
-      `\nInspect the run: AIRLOCK_CONFIG=${env.AIRLOCK_CONFIG} AIRLOCK_DATA_DIR=${env.AIRLOCK_DATA_DIR} npx airlock runs\n`,
+    out.write(
+      `${execFileSync('git', ['diff', 'main', run.branch], { cwd: fixture.bare, encoding: 'utf8' })}\n`,
     );
-  }
+    out.write(
+      `Audit chain: ${app.store.verifyAudit().ok ? 'intact' : 'BROKEN'}. Inspect it: AIRLOCK_CONFIG=${scratch.config} AIRLOCK_DATA_DIR=${scratch.dataDir} npx airlock show ${run.id}\n`,
+    );
+    code = 0;
+  } else out.write(`\nThe run ended ${run?.state}: ${run?.error ?? ''}\n`);
 } finally {
+  await bot.stop();
+  app.close();
+  await slack.close();
   await model?.close();
-  await github.close();
 }
-process.exitCode = code;
+process.exit(code);

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-import { realpathSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
+import { spawn } from 'node:child_process';
+import { existsSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { doctorCommand } from './cli/doctor-command.js';
 import { auditVerifyCommand, runsCommand, showCommand } from './cli/inspect-commands.js';
@@ -45,6 +47,13 @@ export function buildProgram(): Command {
     .command('serve')
     .description('the Slack bot: Socket Mode, runs, /healthz /readyz /metrics on AIRLOCK_HTTP_PORT')
     .action(() => withApp((app) => serveCommand(app, process.stderr), { logTo: 'stderr' }));
+
+  program
+    .command('demo')
+    .description(
+      'the Slack bot end to end on built-in stand-ins: no accounts, no network (needs the source checkout)',
+    )
+    .action(() => runDemo());
 
   program
     .command('run')
@@ -93,6 +102,21 @@ export function buildProgram(): Command {
     .action(() => withApp((app) => doctorCommand(app, process.stdout)));
 
   return program;
+}
+
+/** The demo runs from the source checkout (its stand-ins live with the tests), through tsx. */
+async function runDemo(): Promise<void> {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const script = join(root, 'scripts', 'demo.ts');
+  if (!existsSync(script) || !existsSync(join(root, 'node_modules', 'tsx'))) {
+    process.stderr.write(
+      'airlock: the demo needs the source checkout with dev dependencies: git clone, npm ci, npx airlock demo.\n',
+    );
+    process.exitCode = 2;
+    return;
+  }
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: root, stdio: 'inherit' });
+  process.exitCode = await new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 1)));
 }
 
 export async function main(argv: string[]): Promise<void> {

@@ -276,11 +276,6 @@ export class RunService {
     try {
       if (work.kind === 'start') {
         await engine.provision(runId, onEvent);
-        chat.notify({
-          kind: 'milestone',
-          run: store.getRun(runId) as RunRecord,
-          text: 'Sandbox ready; the agent is starting.',
-        });
       }
       const result = await engine.session(runId, {
         signal: abort.signal,

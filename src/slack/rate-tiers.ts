@@ -22,13 +22,13 @@ export const POST_MESSAGE_PER_CHANNEL_PER_SECOND = 1;
 export const POST_MESSAGE_PER_MINUTE = 300;
 
 /**
- * A queue that starts at most `limit` calls in any `windowMs`, with a margin, spreading them in
- * small slices so no sliding window sees a burst over the limit. `scale` multiplies the rate
- * (tests run Slack's shape faster; 1 is Slack's real numbers).
+ * A queue that starts at most `limit` calls in any `windowMs`, spread in small slices with a
+ * 10% margin, so no sliding window sees a burst over the limit. `scale` shrinks the window (tests
+ * run Slack's exact shape faster; 1 is Slack's real numbers).
  */
 export function rateQueue(limit: number, windowMs: number, scale = 1): PQueue {
-  const perWindow = limit * scale;
-  const cap = Math.max(1, Math.floor(perWindow / 10));
-  const interval = Math.ceil(((windowMs * cap) / perWindow) * 1.1);
+  const window = windowMs / scale;
+  const cap = Math.max(1, Math.floor(limit / 10));
+  const interval = Math.max(1, Math.ceil(((window * cap) / limit) * 1.1));
   return new PQueue({ intervalCap: cap, interval, carryoverConcurrencyCount: true });
 }

@@ -111,7 +111,7 @@ export class SlackOutbox {
   private channelQueue(channel: string): PQueue {
     let q = this.channelQueues.get(channel);
     if (!q) {
-      q = rateQueue(POST_MESSAGE_PER_CHANNEL_PER_SECOND, 1000, this.opts.scale);
+      q = rateQueue(POST_MESSAGE_PER_CHANNEL_PER_SECOND * 10, 10_000, this.opts.scale);
       this.channelQueues.set(channel, q);
     }
     return q;

@@ -1,0 +1,126 @@
+import { type App, buildApp } from '../../src/composition-root.js';
+import { type Bot, startBot } from '../../src/serve.js';
+import { type FakeAnthropic, type ScriptStep, startFakeAnthropic } from '../fakes/anthropic-server.js';
+import { createBareFixture } from '../fakes/fixture-repo.js';
+import { type FakeSlack, startFakeSlack } from '../fakes/slack/index.js';
+import { scratchConfig } from './workspace.js';
+
+/** A model that fixes add() in one edit, whatever run asks: stateless, so runs can interleave. */
+export function fixInOneEdit(): ScriptStep {
+  return (body) =>
+    body.messages.length === 1
+      ? {
+          content: [
+            {
+              type: 'tool_use',
+              name: 'str_replace_based_edit_tool',
+              input: { command: 'str_replace', path: 'src/add.js', old_str: 'return a - b;', new_str: 'return a + b;' },
+            },
+          ],
+        }
+      : { content: [{ type: 'text', text: 'Fixed add().' }] };
+}
+
+export interface LoadResult {
+  runs: number;
+  /** From the first mention until every thread shows its approval message. */
+  totalMs: number;
+  /** How long the last approval message waited after its run reached awaiting_approval. */
+  lastApprovalWaitMs: number;
+  rateLimited: number;
+  calls: number;
+}
+
+/**
+ * `runs` mentions across `channels` channels at once; every run goes to approval. Slack's tier
+ * limits are multiplied by `rateScale` on both sides (the stand-in and airlock's pacing).
+ */
+export async function loadScenario(opts: { runs: number; channels: number; rateScale: number; concurrentRuns: number }) {
+  const fixture = createBareFixture();
+  const slack: FakeSlack = await startFakeSlack({ rateScale: opts.rateScale, ackTimeoutMs: 3000 });
+  const model: FakeAnthropic = await startFakeAnthropic({
+    apiKey: 'sk-ant-load-test-key-000',
+    script: Array.from({ length: opts.runs * 2 }, fixInOneEdit),
+  });
+  const channels = Array.from({ length: opts.channels }, (_, i) => `C0LOAD${i}`);
+  const scratch = scratchConfig(
+    [
+      'repos:',
+      '  acme/widgets:',
+      `    url: ${fixture.bare}`,
+      '    forge: git',
+      '    approvers: [U0APPROVER]',
+      'channels:',
+      ...channels.map((c) => `  ${c}: { repo: acme/widgets }`),
+      `limits: { concurrent_runs: ${opts.concurrentRuns} }`,
+      'sandbox:',
+      '  local: { isolation: none }',
+      '',
+    ].join('\n'),
+  );
+  const app: App = buildApp({
+    ANTHROPIC_API_KEY: 'sk-ant-load-test-key-000',
+    ANTHROPIC_BASE_URL: model.url,
+    SLACK_BOT_TOKEN: slack.botToken,
+    SLACK_APP_TOKEN: slack.appToken,
+    SLACK_API_URL: slack.apiUrl,
+    AIRLOCK_CONFIG: scratch.config,
+    AIRLOCK_DATA_DIR: scratch.dataDir,
+    AIRLOCK_HTTP_PORT: '0',
+    AIRLOCK_LOG_LEVEL: 'warn',
+  });
+  const bot: Bot = await startBot(app, { slackRateScale: opts.rateScale });
+  await slack.waitForConnection(10_000);
+
+  const started = Date.now();
+  const mentions = await Promise.all(
+    Array.from({ length: opts.runs }, (_, i) =>
+      slack.mention({ user: `U0REQ${i}`, channel: channels[i % channels.length] as string, text: `<@${slack.botUserId}> fix add() #${i}` }),
+    ),
+  );
+  const approvalSeenAt = new Map<string, number>();
+  const deadline = Date.now() + 10 * 60_000;
+  for (;;) {
+    for (const [i, m] of mentions.entries()) {
+      if (approvalSeenAt.has(m.ts)) continue;
+      const thread = slack.thread(channels[i % channels.length] as string, m.ts);
+      if (thread.some((msg) => JSON.stringify(msg.blocks ?? []).includes('airlock_approve'))) approvalSeenAt.set(m.ts, Date.now());
+    }
+    if (approvalSeenAt.size === mentions.length || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await bot.outbox.idle();
+  const totalMs = Date.now() - started;
+
+  let lastApprovalWaitMs = 0;
+  for (const run of app.store.listRuns({ limit: opts.runs * 2 })) {
+    const awaiting = app.store.events(run.id).find((e) => e.type === 'run.awaiting_approval');
+    const thread = app.store.thread(run.id);
+    const mention = mentions.find((m) => m.ts === thread?.threadTs);
+    const seen = mention && approvalSeenAt.get(mention.ts);
+    if (awaiting && seen) lastApprovalWaitMs = Math.max(lastApprovalWaitMs, seen - Date.parse(awaiting.at));
+  }
+  const result: LoadResult = {
+    runs: mentions.length,
+    totalMs,
+    lastApprovalWaitMs,
+    rateLimited: slack.rateLimited.length,
+    calls: slack.calls.length,
+  };
+  return {
+    result,
+    slack,
+    app,
+    mentions,
+    channels,
+    model,
+    close: async () => {
+      await bot.stop();
+      app.close();
+      await slack.close();
+      await model.close();
+      scratch.cleanup();
+      fixture.cleanup();
+    },
+  };
+}
