@@ -82,7 +82,7 @@ export async function startBot(
 
   runs.expireApprovals();
   runs.recover();
-  await slack.app.start();
+  await slack.start();
   const expiry = setInterval(() => runs.expireApprovals(), opts.expiryEveryMs ?? 60_000);
   expiry.unref();
   logger.info({ port: health.port, bot_user: botUserId }, 'airlock serve is up');
@@ -95,8 +95,13 @@ export async function startBot(
     stop: () => {
       stopping ??= (async () => {
         clearInterval(expiry);
-        runs.shutdown();
-        await Promise.race([outbox.idle(), new Promise((r) => setTimeout(r, 10_000))]);
+        await Promise.race([
+          (async () => {
+            await runs.shutdown();
+            await outbox.idle();
+          })(),
+          new Promise((r) => setTimeout(r, 15_000)),
+        ]);
         await slack.app.stop().catch(() => {});
         await closeServer(health.server);
       })();

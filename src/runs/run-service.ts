@@ -35,6 +35,7 @@ export class RunService {
   private readonly queue: RunQueue;
   private readonly pending = new Map<string, Work>();
   private readonly active = new Map<string, { abort: AbortController; inbox: string[] }>();
+  private readonly executions = new Map<string, Promise<void>>();
   private readonly progress = new Map<string, RunProgress>();
   private readonly testMilestones = new Map<string, number>();
   private accepting = true;
@@ -51,7 +52,11 @@ export class RunService {
     },
   ) {
     this.now = deps.now ?? Date.now;
-    this.queue = new RunQueue(deps.policy.limits.concurrent_runs, (id) => this.execute(id));
+    this.queue = new RunQueue(deps.policy.limits.concurrent_runs, (id) => {
+      const execution = this.execute(id).finally(() => this.executions.delete(id));
+      this.executions.set(id, execution);
+      return execution;
+    });
   }
 
   /** A new request. A refusal is a Decision; a repeated intake key returns the first run. */
@@ -203,10 +208,14 @@ export class RunService {
     for (const run of store.listRuns({ states: ['pushing'], limit: 10_000 })) void this.resumePush(run);
   }
 
-  /** Stops intake and interrupts running agents without ending their runs: they resume on start. */
-  shutdown(): void {
+  /**
+   * Stops intake and interrupts running agents without ending their runs (they resume on the
+   * next start); resolves once every interrupted run has stopped writing.
+   */
+  async shutdown(): Promise<void> {
     this.accepting = false;
     for (const { abort } of this.active.values()) abort.abort(SHUTDOWN);
+    await Promise.allSettled([...this.executions.values()]);
   }
 
   get load(): { running: number; waiting: number } {
@@ -257,6 +266,7 @@ export class RunService {
 
   private async execute(runId: string): Promise<void> {
     const { engine, store, chat } = this.deps;
+    if (!this.accepting) return; // left queued (or working): the next start picks it up
     const work = this.pending.get(runId) ?? { kind: 'start' };
     this.pending.delete(runId);
     const abort = new AbortController();

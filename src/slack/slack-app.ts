@@ -21,6 +21,8 @@ function boltLogger(logger: Logger) {
 export interface SlackConnection {
   app: App;
   connected: () => boolean;
+  /** Connects (rejecting if Slack refuses), then keeps reconnecting on its own. */
+  start: () => Promise<void>;
 }
 
 /**
@@ -55,5 +57,21 @@ export function createSlackApp(opts: {
   receiver.client.on('reconnecting', () => {
     connected = false;
   });
-  return { app, connected: () => connected };
+  const start = async () => {
+    await app.start();
+    // @slack/socket-mode chains `start().then(...)` for each reconnect with no rejection handler,
+    // so a reconnect attempt cut short (by a stop, or a second drop) rejects unhandled, which
+    // ends a Node process. Once connected, reconnect attempts log their failure instead.
+    const client = receiver.client;
+    const original = client.start.bind(client);
+    client.start = () =>
+      original().catch((error: unknown) => {
+        opts.logger.warn(
+          { err: error instanceof Error ? error.message : String(error) },
+          'Slack reconnect attempt ended',
+        );
+        return undefined as never;
+      });
+  };
+  return { app, connected: () => connected, start };
 }

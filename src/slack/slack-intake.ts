@@ -149,7 +149,13 @@ export class SlackIntake {
       thread: { channel: msg.channel, threadTs },
       intakeKey: msg.eventId,
     });
-    if (!decision.allowed) await this.say(msg.channel, threadTs, `<@${msg.user}> ${decision.reason}`);
+    if (!decision.allowed) {
+      const approvers = (policy?.approvers ?? []).map((id) =>
+        id.startsWith('S') ? `<!subteam^${id}>` : `<@${id}>`,
+      );
+      const ask = approvers.length ? ` Approvers: ${approvers.join(' ')}.` : '';
+      await this.say(msg.channel, threadTs, `<@${msg.user}> ${decision.reason}${ask}`);
+    }
   }
 
   private async person(user: string, candidates: string[]): Promise<Approver> {

@@ -13,10 +13,14 @@ describe('a thousand runs at once against Slack’s rate tiers', () => {
       for (const [i, m] of mentions.entries()) {
         const thread = slack.thread(channels[i % channels.length] as string, m.ts);
         const run = app.store.runInThread(channels[i % channels.length] as string, m.ts);
-        const statuses = thread.filter((msg) => JSON.stringify(msg.blocks ?? []).includes(`run \`${run?.id}\``));
+        const statuses = thread.filter((msg) =>
+          JSON.stringify(msg.blocks ?? []).includes(`run \`${run?.id}\``),
+        );
         expect(statuses, `thread ${i}`).toHaveLength(1);
         expect(JSON.stringify(statuses[0]?.blocks)).toContain('Waiting for approval');
-        const approvals = thread.filter((msg) => JSON.stringify(msg.blocks ?? []).includes('airlock_approve'));
+        const approvals = thread.filter((msg) =>
+          JSON.stringify(msg.blocks ?? []).includes('airlock_approve'),
+        );
         expect(approvals, `thread ${i}`).toHaveLength(1);
         expect(JSON.stringify(approvals[0]?.blocks)).toContain(`${run?.id}:${run?.diffSha256}`);
       }

@@ -33,6 +33,7 @@ export async function startHarness(opts: {
   script?: ScriptStep[];
   slack?: FakeSlackOptions;
   rateScale?: number;
+  expiryEveryMs?: number;
 }): Promise<Harness> {
   const slack = await startFakeSlack({ ackTimeoutMs: 1000, rateScale: opts.rateScale ?? 60, ...opts.slack });
   const github = await startFakeGitHub({
@@ -67,7 +68,7 @@ export async function startHarness(opts: {
   };
   const scale = opts.rateScale ?? 60;
   let app = buildApp(env);
-  let bot = await startBot(app, { slackRateScale: scale });
+  let bot = await startBot(app, { slackRateScale: scale, expiryEveryMs: opts.expiryEveryMs });
   await slack.waitForConnection(10_000);
   const harness: Harness = {
     slack,
@@ -84,7 +85,7 @@ export async function startHarness(opts: {
       await bot.stop();
       app.close();
       app = buildApp(env);
-      bot = await startBot(app, { slackRateScale: scale });
+      bot = await startBot(app, { slackRateScale: scale, expiryEveryMs: opts.expiryEveryMs });
       await slack.waitForConnection(10_000);
     },
     async close() {

@@ -14,7 +14,12 @@ export function fixInOneEdit(): ScriptStep {
             {
               type: 'tool_use',
               name: 'str_replace_based_edit_tool',
-              input: { command: 'str_replace', path: 'src/add.js', old_str: 'return a - b;', new_str: 'return a + b;' },
+              input: {
+                command: 'str_replace',
+                path: 'src/add.js',
+                old_str: 'return a - b;',
+                new_str: 'return a + b;',
+              },
             },
           ],
         }
@@ -35,7 +40,14 @@ export interface LoadResult {
  * `runs` mentions across `channels` channels at once; every run goes to approval. Slack's tier
  * limits are multiplied by `rateScale` on both sides (the stand-in and airlock's pacing).
  */
-export async function loadScenario(opts: { runs: number; channels: number; rateScale: number; concurrentRuns: number }) {
+export async function loadScenario(opts: {
+  runs: number;
+  channels: number;
+  rateScale: number;
+  concurrentRuns: number;
+  /** Wait for every queued Slack call (progress edits included) before measuring. Default true. */
+  waitForIdle?: boolean;
+}) {
   const fixture = createBareFixture();
   const slack: FakeSlack = await startFakeSlack({ rateScale: opts.rateScale, ackTimeoutMs: 3000 });
   const model: FakeAnthropic = await startFakeAnthropic({
@@ -75,7 +87,11 @@ export async function loadScenario(opts: { runs: number; channels: number; rateS
   const started = Date.now();
   const mentions = await Promise.all(
     Array.from({ length: opts.runs }, (_, i) =>
-      slack.mention({ user: `U0REQ${i}`, channel: channels[i % channels.length] as string, text: `<@${slack.botUserId}> fix add() #${i}` }),
+      slack.mention({
+        user: `U0REQ${i}`,
+        channel: channels[i % channels.length] as string,
+        text: `<@${slack.botUserId}> fix add() #${i}`,
+      }),
     ),
   );
   const approvalSeenAt = new Map<string, number>();
@@ -84,12 +100,13 @@ export async function loadScenario(opts: { runs: number; channels: number; rateS
     for (const [i, m] of mentions.entries()) {
       if (approvalSeenAt.has(m.ts)) continue;
       const thread = slack.thread(channels[i % channels.length] as string, m.ts);
-      if (thread.some((msg) => JSON.stringify(msg.blocks ?? []).includes('airlock_approve'))) approvalSeenAt.set(m.ts, Date.now());
+      if (thread.some((msg) => JSON.stringify(msg.blocks ?? []).includes('airlock_approve')))
+        approvalSeenAt.set(m.ts, Date.now());
     }
     if (approvalSeenAt.size === mentions.length || Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  await bot.outbox.idle();
+  if (opts.waitForIdle !== false) await bot.outbox.idle();
   const totalMs = Date.now() - started;
 
   let lastApprovalWaitMs = 0;

@@ -39,7 +39,10 @@ const run: RunRecord = {
 type Block = { type: string; text?: { text: string }; elements?: Array<Record<string, unknown>> };
 const texts = (blocks: unknown[]) =>
   (blocks as Block[])
-    .map((b) => b.text?.text ?? (b.type === 'context' ? (b.elements ?? []).map((e) => String(e.text)).join(' ') : ''))
+    .map(
+      (b) =>
+        b.text?.text ?? (b.type === 'context' ? (b.elements ?? []).map((e) => String(e.text)).join(' ') : ''),
+    )
     .filter(Boolean)
     .join('\n');
 
