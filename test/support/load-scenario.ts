@@ -94,28 +94,34 @@ export async function loadScenario(opts: {
       }),
     ),
   );
-  const approvalSeenAt = new Map<string, number>();
-  const deadline = Date.now() + 10 * 60_000;
+  // Poll the store (cheap), not the stand-in's threads, so the test does not starve the bot.
+  const deadline = Date.now() + 15 * 60_000;
   for (;;) {
-    for (const [i, m] of mentions.entries()) {
-      if (approvalSeenAt.has(m.ts)) continue;
-      const thread = slack.thread(channels[i % channels.length] as string, m.ts);
-      if (thread.some((msg) => JSON.stringify(msg.blocks ?? []).includes('airlock_approve')))
-        approvalSeenAt.set(m.ts, Date.now());
-    }
-    if (approvalSeenAt.size === mentions.length || Date.now() > deadline) break;
-    await new Promise((r) => setTimeout(r, 100));
+    const runs = app.store.listRuns({ limit: opts.runs * 2 });
+    const posted = runs.filter((r) => app.store.thread(r.id)?.approvalTs).length;
+    if (posted >= mentions.length || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 250));
   }
   if (opts.waitForIdle !== false) await bot.outbox.idle();
   const totalMs = Date.now() - started;
 
+  // When each approval message was posted, from the stand-in's own record of calls.
+  const postedAt = new Map<string, number>();
+  for (const call of slack.calls) {
+    if (
+      call.method === 'chat.postMessage' &&
+      call.ok &&
+      JSON.stringify(call.args.blocks ?? '').includes('airlock_approve')
+    ) {
+      postedAt.set(`${String(call.args.channel)}:${String(call.args.thread_ts)}`, call.at);
+    }
+  }
   let lastApprovalWaitMs = 0;
   for (const run of app.store.listRuns({ limit: opts.runs * 2 })) {
     const awaiting = app.store.events(run.id).find((e) => e.type === 'run.awaiting_approval');
     const thread = app.store.thread(run.id);
-    const mention = mentions.find((m) => m.ts === thread?.threadTs);
-    const seen = mention && approvalSeenAt.get(mention.ts);
-    if (awaiting && seen) lastApprovalWaitMs = Math.max(lastApprovalWaitMs, seen - Date.parse(awaiting.at));
+    const at = thread && postedAt.get(`${thread.channel}:${thread.threadTs}`);
+    if (awaiting && at) lastApprovalWaitMs = Math.max(lastApprovalWaitMs, at - Date.parse(awaiting.at));
   }
   const result: LoadResult = {
     runs: mentions.length,
