@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import type { App } from '../composition-root.js';
 import { git } from '../repos/git.js';
+import { checkSlack } from '../slack/check-slack.js';
 
 type Out = { write(s: string): unknown };
 
@@ -47,6 +48,7 @@ export async function doctorCommand(app: App, out: Out): Promise<number> {
         return `${app.sandboxes.kind}, isolated with bubblewrap (no network)`;
       },
     },
+    { name: 'slack', run: () => checkSlack(app.env) },
     {
       name: 'model',
       run: async () => {

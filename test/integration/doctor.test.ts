@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type FakeAnthropic, startFakeAnthropic } from '../fakes/anthropic-server.js';
 import { FIXTURE_FILES } from '../fakes/fixture-repo.js';
 import { type FakeGitHub, startFakeGitHub } from '../fakes/github-server.js';
+import { type FakeSlack, startFakeSlack } from '../fakes/slack/index.js';
 import { runCli } from '../support/run-cli.js';
 import { scratchConfig } from '../support/workspace.js';
 
@@ -62,5 +63,29 @@ describe('airlock doctor', () => {
     );
     expect(r.stdout).toContain('2 check(s) failed.');
     expect(r.stdout + r.stderr).not.toContain('ghp_wrongToken999999');
+  });
+
+  describe('with Slack configured', () => {
+    let slack: FakeSlack | undefined;
+    afterEach(async () => {
+      await slack?.close();
+    });
+
+    it('checks the bot token and that the app token opens Socket Mode', async () => {
+      slack = await startFakeSlack({ rateScale: 60 });
+      const base = await env({
+        SLACK_BOT_TOKEN: slack.botToken,
+        SLACK_APP_TOKEN: slack.appToken,
+        SLACK_API_URL: slack.apiUrl,
+      });
+      const ok = await runCli(['doctor'], base);
+      expect(ok.stdout).toMatch(/ok {4}slack: bot \S+ in \S+; Socket Mode available/);
+      const bad = await runCli(['doctor'], { ...base, SLACK_BOT_TOKEN: 'xoxb-wrong-token-1234' });
+      expect(bad.code).toBe(1);
+      expect(bad.stdout).toContain(
+        'FAIL  slack: Slack refused SLACK_BOT_TOKEN: An API error occurred: invalid_auth',
+      );
+      expect(bad.stdout).not.toContain('xoxb-wrong-token-1234');
+    });
   });
 });
