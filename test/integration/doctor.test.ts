@@ -79,7 +79,7 @@ describe('airlock doctor', () => {
         SLACK_API_URL: slack.apiUrl,
       });
       const ok = await runCli(['doctor'], base);
-      expect(ok.stdout).toMatch(/ok {4}slack: bot \S+ in \S+; Socket Mode available/);
+      expect(ok.stdout).toMatch(/ok {4}slack: bot airlock in .+; Socket Mode available/);
       const bad = await runCli(['doctor'], { ...base, SLACK_BOT_TOKEN: 'xoxb-wrong-token-1234' });
       expect(bad.code).toBe(1);
       expect(bad.stdout).toContain(
