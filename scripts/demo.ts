@@ -13,7 +13,7 @@ import { fixAddScript } from '../test/fakes/fix-add-script.js';
 import { createBareFixture } from '../test/fakes/fixture-repo.js';
 import { startFakeSlack } from '../test/fakes/slack/index.js';
 import { eventually } from '../test/support/bot-harness.js';
-import { scratchConfig } from '../test/support/workspace.js';
+import { scratchConfig, slackBotEnv } from '../test/support/workspace.js';
 import { ThreadPrinter } from './thread-printer.js';
 
 const CHANNEL = 'C0DEMO';
@@ -44,12 +44,7 @@ const app = buildApp({
   ANTHROPIC_API_KEY: process.env.ANTHROPIC_API_KEY ?? 'sk-ant-demo',
   ...(model ? { ANTHROPIC_BASE_URL: model.url } : {}),
   ...(process.env.AIRLOCK_MODEL ? { AIRLOCK_MODEL: process.env.AIRLOCK_MODEL } : {}),
-  SLACK_BOT_TOKEN: slack.botToken,
-  SLACK_APP_TOKEN: slack.appToken,
-  SLACK_API_URL: slack.apiUrl,
-  AIRLOCK_CONFIG: scratch.config,
-  AIRLOCK_DATA_DIR: scratch.dataDir,
-  AIRLOCK_HTTP_PORT: '0',
+  ...slackBotEnv(slack, scratch),
 });
 
 const out = process.stdout;

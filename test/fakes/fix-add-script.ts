@@ -34,18 +34,7 @@ export function fixAddScript(opts: { extraCommand?: string } = {}): ScriptStep[]
       if (!seen.includes('return a - b') || !seen.includes('FAIL'))
         throw new Error(`unexpected tool result: ${seen}`);
       return {
-        content: [
-          {
-            type: 'tool_use',
-            name: 'str_replace_based_edit_tool',
-            input: {
-              command: 'str_replace',
-              path: 'src/add.js',
-              old_str: 'return a - b;',
-              new_str: 'return a + b;',
-            },
-          },
-        ],
+        content: [FIX_EDIT],
       };
     },
     (body) => {
@@ -69,4 +58,19 @@ export function fixAddScript(opts: { extraCommand?: string } = {}): ScriptStep[]
       };
     },
   ];
+}
+
+/** The one edit that fixes the fixture. */
+const FIX_EDIT = {
+  type: 'tool_use' as const,
+  name: 'str_replace_based_edit_tool',
+  input: { command: 'str_replace', path: 'src/add.js', old_str: 'return a - b;', new_str: 'return a + b;' },
+};
+
+/** A model that fixes add() in one edit, whatever run asks: stateless, so runs can interleave. */
+export function fixInOneEdit(): ScriptStep {
+  return (body) =>
+    body.messages.length === 1
+      ? { content: [FIX_EDIT] }
+      : { content: [{ type: 'text', text: 'Fixed add().' }] };
 }

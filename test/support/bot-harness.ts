@@ -1,11 +1,10 @@
-import { writeFileSync } from 'node:fs';
 import { type App, buildApp } from '../../src/composition-root.js';
 import { type Bot, startBot } from '../../src/serve.js';
 import { type FakeAnthropic, type ScriptStep, startFakeAnthropic } from '../fakes/anthropic-server.js';
 import { FIXTURE_FILES } from '../fakes/fixture-repo.js';
 import { type FakeGitHub, startFakeGitHub } from '../fakes/github-server.js';
 import { type FakeSlack, type FakeSlackOptions, startFakeSlack } from '../fakes/slack/index.js';
-import { scratchConfig } from './workspace.js';
+import { scratchConfig, slackBotEnv } from './workspace.js';
 
 export const SECRETS = {
   ANTHROPIC_API_KEY: 'sk-ant-bot-harness-key-81d2',
@@ -53,17 +52,11 @@ export async function startHarness(opts: {
         '',
       ].join('\n'),
   );
-  writeFileSync(`${scratch.dir}/.keep`, '');
   const env: Record<string, string> = {
     ...SECRETS,
     ANTHROPIC_BASE_URL: model.url,
     GITHUB_API_URL: github.apiUrl,
-    SLACK_BOT_TOKEN: slack.botToken,
-    SLACK_APP_TOKEN: slack.appToken,
-    SLACK_API_URL: slack.apiUrl,
-    AIRLOCK_CONFIG: scratch.config,
-    AIRLOCK_DATA_DIR: scratch.dataDir,
-    AIRLOCK_HTTP_PORT: '0',
+    ...slackBotEnv(slack, scratch),
     AIRLOCK_LOG_LEVEL: 'debug',
   };
   const scale = opts.rateScale ?? 60;

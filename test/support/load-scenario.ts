@@ -1,30 +1,10 @@
 import { type App, buildApp } from '../../src/composition-root.js';
 import { type Bot, startBot } from '../../src/serve.js';
-import { type FakeAnthropic, type ScriptStep, startFakeAnthropic } from '../fakes/anthropic-server.js';
+import { type FakeAnthropic, startFakeAnthropic } from '../fakes/anthropic-server.js';
+import { fixInOneEdit } from '../fakes/fix-add-script.js';
 import { createBareFixture } from '../fakes/fixture-repo.js';
 import { type FakeSlack, startFakeSlack } from '../fakes/slack/index.js';
-import { scratchConfig } from './workspace.js';
-
-/** A model that fixes add() in one edit, whatever run asks: stateless, so runs can interleave. */
-export function fixInOneEdit(): ScriptStep {
-  return (body) =>
-    body.messages.length === 1
-      ? {
-          content: [
-            {
-              type: 'tool_use',
-              name: 'str_replace_based_edit_tool',
-              input: {
-                command: 'str_replace',
-                path: 'src/add.js',
-                old_str: 'return a - b;',
-                new_str: 'return a + b;',
-              },
-            },
-          ],
-        }
-      : { content: [{ type: 'text', text: 'Fixed add().' }] };
-}
+import { scratchConfig, slackBotEnv } from './workspace.js';
 
 export interface LoadResult {
   runs: number;
@@ -73,12 +53,7 @@ export async function loadScenario(opts: {
   const app: App = buildApp({
     ANTHROPIC_API_KEY: 'sk-ant-load-test-key-000',
     ANTHROPIC_BASE_URL: model.url,
-    SLACK_BOT_TOKEN: slack.botToken,
-    SLACK_APP_TOKEN: slack.appToken,
-    SLACK_API_URL: slack.apiUrl,
-    AIRLOCK_CONFIG: scratch.config,
-    AIRLOCK_DATA_DIR: scratch.dataDir,
-    AIRLOCK_HTTP_PORT: '0',
+    ...slackBotEnv(slack, scratch),
     AIRLOCK_LOG_LEVEL: 'warn',
   });
   const bot: Bot = await startBot(app, { slackRateScale: opts.rateScale });

@@ -19,3 +19,18 @@ export function scratchConfig(yaml: string): {
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
+
+/** The environment of a bot wired to the Slack stand-in, with its config and data in `scratch`. */
+export function slackBotEnv(
+  slack: { botToken: string; appToken: string; apiUrl: string },
+  scratch: { config: string; dataDir: string },
+): Record<string, string> {
+  return {
+    SLACK_BOT_TOKEN: slack.botToken,
+    SLACK_APP_TOKEN: slack.appToken,
+    SLACK_API_URL: slack.apiUrl,
+    AIRLOCK_CONFIG: scratch.config,
+    AIRLOCK_DATA_DIR: scratch.dataDir,
+    AIRLOCK_HTTP_PORT: '0',
+  };
+}
