@@ -187,4 +187,20 @@ describe('Slack intake', () => {
       h.slack.thread(CHANNEL, m.ts).filter((x) => JSON.stringify(x.blocks ?? []).includes('airlock_approve')),
     ).toHaveLength(1);
   });
+
+  it('a Jira key in the text gets a clear word that Jira is not configured, and the run goes on from the text', async () => {
+    h = await startHarness({ policy: POLICY(), script: fixAddScript() });
+    const m = await h.slack.mention({
+      user: 'U0REQUESTER',
+      channel: CHANNEL,
+      text: `<@${h.slack.botUserId}> WID-7: fix add()`,
+    });
+    const note = await eventually(
+      () => h?.slack.thread(CHANNEL, m.ts).find((x) => x.text?.includes('Jira')),
+      5000,
+      'the note',
+    );
+    expect(note.text).toContain('I saw WID-7, but Jira is not configured for airlock (JIRA_BASE_URL)');
+    await eventually(() => h?.app.store.listRuns({ states: ['awaiting_approval'] })[0], 20_000, 'the run');
+  });
 });
