@@ -9,12 +9,15 @@ import type { Forge } from './forge/forge.js';
 import { GitPublisher } from './forge/git-publisher.js';
 import { GitHubForge } from './forge/github/github-forge.js';
 import { PlainGitForge } from './forge/plain-git-forge.js';
+import { JiraTickets } from './jira/jira-tickets.js';
+import { NotConfiguredTickets } from './jira/not-configured-tickets.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { Redactor } from './log/redactor.js';
 import { createModelClient } from './models/create-model-client.js';
 import { Mirrors } from './repos/mirror.js';
 import { MirroredRepositories } from './repos/repository-source.js';
 import { RunEngine } from './runs/run-engine.js';
+import type { Tickets } from './runs/tickets.js';
 import { LocalSandboxProvider } from './sandbox/local/local-sandbox.js';
 import type { SandboxProvider } from './sandbox/sandbox.js';
 import { openDatabase } from './store/database.js';
@@ -31,6 +34,7 @@ export interface App {
   sandboxes: SandboxProvider;
   forgeFor: (repo: string) => Forge;
   model: () => ModelClient;
+  tickets: Tickets;
   close(): void;
 }
 
@@ -68,6 +72,14 @@ export function buildApp(processEnv: NodeJS.ProcessEnv, opts: { logTo?: 'file' |
   });
   if (sandboxes.warning) logger.warn(sandboxes.warning);
 
+  const tickets: Tickets = env.JIRA_BASE_URL
+    ? new JiraTickets({
+        baseUrl: env.JIRA_BASE_URL,
+        email: env.JIRA_EMAIL,
+        apiToken: env.JIRA_API_TOKEN,
+        pat: env.JIRA_PAT,
+      })
+    : new NotConfiguredTickets();
   const mirrors = new Mirrors(join(dataDir, 'mirrors'));
   let modelClient: ModelClient | undefined;
   const model = () => {
@@ -80,6 +92,7 @@ export function buildApp(processEnv: NodeJS.ProcessEnv, opts: { logTo?: 'file' |
     repos: new MirroredRepositories(mirrors, forgeFor, policy),
     sandboxes,
     publisher: new GitPublisher(mirrors, forgeFor),
+    tickets,
     model,
     logger,
     redactor,
@@ -95,6 +108,7 @@ export function buildApp(processEnv: NodeJS.ProcessEnv, opts: { logTo?: 'file' |
     sandboxes,
     forgeFor,
     model,
+    tickets,
     close: () => {
       store.close();
       logger.flush();

@@ -63,6 +63,7 @@ export async function startBot(
     groups: new UserGroups(outbox),
     logger,
     botUserId: () => botUserId,
+    tickets: app.tickets,
   });
   registerListeners(
     slack.app,

@@ -4,8 +4,10 @@ import { createInterface } from 'node:readline/promises';
 import type { App } from '../composition-root.js';
 import { limitsFor, repoPolicy } from '../config/policy.js';
 import { AirlockError } from '../errors.js';
+import { projectOf, ticketKeys } from '../jira/ticket-ref.js';
 import { mayPushHeadless } from '../runs/approval-policy.js';
 import { diffStat, formatDiffStat } from '../runs/diffstat.js';
+import { taskFromTicket } from '../runs/tickets.js';
 import type { RunRecord } from '../store/store.js';
 import { ProgressPrinter } from './progress.js';
 
@@ -29,18 +31,35 @@ export interface Io {
 
 /** `airlock run`: one headless run. Returns the exit code (DESIGN.md §7). */
 export async function runCommand(app: App, opts: RunOptions, io: Io): Promise<number> {
+  let ticketKey: string | undefined;
   if (opts.jira) {
-    throw new AirlockError(
-      'usage',
-      '--jira needs Jira, which is not configured in this build. Pass the ticket text with --task.',
-    );
+    const [key] = ticketKeys(opts.jira);
+    if (!key)
+      throw new AirlockError(
+        'usage',
+        `--jira takes a ticket key or link (WID-7, …/browse/WID-7); got "${opts.jira}".`,
+      );
+    const ticket = await app.tickets.fetch(key);
+    ticketKey = key;
+    opts = {
+      ...opts,
+      repo: opts.repo ?? app.policy.jira?.projects[projectOf(key)],
+      task: taskFromTicket(ticket, opts.task),
+    };
+    if (!opts.repo) {
+      throw new AirlockError(
+        'usage',
+        `No repository for Jira project ${projectOf(key)}: pass --repo, or map it under jira.projects in airlock.yaml.`,
+      );
+    }
   }
   if (!opts.repo)
     throw new AirlockError(
       'usage',
       `--repo is required. Configured: ${Object.keys(app.policy.repos).join(', ')}.`,
     );
-  if (!opts.task?.trim()) throw new AirlockError('usage', '--task is required: what should the agent do?');
+  if (!opts.task?.trim())
+    throw new AirlockError('usage', '--task is required: what should the agent do? (or --jira KEY)');
   const policy = repoPolicy(app.policy, opts.repo);
   if (opts.yes && !opts.push) throw new AirlockError('usage', '--yes only makes sense with --push.');
   if (opts.push && !opts.yes && !(io.stdinIsTTY && io.stderr.isTTY)) {
@@ -66,6 +85,7 @@ export async function runCommand(app: App, opts: RunOptions, io: Io): Promise<nu
     requester: `cli:${userInfo().username}`,
     source: 'cli',
     baseRef: opts.base,
+    ticketKey,
   });
   progress.line(`airlock run ${run.id} on ${run.repo} (${run.baseRef})`);
 
@@ -133,6 +153,12 @@ export async function runCommand(app: App, opts: RunOptions, io: Io): Promise<nu
 
 function reportPush(io: Io, opts: RunOptions, app: App, progress: ProgressPrinter, run: RunRecord): number {
   progress.line(`pushed ${run.branch}${run.prUrl ? `\npull request: ${run.prUrl}` : ''}`);
+  for (const e of app.store.events(run.id)) {
+    if (e.type === 'ticket.updated')
+      progress.line(`jira: ${String(e.data.ticket)} ${String(e.data.action)} done`);
+    if (e.type === 'ticket.failed')
+      progress.line(`jira: ${String(e.data.action)} failed (the PR is open): ${String(e.data.error)}`);
+  }
   return finish(io, opts, app, run, run.state === 'done' ? 0 : 1);
 }
 

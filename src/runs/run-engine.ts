@@ -24,6 +24,7 @@ export interface RunRequest {
   source: RunRecord['source'];
   baseRef?: string;
   intakeKey?: string;
+  ticketKey?: string;
 }
 
 export interface SessionOptions {
@@ -80,6 +81,7 @@ export class RunEngine {
       source: req.source,
       baseRef: req.baseRef ?? policy.base,
       intakeKey: req.intakeKey,
+      ticketKey: req.ticketKey,
     });
     if (run.created === false) return { ...run, created: false };
     return { ...this.must(this.ports.store.transition(run.id, ['requested'], 'queued', {})), created: true };
@@ -347,7 +349,7 @@ export class RunEngine {
         },
       });
       log.info({ commit: result.commitSha, pr: result.pullRequest?.url }, 'pushed');
-      return this.must(
+      const done = this.must(
         store.transition(run.id, ['pushing'], 'done', {
           type: 'push.done',
           data: {
@@ -361,10 +363,41 @@ export class RunEngine {
           durable: true,
         }),
       );
+      if (done.ticketKey && result.pullRequest)
+        await this.reportToTicket(done, { url: result.pullRequest.url, title });
+      return done;
     } catch (error) {
       log.error({ err: messageOf(error) }, 'push failed');
       this.end(run.id, 'failed', messageOf(error));
       throw error;
+    }
+  }
+
+  /**
+   * Comments the PR on the ticket and moves it (jira.on_pr). A Jira failure never loses the PR:
+   * it is recorded as a `ticket.failed` event, which the thread and the CLI report.
+   */
+  private async reportToTicket(run: RunRecord, pr: { url: string; title: string }): Promise<void> {
+    const key = run.ticketKey as string;
+    const onPr = this.ports.policy.jira?.on_pr ?? { comment: true };
+    const steps: Array<[string, () => Promise<void>]> = [];
+    if (onPr.comment) steps.push(['comment', () => this.ports.tickets.commentPullRequest(key, pr, run.id)]);
+    if (onPr.transition)
+      steps.push([
+        `transition to ${onPr.transition}`,
+        () => this.ports.tickets.transition(key, onPr.transition as string),
+      ]);
+    for (const [what, step] of steps) {
+      try {
+        await step();
+        this.ports.store.appendEvent(run.id, 'ticket.updated', { ticket: key, action: what });
+      } catch (error) {
+        this.ports.store.appendEvent(run.id, 'ticket.failed', {
+          ticket: key,
+          action: what,
+          error: this.ports.redactor.redact(messageOf(error)),
+        });
+      }
     }
   }
 
@@ -442,7 +475,11 @@ export class RunEngine {
 }
 
 function pullRequestTitle(run: RunRecord): string {
-  const line = (run.task.split('\n')[0] ?? '').trim();
+  let line = (run.task.split('\n')[0] ?? '').trim();
+  if (run.ticketKey) {
+    line = line.replace(new RegExp(`^Jira ticket ${run.ticketKey}: `), '');
+    if (!line.includes(run.ticketKey)) line = `${run.ticketKey}: ${line}`;
+  }
   return line.length > 72 ? `${line.slice(0, 69)}...` : line || `airlock run ${run.id}`;
 }
 
@@ -468,7 +505,7 @@ function pullRequestBody(
     '### Checks the agent ran',
     checks,
     '',
-    `Requested by ${run.requester} · approved by ${approvedBy} · run \`${run.id}\``,
+    `Requested by ${run.requester} · approved by ${approvedBy} · run \`${run.id}\`${run.ticketKey ? ` · ticket ${run.ticketKey}` : ''}`,
     '',
     '_Opened by airlock. The diff was approved by its exact SHA-256 before it was pushed._',
   ].join('\n');

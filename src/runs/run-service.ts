@@ -18,6 +18,7 @@ export interface IntakeRequest {
   thread: { channel: string; threadTs: string };
   /** The event id that asked; a redelivery finds the same run. */
   intakeKey: string;
+  ticketKey?: string;
 }
 
 type Work = { kind: 'start' } | { kind: 'feedback'; text: string } | { kind: 'resume' };
@@ -71,6 +72,7 @@ export class RunService {
       requester: req.requester.id,
       source: req.source,
       intakeKey: req.intakeKey,
+      ticketKey: req.ticketKey,
     });
     if (!run.created) return { decision, run, duplicate: true };
     this.deps.store.setThread(run.id, req.thread);
@@ -94,6 +96,13 @@ export class RunService {
     }
     this.deps.chat.notify({ kind: 'approved', run: outcome.run, by: approver.id });
     this.finished(runId);
+    for (const e of this.deps.store.events(runId).filter((x) => x.type === 'ticket.failed')) {
+      this.deps.chat.notify({
+        kind: 'milestone',
+        run: outcome.run,
+        text: `:warning: The pull request is open, but Jira ${String(e.data.action)} on ${String(e.data.ticket)} failed: ${String(e.data.error)}`,
+      });
+    }
     return outcome;
   }
 

@@ -1,7 +1,9 @@
 import type { Policy } from '../config/policy.js';
+import { projectOf } from '../jira/ticket-ref.js';
 import type { Logger } from '../log/logger.js';
 import type { Approver } from '../runs/approval-policy.js';
 import type { RunService } from '../runs/run-service.js';
+import { type Tickets, taskFromTicket } from '../runs/tickets.js';
 import type { Store } from '../store/store.js';
 import { chooseRepo, HELP_TEXT, parseRequest } from './intake.js';
 import { Priority, type SlackOutbox } from './slack-outbox.js';
@@ -33,6 +35,7 @@ export class SlackIntake {
       groups: UserGroups;
       logger: Logger;
       botUserId: () => string;
+      tickets: Tickets;
     },
   ) {}
 
@@ -49,15 +52,30 @@ export class SlackIntake {
       );
     }
     let task = parsed.task;
-    if (parsed.tickets.length) {
+    let ticketKey: string | undefined;
+    let repo = chooseRepo(parsed, msg.channel, this.deps.policy);
+    if (parsed.tickets.length && !this.deps.tickets.configured) {
       await this.say(
         msg.channel,
         threadTs,
         `I saw ${parsed.tickets.join(', ')}, but Jira is not configured for airlock (JIRA_BASE_URL), so I'll work from your message alone.`,
       );
-      task = parsed.task;
+    } else if (parsed.tickets.length) {
+      const key = parsed.tickets[0] as string;
+      try {
+        const ticket = await this.deps.tickets.fetch(key);
+        const rest = parsed.task
+          .replace(/https?:\/\/\S+/g, '')
+          .replaceAll(key, '')
+          .replace(/^[\s:,-]+/, '')
+          .trim();
+        task = taskFromTicket(ticket, rest);
+        ticketKey = key;
+        repo = parsed.repo ?? this.deps.policy.jira?.projects[projectOf(key)] ?? repo;
+      } catch (error) {
+        return this.say(msg.channel, threadTs, `I could not read ${key}: ${(error as Error).message}`);
+      }
     }
-    const repo = chooseRepo(parsed, msg.channel, this.deps.policy);
     if (!repo) {
       const picker = repoPicker(this.allowedRepos(), task);
       await this.deps.outbox.call(
@@ -67,7 +85,7 @@ export class SlackIntake {
       );
       return;
     }
-    await this.start(msg, repo, task, threadTs);
+    await this.start(msg, repo, task, threadTs, ticketKey);
   }
 
   /** The repository picked from the select in the thread: the task is the thread's first message. */
@@ -138,7 +156,13 @@ export class SlackIntake {
     this.deps.runs.requestChanges(run.id, person, meta.sha, feedback);
   }
 
-  private async start(msg: IncomingMessage, repo: string, task: string, threadTs: string): Promise<void> {
+  private async start(
+    msg: IncomingMessage,
+    repo: string,
+    task: string,
+    threadTs: string,
+    ticketKey?: string,
+  ): Promise<void> {
     const policy = this.deps.policy.repos[repo];
     const requester = await this.person(msg.user, policy?.requesters ?? []);
     const { decision } = this.deps.runs.submit({
@@ -148,6 +172,7 @@ export class SlackIntake {
       source: 'slack',
       thread: { channel: msg.channel, threadTs },
       intakeKey: msg.eventId,
+      ticketKey,
     });
     if (!decision.allowed) {
       const approvers = (policy?.approvers ?? []).map((id) =>

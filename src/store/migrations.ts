@@ -105,4 +105,8 @@ export const MIGRATIONS: string[] = [
   ALTER TABLE runs ADD COLUMN intake_key TEXT;
   CREATE UNIQUE INDEX runs_intake_key ON runs(intake_key) WHERE intake_key IS NOT NULL;
   `,
+  `
+  -- The Jira ticket a run came from, for the PR title and the comment back.
+  ALTER TABLE runs ADD COLUMN ticket_key TEXT;
+  `,
 ];

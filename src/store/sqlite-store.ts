@@ -47,6 +47,7 @@ function toRun(row: Row): RunRecord {
     prUrl: (row.pr_url as string) ?? null,
     outcome: (row.outcome as string) ?? null,
     error: (row.error as string) ?? null,
+    ticketKey: (row.ticket_key as string) ?? null,
     createdAt: row.created_at as string,
     updatedAt: row.updated_at as string,
   };
@@ -81,8 +82,8 @@ export class SqliteStore implements Store {
       }
       this.db
         .prepare(
-          `INSERT INTO runs (id, repo, task, requester, source, state, base_ref, intake_key, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, 'requested', ?, ?, ?, ?)`,
+          `INSERT INTO runs (id, repo, task, requester, source, state, base_ref, intake_key, ticket_key, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, 'requested', ?, ?, ?, ?, ?)`,
         )
         .run(
           run.id,
@@ -92,6 +93,7 @@ export class SqliteStore implements Store {
           run.source,
           run.baseRef,
           run.intakeKey ?? null,
+          run.ticketKey ?? null,
           at,
           at,
         );
@@ -101,6 +103,7 @@ export class SqliteStore implements Store {
         requester: run.requester,
         source: run.source,
         base_ref: run.baseRef,
+        ticket: run.ticketKey,
         ...data,
       });
       return { ...this.mustGetRun(run.id), created: true };

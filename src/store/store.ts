@@ -18,11 +18,14 @@ export interface RunRecord {
   /** How a run in `done` ended: pushed, patch (diff handed out, nothing pushed), no_changes. */
   outcome: string | null;
   error: string | null;
+  /** The Jira ticket the run came from, if any. */
+  ticketKey: string | null;
   createdAt: string;
   updatedAt: string;
 }
 
 export type NewRun = Pick<RunRecord, 'id' | 'repo' | 'task' | 'requester' | 'source' | 'baseRef'> & {
+  ticketKey?: string;
   /** A unique key of what asked for the run (a Slack event id); a repeat returns the first run. */
   intakeKey?: string;
 };

@@ -1,0 +1,20 @@
+import { AirlockError } from '../errors.js';
+import type { Tickets } from '../runs/tickets.js';
+
+const WHY =
+  'Jira is not configured for airlock: set JIRA_BASE_URL and JIRA_EMAIL + JIRA_API_TOKEN (Cloud) or JIRA_PAT (Data Center).';
+
+/** A null object (Atlantis' NotConfiguredVCSClient): every use says what to set. */
+export class NotConfiguredTickets implements Tickets {
+  readonly configured = false;
+
+  async fetch(): Promise<never> {
+    throw new AirlockError('config_invalid', WHY);
+  }
+
+  async commentPullRequest(): Promise<void> {}
+
+  async transition(): Promise<void> {}
+}
+
+export const JIRA_NOT_CONFIGURED = WHY;

@@ -1,0 +1,33 @@
+/** The Tickets port: where a task can come from and where its pull request is reported. */
+export interface Ticket {
+  key: string;
+  url: string;
+  summary: string;
+  description: string;
+  status: string;
+  comments: Array<{ author: string; body: string; created: string }>;
+}
+
+export interface Tickets {
+  readonly configured: boolean;
+  fetch(key: string): Promise<Ticket>;
+  /** Comments the pull request's link on the ticket. */
+  commentPullRequest(key: string, pr: { url: string; title: string }, runId: string): Promise<void>;
+  /** Moves the ticket to the status reached by the transition named `name`. */
+  transition(key: string, name: string): Promise<void>;
+}
+
+/** The agent's task, built from a ticket: summary, description, the newest comments. */
+export function taskFromTicket(ticket: Ticket, extra?: string): string {
+  const comments = ticket.comments
+    .slice(-5)
+    .map((c) => `- ${c.author} (${c.created.slice(0, 10)}): ${c.body.trim()}`);
+  return [
+    `Jira ticket ${ticket.key}: ${ticket.summary}`,
+    ticket.url,
+    '',
+    ticket.description.trim() || '(no description)',
+    ...(comments.length ? ['', 'Recent comments:', ...comments] : []),
+    ...(extra?.trim() ? ['', `Also: ${extra.trim()}`] : []),
+  ].join('\n');
+}
