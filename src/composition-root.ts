@@ -7,6 +7,11 @@ import { loadPolicy, type Policy } from './config/policy.js';
 import { AirlockError } from './errors.js';
 import type { Forge } from './forge/forge.js';
 import { GitPublisher } from './forge/git-publisher.js';
+import {
+  GitHubAppCredentials,
+  type GitHubCredentials,
+  PersonalToken,
+} from './forge/github/github-credentials.js';
 import { GitHubForge } from './forge/github/github-forge.js';
 import { PlainGitForge } from './forge/plain-git-forge.js';
 import { JiraTickets } from './jira/jira-tickets.js';
@@ -56,7 +61,7 @@ export function buildApp(processEnv: NodeJS.ProcessEnv, opts: { logTo?: 'file' |
   const store = new SqliteStore(openDatabase(join(dataDir, 'airlock.db')));
 
   const urls = Object.fromEntries(Object.entries(policy.repos).map(([name, r]) => [name, r.url]));
-  const github = GitHubForge.create({ apiUrl: env.GITHUB_API_URL, token: env.GITHUB_TOKEN, urls });
+  const github = new GitHubForge(githubCredentials(env, policy), { apiUrl: env.GITHUB_API_URL, urls });
   const plain = new PlainGitForge(urls);
   const forgeFor = (repo: string): Forge => (policy.repos[repo]?.forge === 'git' ? plain : github);
 
@@ -114,4 +119,24 @@ export function buildApp(processEnv: NodeJS.ProcessEnv, opts: { logTo?: 'file' |
       logger.flush();
     },
   };
+}
+
+/** A GitHub App when its variables are set (scoped, short-lived tokens), else GITHUB_TOKEN. */
+function githubCredentials(env: AirlockEnv, policy: Policy): GitHubCredentials {
+  if (env.GITHUB_APP_ID || env.GITHUB_APP_PRIVATE_KEY) {
+    if (!env.GITHUB_APP_ID || !env.GITHUB_APP_PRIVATE_KEY) {
+      throw new AirlockError(
+        'config_invalid',
+        'Set both GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY for GitHub App auth.',
+      );
+    }
+    return new GitHubAppCredentials({
+      appId: env.GITHUB_APP_ID,
+      privateKey: env.GITHUB_APP_PRIVATE_KEY,
+      installationId: env.GITHUB_APP_INSTALLATION_ID,
+      apiUrl: env.GITHUB_API_URL,
+      issuesWrite: (repo) => (policy.repos[repo]?.pr?.labels.length ?? 0) > 0,
+    });
+  }
+  return new PersonalToken(env.GITHUB_TOKEN);
 }

@@ -23,6 +23,7 @@ const envSchema = z.object({
   GITHUB_TOKEN: z.string().min(1).optional(),
   GITHUB_APP_ID: z.string().min(1).optional(),
   GITHUB_APP_PRIVATE_KEY: z.string().min(1).optional(),
+  GITHUB_APP_INSTALLATION_ID: z.coerce.number().int().positive().optional(),
   GITHUB_API_URL: z.url().default('https://api.github.com'),
   JIRA_BASE_URL: z.url().optional(),
   JIRA_EMAIL: z.string().optional(),

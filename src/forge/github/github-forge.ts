@@ -1,31 +1,54 @@
+import { retry } from '@octokit/plugin-retry';
+import { throttling } from '@octokit/plugin-throttling';
 import { Octokit } from '@octokit/rest';
 import { AirlockError } from '../../errors.js';
 import type { Forge, PullRequest, PullRequestDraft } from '../forge.js';
+import { type GitHubCredentials, PersonalToken } from './github-credentials.js';
 
-/** github.com and GitHub Enterprise Server (GITHUB_API_URL) in personal-token mode. */
+/** Octokit with GitHub's recommended retry and rate-limit handling. */
+const GitHubClient = Octokit.plugin(retry, throttling);
+
+/** github.com and GitHub Enterprise Server (GITHUB_API_URL), with a personal token or a GitHub App. */
 export class GitHubForge implements Forge {
   readonly kind = 'github' as const;
 
   constructor(
-    private readonly octokit: Octokit,
-    private readonly opts: { apiUrl: string; token?: string; urls: Record<string, string | undefined> },
+    private readonly credentials: GitHubCredentials,
+    private readonly opts: { apiUrl: string; urls: Record<string, string | undefined> },
   ) {}
 
+  /** Personal-token mode (GITHUB_TOKEN), or no token (public repositories, fetch only). */
   static create(opts: {
     apiUrl: string;
     token?: string;
     urls: Record<string, string | undefined>;
   }): GitHubForge {
-    const octokit = new Octokit({ auth: opts.token, baseUrl: opts.apiUrl, userAgent: 'airlock' });
-    return new GitHubForge(octokit, opts);
+    return new GitHubForge(new PersonalToken(opts.token), opts);
+  }
+
+  /** A client whose token may write pull requests on this one repository. */
+  private async clientFor(repo: string): Promise<Octokit> {
+    const token = await this.credentials.tokenFor(repo, 'push');
+    return new GitHubClient({
+      auth: token,
+      baseUrl: this.opts.apiUrl,
+      userAgent: 'airlock',
+      throttle: {
+        onRateLimit: (_after: number, _options: unknown, _octokit: unknown, retryCount: number) =>
+          retryCount < 2,
+        onSecondaryRateLimit: (_after: number, _options: unknown, _octokit: unknown, retryCount: number) =>
+          retryCount < 2,
+      },
+    });
   }
 
   remoteUrl(repo: string): string {
     return this.opts.urls[repo] ?? `${webBase(this.opts.apiUrl)}/${repo}.git`;
   }
 
-  async gitAuthHeader(_repo: string, purpose: 'fetch' | 'push'): Promise<string | undefined> {
-    if (!this.opts.token) {
+  async gitAuthHeader(repo: string, purpose: 'fetch' | 'push'): Promise<string | undefined> {
+    const token = await this.credentials.tokenFor(repo, purpose);
+    if (!token) {
       if (purpose === 'push') {
         throw new AirlockError(
           'forge_failed',
@@ -34,16 +57,17 @@ export class GitHubForge implements Forge {
       }
       return undefined;
     }
-    return `Authorization: Basic ${Buffer.from(`x-access-token:${this.opts.token}`).toString('base64')}`;
+    return `Authorization: Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`;
   }
 
   async ensurePullRequest(repo: string, draft: PullRequestDraft): Promise<PullRequest> {
     const [owner, name] = repo.split('/') as [string, string];
     try {
-      const existing = await this.findOpen(owner, name, draft.branch);
+      const octokit = await this.clientFor(repo);
+      const existing = await this.findOpen(octokit, owner, name, draft.branch);
       if (existing) return existing;
       try {
-        const { data } = await this.octokit.pulls.create({
+        const { data } = await octokit.pulls.create({
           owner,
           repo: name,
           head: draft.branch,
@@ -57,7 +81,7 @@ export class GitHubForge implements Forge {
         // Another attempt opened it between our look-up and create: use that one.
         const raced =
           (error as { status?: number }).status === 422
-            ? await this.findOpen(owner, name, draft.branch)
+            ? await this.findOpen(octokit, owner, name, draft.branch)
             : undefined;
         if (raced) return raced;
         throw error;
@@ -81,8 +105,13 @@ export class GitHubForge implements Forge {
     }
   }
 
-  private async findOpen(owner: string, repo: string, branch: string): Promise<PullRequest | undefined> {
-    const { data } = await this.octokit.pulls.list({
+  private async findOpen(
+    octokit: Octokit,
+    owner: string,
+    repo: string,
+    branch: string,
+  ): Promise<PullRequest | undefined> {
+    const { data } = await octokit.pulls.list({
       owner,
       repo,
       head: `${owner}:${branch}`,
