@@ -32,6 +32,7 @@ const run: RunRecord = {
   prUrl: null,
   outcome: null,
   error: null,
+  ticketKey: null,
   createdAt: '2026-11-27T00:00:00.000Z',
   updatedAt: '2026-11-27T00:00:00.000Z',
 };
