@@ -64,10 +64,12 @@ export class SlackIntake {
       const key = parsed.tickets[0] as string;
       try {
         const ticket = await this.deps.tickets.fetch(key);
+        // What the person wrote besides the ticket itself (its key and links).
         const rest = parsed.task
-          .replace(/https?:\/\/\S+/g, '')
-          .replaceAll(key, '')
+          .replace(/\(?https?:\/\/[^\s)]+\)?/g, ' ')
+          .replaceAll(key, ' ')
           .replace(/^[\s:,-]+/, '')
+          .replace(/\s+/g, ' ')
           .trim();
         task = taskFromTicket(ticket, rest);
         ticketKey = key;

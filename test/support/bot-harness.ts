@@ -33,6 +33,7 @@ export async function startHarness(opts: {
   slack?: FakeSlackOptions;
   rateScale?: number;
   expiryEveryMs?: number;
+  env?: Record<string, string>;
 }): Promise<Harness> {
   const slack = await startFakeSlack({ ackTimeoutMs: 1000, rateScale: opts.rateScale ?? 60, ...opts.slack });
   const github = await startFakeGitHub({
@@ -58,6 +59,7 @@ export async function startHarness(opts: {
     GITHUB_API_URL: github.apiUrl,
     ...slackBotEnv(slack, scratch),
     AIRLOCK_LOG_LEVEL: 'debug',
+    ...opts.env,
   };
   const scale = opts.rateScale ?? 60;
   let app = buildApp(env);
