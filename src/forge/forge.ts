@@ -12,6 +12,7 @@ export interface PullRequestDraft {
   title: string;
   body: string;
   draft: boolean;
+  labels?: string[];
 }
 
 export interface Forge {
@@ -36,7 +37,7 @@ export interface PublishRequest {
   commitBody: string;
   /** Fixed author/committer time, so retrying builds the very same commit. */
   approvedAt: string;
-  pullRequest: { title: string; body: string; draft: boolean };
+  pullRequest: { title: string; body: string; draft: boolean; labels?: string[] };
 }
 
 export interface PublishResult {

@@ -59,6 +59,7 @@ export class GitPublisher implements Publisher {
       title: req.pullRequest.title,
       body: req.pullRequest.body,
       draft: req.pullRequest.draft,
+      labels: req.pullRequest.labels,
     });
     return { commitSha, alreadyPushed, pullRequest };
   }

@@ -346,6 +346,7 @@ export class RunEngine {
           title,
           body: pullRequestBody(run, approvedBy, stat, this.testCommands(run.id)),
           draft: policy.pr?.draft ?? false,
+          labels: policy.pr?.labels ?? [],
         },
       });
       log.info({ commit: result.commitSha, pr: result.pullRequest?.url }, 'pushed');

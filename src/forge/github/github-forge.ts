@@ -65,7 +65,11 @@ export class GitHubForge implements Forge {
     try {
       const octokit = await this.clientFor(repo);
       const existing = await this.findOpen(octokit, owner, name, draft.branch);
-      if (existing) return existing;
+      if (existing) {
+        // A retry (or a follow-up) brings the open PR's title and body up to date instead of a second PR.
+        await octokit.pulls.update({ owner, repo: name, pull_number: existing.number, title: draft.title, body: draft.body });
+        return existing;
+      }
       try {
         const { data } = await octokit.pulls.create({
           owner,
@@ -76,6 +80,9 @@ export class GitHubForge implements Forge {
           body: draft.body,
           draft: draft.draft,
         });
+        if (draft.labels?.length) {
+          await octokit.issues.addLabels({ owner, repo: name, issue_number: data.number, labels: draft.labels });
+        }
         return { number: data.number, url: data.html_url, created: true };
       } catch (error) {
         // Another attempt opened it between our look-up and create: use that one.
