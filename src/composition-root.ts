@@ -13,6 +13,7 @@ import {
   PersonalToken,
 } from './forge/github/github-credentials.js';
 import { GitHubForge } from './forge/github/github-forge.js';
+import { GitLabForge } from './forge/gitlab/gitlab-forge.js';
 import { PlainGitForge } from './forge/plain-git-forge.js';
 import { JiraTickets } from './jira/jira-tickets.js';
 import { NotConfiguredTickets } from './jira/not-configured-tickets.js';
@@ -63,7 +64,21 @@ export function buildApp(processEnv: NodeJS.ProcessEnv, opts: { logTo?: 'file' |
   const urls = Object.fromEntries(Object.entries(policy.repos).map(([name, r]) => [name, r.url]));
   const github = new GitHubForge(githubCredentials(env, policy), { apiUrl: env.GITHUB_API_URL, urls });
   const plain = new PlainGitForge(urls);
-  const forgeFor = (repo: string): Forge => (policy.repos[repo]?.forge === 'git' ? plain : github);
+  let gitlab: GitLabForge | undefined;
+  const forgeFor = (repo: string): Forge => {
+    const kind = policy.repos[repo]?.forge;
+    if (kind === 'git') return plain;
+    if (kind === 'gitlab') {
+      if (!env.GITLAB_URL)
+        throw new AirlockError(
+          'config_invalid',
+          `${repo} is on GitLab (forge: gitlab): set GITLAB_URL and GITLAB_TOKEN.`,
+        );
+      gitlab ??= new GitLabForge({ url: env.GITLAB_URL, token: env.GITLAB_TOKEN, urls });
+      return gitlab;
+    }
+    return github;
+  };
 
   if (env.AIRLOCK_SANDBOX === 'kubernetes') {
     throw new AirlockError(

@@ -50,7 +50,7 @@ const sandboxSpecSchema = z
 const repoSchema = z
   .object({
     url: z.string().min(1).optional(),
-    forge: z.enum(['github', 'git']).default('github'),
+    forge: z.enum(['github', 'gitlab', 'git']).default('github'),
     base: z.string().min(1).default('main'),
     requesters: z.array(z.string()).optional(),
     approvers: z.array(z.string()).default([]),

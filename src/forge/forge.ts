@@ -16,7 +16,7 @@ export interface PullRequestDraft {
 }
 
 export interface Forge {
-  readonly kind: 'github' | 'git';
+  readonly kind: 'github' | 'gitlab' | 'git';
   /** The clone URL, never with a credential in it. */
   remoteUrl(repo: string): string;
   /** The Authorization header for git over HTTPS for one command, or undefined for none. */

@@ -67,7 +67,13 @@ export class GitHubForge implements Forge {
       const existing = await this.findOpen(octokit, owner, name, draft.branch);
       if (existing) {
         // A retry (or a follow-up) brings the open PR's title and body up to date instead of a second PR.
-        await octokit.pulls.update({ owner, repo: name, pull_number: existing.number, title: draft.title, body: draft.body });
+        await octokit.pulls.update({
+          owner,
+          repo: name,
+          pull_number: existing.number,
+          title: draft.title,
+          body: draft.body,
+        });
         return existing;
       }
       try {
@@ -81,7 +87,12 @@ export class GitHubForge implements Forge {
           draft: draft.draft,
         });
         if (draft.labels?.length) {
-          await octokit.issues.addLabels({ owner, repo: name, issue_number: data.number, labels: draft.labels });
+          await octokit.issues.addLabels({
+            owner,
+            repo: name,
+            issue_number: data.number,
+            labels: draft.labels,
+          });
         }
         return { number: data.number, url: data.html_url, created: true };
       } catch (error) {
