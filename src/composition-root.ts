@@ -62,7 +62,10 @@ export function buildApp(processEnv: NodeJS.ProcessEnv, opts: { logTo?: 'file' |
   const store = new SqliteStore(openDatabase(join(dataDir, 'airlock.db')));
 
   const urls = Object.fromEntries(Object.entries(policy.repos).map(([name, r]) => [name, r.url]));
-  const github = new GitHubForge(githubCredentials(env, policy), { apiUrl: env.GITHUB_API_URL, urls });
+  const github = new GitHubForge(githubCredentials(env, policy, redactor), {
+    apiUrl: env.GITHUB_API_URL,
+    urls,
+  });
   const plain = new PlainGitForge(urls);
   let gitlab: GitLabForge | undefined;
   const forgeFor = (repo: string): Forge => {
@@ -137,7 +140,7 @@ export function buildApp(processEnv: NodeJS.ProcessEnv, opts: { logTo?: 'file' |
 }
 
 /** A GitHub App when its variables are set (scoped, short-lived tokens), else GITHUB_TOKEN. */
-function githubCredentials(env: AirlockEnv, policy: Policy): GitHubCredentials {
+function githubCredentials(env: AirlockEnv, policy: Policy, redactor: Redactor): GitHubCredentials {
   if (env.GITHUB_APP_ID || env.GITHUB_APP_PRIVATE_KEY) {
     if (!env.GITHUB_APP_ID || !env.GITHUB_APP_PRIVATE_KEY) {
       throw new AirlockError(
@@ -151,6 +154,7 @@ function githubCredentials(env: AirlockEnv, policy: Policy): GitHubCredentials {
       installationId: env.GITHUB_APP_INSTALLATION_ID,
       apiUrl: env.GITHUB_API_URL,
       issuesWrite: (repo) => (policy.repos[repo]?.pr?.labels.length ?? 0) > 0,
+      onToken: (token) => redactor.add(token),
     });
   }
   return new PersonalToken(env.GITHUB_TOKEN);

@@ -16,6 +16,13 @@ export class Redactor {
     }
   }
 
+  /** A secret learned at run time (a short-lived installation token). */
+  add(secret: string): void {
+    if (secret.length < 6 || this.secrets.includes(secret)) return;
+    this.secrets.push(secret, Buffer.from(`x-access-token:${secret}`).toString('base64'));
+    this.secrets.sort((a, b) => b.length - a.length);
+  }
+
   get active(): boolean {
     return this.secrets.length > 0;
   }

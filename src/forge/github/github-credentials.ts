@@ -37,6 +37,8 @@ export class GitHubAppCredentials implements GitHubCredentials {
       installationId?: number;
       apiUrl: string;
       issuesWrite?: (repo: string) => boolean;
+      /** Each token issued, so logs and stored output can redact it too. */
+      onToken?: (token: string) => void;
     },
   ) {
     this.auth = createAppAuth({
@@ -60,6 +62,7 @@ export class GitHubAppCredentials implements GitHubCredentials {
         repositoryNames: [name],
         permissions,
       });
+      this.opts.onToken?.(token);
       return token;
     } catch (error) {
       if (error instanceof AirlockError) throw error;
