@@ -99,7 +99,7 @@ const POST_RECEIVE = `#!/bin/sh
 cat >> "$FAKE_GITHUB_PUSH_LOG"
 `;
 
-async function createBareRepo(opts: {
+export async function createBareRepo(opts: {
   barePath: string;
   defaultBranch: string;
   files: Record<string, string>;
@@ -158,7 +158,7 @@ async function createBareRepo(opts: {
   }
 }
 
-async function listRefs(barePath: string, env: NodeJS.ProcessEnv): Promise<Map<string, string>> {
+export async function listRefs(barePath: string, env: NodeJS.ProcessEnv): Promise<Map<string, string>> {
   const out = await runGit(['for-each-ref', '--format=%(objectname) %(refname)'], { cwd: barePath, env });
   const refs = new Map<string, string>();
   for (const line of out.split('\n')) {
@@ -169,7 +169,7 @@ async function listRefs(barePath: string, env: NodeJS.ProcessEnv): Promise<Map<s
 }
 
 /** Reads and deletes the post-receive log of one receive-pack request. */
-async function takePushLog(path: string): Promise<RefUpdate[]> {
+export async function takePushLog(path: string): Promise<RefUpdate[]> {
   let text = '';
   try {
     text = await readFile(path, 'utf8');
@@ -188,7 +188,7 @@ async function takePushLog(path: string): Promise<RefUpdate[]> {
  * Runs `git http-backend` as a CGI script for one request, streaming the request body to it and its
  * response back. Resolves with the HTTP status sent.
  */
-function serveGitHttp(
+export function serveGitHttp(
   req: IncomingMessage,
   res: ServerResponse,
   opts: {
@@ -277,10 +277,20 @@ export interface GitRepo {
   barePath: string;
   protectedBranches: string[];
 }
+/** What a credential other than the server's token may do over git (e.g. a GitHub App installation token). */
+export interface GitGrant {
+  login: string;
+  /** Repositories the credential can see at all; the others are "not found". */
+  visible(repo: GitRepo): boolean;
+  read(repo: GitRepo): boolean;
+  write(repo: GitRepo): boolean;
+}
 export interface ServeOptions {
   token: string;
   problems: string[];
   onPush(repo: GitRepo, updates: RefUpdate[]): Promise<void>;
+  /** Looks up a Basic password that is not `token`; undefined answers 401. */
+  authorize?(password: string): GitGrant | undefined;
 }
 
 /** The bare repositories of one fake server, looked up case-insensitively like GitHub does. */
@@ -372,7 +382,10 @@ export class GitRepos {
     const decoded = basic?.[1] ? Buffer.from(basic[1], 'base64').toString('utf8') : '';
     const colon = decoded.indexOf(':');
     req.on('error', () => {});
-    if (colon < 0 || decoded.slice(colon + 1) !== opts.token) {
+    const password = colon < 0 ? undefined : decoded.slice(colon + 1);
+    const grant =
+      password === undefined ? undefined : password === opts.token ? undefined : opts.authorize?.(password);
+    if (password === undefined || (password !== opts.token && !grant)) {
       req.resume();
       res.writeHead(401, { 'www-authenticate': 'Basic realm="GitHub"', 'content-type': 'text/plain' });
       res.end(
@@ -388,14 +401,22 @@ export class GitRepos {
       action === 'info/refs'
         ? req.method === 'GET' && (service === 'git-upload-pack' || service === 'git-receive-pack')
         : req.method === 'POST';
-    if (!repo || !methodOk) {
-      if (repo) opts.problems.push(`unsupported git request ${req.method} ${url.pathname}${url.search}`);
+    if (!repo || !methodOk || (grant && !grant.visible(repo))) {
+      if (repo && !methodOk)
+        opts.problems.push(`unsupported git request ${req.method} ${url.pathname}${url.search}`);
       req.resume();
       res.writeHead(404, { 'content-type': 'text/plain' });
       res.end('Repository not found.\n');
       return 404;
     }
     const isPush = action === 'git-receive-pack';
+    if (grant && !(isPush || service === 'git-receive-pack' ? grant.write(repo) : grant.read(repo))) {
+      // GitHub's words for a credential that sees the repository but lacks the access (git shows it as remote:).
+      req.resume();
+      res.writeHead(403, { 'content-type': 'text/plain' });
+      res.end(`Permission to ${repo.owner}/${repo.name}.git denied to ${grant.login}.\n`);
+      return 403;
+    }
     const pushLog = join(this.root, `push-${++this.pushSeq}.log`);
     return serveGitHttp(req, res, {
       projectRoot: this.reposRoot,

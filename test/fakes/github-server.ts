@@ -7,6 +7,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GIT_PATH, type GitRepo, GitRepos, type RefUpdate } from './git-http-backend.js';
+import { type AppTokenRequest, FakeGitHubApp, type FakeGitHubAppSpec } from './github-app.js';
+
+export { generateAppKeyPair } from './github-app.js';
 
 export interface FakeRepoSpec {
   owner: string;
@@ -39,6 +42,10 @@ export interface FakeGitHub {
   pushes: Array<{ owner: string; repo: string; updates: RefUpdate[] }>;
   problems: string[];
   refSha(owner: string, name: string, ref: string): string | undefined;
+  /** Installation-token requests the GitHub App endpoint received (empty without `app`). */
+  tokenRequests: AppTokenRequest[];
+  /** Test hook: every installation token minted so far answers 401 from now on. */
+  expireTokens(): void;
   close(): Promise<void>;
 }
 
@@ -48,6 +55,7 @@ interface Pull extends FakePull {
   updatedAt: string;
   closedAt: string | null;
   maintainerCanModify: boolean;
+  author: Json;
 }
 type Json = Record<string, unknown>;
 type Reply = { status: number; json: unknown };
@@ -87,7 +95,12 @@ function checkTypes(body: Json, types: Record<string, string>, doc: string): voi
   }
 }
 
-export async function startFakeGitHub(opts: { token?: string; repos: FakeRepoSpec[] }): Promise<FakeGitHub> {
+export async function startFakeGitHub(opts: {
+  token?: string;
+  repos: FakeRepoSpec[];
+  /** A GitHub App installed on some of the repositories: JWT-only app endpoints, scoped installation tokens. */
+  app?: FakeGitHubAppSpec;
+}): Promise<FakeGitHub> {
   const token = opts.token ?? `ghs_${randomBytes(18).toString('hex')}`;
   const root = await mkdtemp(join(tmpdir(), 'fake-github-'));
   const git = await GitRepos.create(root, opts.repos).catch(async (err: unknown) => {
@@ -146,7 +159,7 @@ export async function startFakeGitHub(opts: { token?: string; repos: FakeRepoSpe
       state: p.state,
       locked: false,
       title: p.title,
-      user: BOT,
+      user: p.author,
       body: p.body,
       ...{ created_at: p.createdAt, updated_at: p.updatedAt, closed_at: p.closedAt, merged_at: null },
       ...{ merge_commit_sha: null, assignee: null, assignees: [], requested_reviewers: [], labels: [] },
@@ -166,11 +179,20 @@ export async function startFakeGitHub(opts: { token?: string; repos: FakeRepoSpe
     };
   }
 
+  let app: FakeGitHubApp | undefined;
+  try {
+    app = opts.app && new FakeGitHubApp(opts.app, { git, fail, repoJson, apiUrl, webUrl });
+  } catch (err) {
+    server.close();
+    await rm(root, { recursive: true, force: true });
+    throw err;
+  }
+
   // ---- pulls ------------------------------------------------------------------------------------
   const openDuplicate = (r: GitRepo, head: string, base: string, except?: Pull) =>
     pullsOf(r).some((p) => p !== except && p.state === 'open' && p.head === head && p.base === base);
 
-  async function createPull(r: GitRepo, body: Json): Promise<Reply> {
+  async function createPull(r: GitRepo, body: Json, author: Json): Promise<Reply> {
     const doc = `${DOC_PULLS}#create-a-pull-request`;
     const missing = ['head', 'base'].filter((f) => body[f] === undefined).map((f) => `"${f}"`);
     if (missing.length > 0)
@@ -212,6 +234,7 @@ export async function startFakeGitHub(opts: { token?: string; repos: FakeRepoSpe
       headSha,
       ...{ createdAt: now(), updatedAt: now(), closedAt: null },
       maintainerCanModify: body.maintainer_can_modify !== false,
+      author,
     };
     await git.setRef(r, `refs/pull/${number}/head`, headSha); // GitHub publishes refs/pull/N/head
     pulls.push(pull);
@@ -301,8 +324,12 @@ export async function startFakeGitHub(opts: { token?: string; repos: FakeRepoSpe
         'Request forbidden by administrative rules. Please make sure your request has a User-Agent header.',
       );
     if (!req.headers.authorization) throw fail(401, 'Requires authentication');
-    if (/^(?:token|bearer)\s+(\S+)$/i.exec(req.headers.authorization)?.[1] !== token)
-      throw fail(401, 'Bad credentials');
+    const cred = /^(?:token|bearer)\s+(\S+)$/i.exec(req.headers.authorization)?.[1];
+    // App endpoints take only the app's JWT; everything else takes the token or an installation token.
+    const appRoute = app?.isAppRoute(url.pathname.slice('/api/v3'.length)) === true;
+    const installation = appRoute ? undefined : app?.installationToken(cred);
+    if (appRoute) app?.verifyJwt(cred);
+    else if (cred !== token && !installation) throw fail(401, 'Bad credentials');
     const version = req.headers['x-github-api-version'];
     if (version !== undefined && version !== API_VERSION)
       throw fail(400, `API version '${version}' is not supported.`);
@@ -319,8 +346,14 @@ export async function startFakeGitHub(opts: { token?: string; repos: FakeRepoSpe
         throw fail(400, 'Problems parsing JSON');
     }
     const segs = url.pathname.slice('/api/v3/'.length).split('/').map(decodeURIComponent);
-    if (method === 'GET' && url.pathname === '/api/v3/user')
+    if (appRoute) return app?.route(method, segs, body, url, headers);
+    if (method === 'GET' && url.pathname === '/api/v3/user') {
+      const doc = `${DOCS}/users/users#get-the-authenticated-user`;
+      if (installation) throw fail(403, 'Resource not accessible by integration', doc);
       return { status: 200, json: { ...BOT, name: 'Airlock Bot', html_url: `${webUrl}/airlock-bot` } };
+    }
+    if (method === 'GET' && url.pathname === '/api/v3/installation/repositories' && installation)
+      return app?.tokenRepositories(installation, url, headers);
     if (method === 'GET' && url.pathname === '/api/v3/rate_limit') {
       const used = RATE_LIMIT - rateRemaining;
       const core = { limit: RATE_LIMIT, remaining: rateRemaining, reset: rateReset, used, resource: 'core' };
@@ -329,10 +362,16 @@ export async function startFakeGitHub(opts: { token?: string; repos: FakeRepoSpe
     if (segs[0] !== 'repos' || segs.length < 3) return undefined;
     const r = git.find(segs[1] ?? '', segs[2] ?? '');
     if (!r) throw fail(404, 'Not Found', `${DOCS}/repos/repos#get-a-repository`);
+    // An installation token sees only its repositories, and needs the permission each endpoint names.
+    const need = (permission: string, level: 'read' | 'write', doc: string) => {
+      if (installation) app?.authorize(installation, r, { permission, level, doc }, headers);
+    };
+    need('metadata', 'read', `${DOCS}/repos/repos#get-a-repository`);
     const [what, ...rest] = segs.slice(3);
     if (method === 'GET' && what === undefined) return { status: 200, json: repoJson(r) };
     if (method === 'GET' && what === 'branches' && rest.length > 0) {
       const name = rest.join('/');
+      need('contents', 'read', `${DOCS}/branches/branches#get-a-branch`);
       const sha = await git.branchSha(r, name);
       if (!sha) throw fail(404, 'Branch not found', `${DOCS}/branches/branches#get-a-branch`);
       const api = `${apiUrl}/repos/${r.owner}/${r.name}`;
@@ -344,10 +383,15 @@ export async function startFakeGitHub(opts: { token?: string; repos: FakeRepoSpe
     }
     if (what !== 'pulls' || rest.length > 1) return undefined;
     if (rest.length === 0) {
+      if (method === 'GET') need('pull_requests', 'read', `${DOC_PULLS}#list-pull-requests`);
       if (method === 'GET') return listPulls(r, url, headers);
-      return method === 'POST' ? createPull(r, body) : undefined;
+      if (method !== 'POST') return undefined;
+      need('pull_requests', 'write', `${DOC_PULLS}#create-a-pull-request`);
+      return createPull(r, body, installation && app ? app.bot : BOT);
     }
     if (!/^[1-9]\d*$/.test(rest[0] ?? '') || (method !== 'GET' && method !== 'PATCH')) return undefined;
+    if (method === 'GET') need('pull_requests', 'read', `${DOC_PULLS}#get-a-pull-request`);
+    else need('pull_requests', 'write', `${DOC_PULLS}#update-a-pull-request`);
     const p = pullsOf(r).find((x) => x.number === Number(rest[0]));
     if (!p) throw fail(404, 'Not Found', `${DOC_PULLS}#get-a-pull-request`);
     return method === 'GET' ? { status: 200, json: await pullJson(r, p, true) } : updatePull(r, p, body);
@@ -429,7 +473,8 @@ export async function startFakeGitHub(opts: { token?: string; repos: FakeRepoSpe
         return handleRest(req, res, url, raw);
       });
     } else if (gitMatch) {
-      work = git.serve(req, res, url, gitMatch, { token, problems, onPush });
+      const authorize = app ? (password: string) => app.gitGrant(password) : undefined;
+      work = git.serve(req, res, url, gitMatch, { token, problems, onPush, authorize });
     } else {
       problems.push(`unknown route ${req.method} ${url.pathname}`);
       req.resume();
@@ -465,6 +510,8 @@ export async function startFakeGitHub(opts: { token?: string; repos: FakeRepoSpe
     pushes,
     problems,
     refSha: (owner, name, ref) => git.refShaSync(mustRepo(owner, name), ref),
+    tokenRequests: app?.tokenRequests ?? [],
+    expireTokens: () => app?.expireTokens(),
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -1,0 +1,202 @@
+// A self-managed GitLab stand-in faked at the wire: a real HTTP server on 127.0.0.1 serving REST v4 under
+// /api/v4 (driven by the real @gitbeaker/rest) and git smart HTTP through the real `git http-backend`.
+// It is deliberately as strict as GitLab: its status codes, its error shapes, its silent drops flagged.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { RefUpdate } from './git-http-backend.js';
+import { GITLAB_GIT_PATH, type GitLabProjectSpec, GitLabRepos } from './gitlab/git.js';
+import { type FakeMergeRequest, GitLabError, type Json, type MergeRequest } from './gitlab/json.js';
+import { GitLabRest } from './gitlab/rest.js';
+
+export type { FakeMergeRequest, GitLabProjectSpec };
+export interface FakeGitLab {
+  /** http://127.0.0.1:PORT, what GITLAB_URL / gitbeaker's `host` is set to. */
+  url: string;
+  token: string;
+  /** http://127.0.0.1:PORT/group/project.git */
+  gitUrl(path: string): string;
+  barePath(path: string): string;
+  mergeRequests: FakeMergeRequest[];
+  requests: Array<{ method: string; path: string; auth?: string; body?: unknown; status: number }>;
+  pushes: Array<{ project: string; updates: RefUpdate[] }>;
+  problems: string[];
+  refSha(path: string, ref: string): string | undefined;
+  close(): Promise<void>;
+}
+
+export async function startFakeGitLab(opts: {
+  token?: string;
+  projects: GitLabProjectSpec[];
+}): Promise<FakeGitLab> {
+  const token = opts.token ?? `glpat-${randomBytes(10).toString('hex')}`;
+  const root = await mkdtemp(join(tmpdir(), 'fake-gitlab-'));
+  const git = await GitLabRepos.create(root, opts.projects).catch(async (err: unknown) => {
+    await rm(root, { recursive: true, force: true });
+    throw err;
+  });
+  const requests: FakeGitLab['requests'] = [];
+  const pushes: FakeGitLab['pushes'] = [];
+  const problems: string[] = [];
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const rest = new GitLabRest(git, url, problems);
+
+  /** Grape's params: the query string (`k[]` as arrays) overlaid by a JSON or form body. */
+  function params(u: URL, req: IncomingMessage, raw: string): Json {
+    const out: Json = {};
+    for (const k of new Set(u.searchParams.keys())) {
+      if (k === 'private_token' || k === 'access_token') continue;
+      out[k.replace(/\[\]$/, '')] = k.endsWith('[]') ? u.searchParams.getAll(k) : u.searchParams.get(k);
+    }
+    if (raw.trim() === '') return out;
+    const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+    if (type === 'application/x-www-form-urlencoded')
+      return { ...out, ...Object.fromEntries(new URLSearchParams(raw)) };
+    if (type !== 'application/json') {
+      problems.push(`unsupported request body type ${type} on ${req.method} ${u.pathname}`);
+      throw new GitLabError(415, { error: `The provided content-type '${type}' is not supported.` });
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(raw);
+    } catch {
+      throw new GitLabError(400, { error: 'message body does not match declared format' });
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      throw new GitLabError(400, { error: 'message body does not match declared format' });
+    return { ...out, ...(body as Json) };
+  }
+
+  async function handleApi(req: IncomingMessage, res: ServerResponse, u: URL, raw: string): Promise<number> {
+    const method = req.method ?? 'GET';
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'cache-control': 'max-age=0, private, must-revalidate',
+      'x-request-id': randomBytes(13).toString('hex').toUpperCase(),
+      'x-content-type-options': 'nosniff',
+    };
+    let reply: { status: number; json: unknown };
+    try {
+      let segs: string[];
+      try {
+        segs = u.pathname.slice('/api/v4/'.length).split('/').map(decodeURIComponent);
+      } catch {
+        throw new GitLabError(400, { error: 'invalid URL encoding' });
+      }
+      const handler = rest.match(method, segs);
+      if (!handler) {
+        problems.push(`unexpected REST call ${method} ${u.pathname}${u.search}`);
+        throw new GitLabError(404, { error: '404 Not Found' });
+      }
+      // PRIVATE-TOKEN, OAuth-style Bearer, or (accepted, but a leak) ?private_token= / ?access_token=.
+      const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+      const queryToken =
+        u.searchParams.get('private_token') ?? u.searchParams.get('access_token') ?? undefined;
+      const header = req.headers['private-token'];
+      const cred = (typeof header === 'string' ? header : undefined) ?? bearer ?? queryToken;
+      if (cred !== undefined && cred !== token) throw new GitLabError(401, { message: '401 Unauthorized' });
+      const authenticated = cred === token;
+      if (!authenticated && method !== 'GET') throw new GitLabError(401, { message: '401 Unauthorized' });
+      reply = await handler({ params: params(u, req, raw), url: u, headers, authenticated });
+    } catch (err) {
+      if (!(err instanceof GitLabError)) throw err;
+      reply = { status: err.status, json: err.body };
+    }
+    res.writeHead(reply.status, headers);
+    res.end(JSON.stringify(reply.json));
+    return reply.status;
+  }
+
+  async function onPush(repo: { path: string }, updates: RefUpdate[]): Promise<void> {
+    pushes.push({ project: repo.path, updates });
+    const r = git.find(repo.path);
+    if (r) await rest.onPush(r, updates);
+  }
+
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const u = new URL(req.url ?? '/', url);
+    const entry: FakeGitLab['requests'][number] = {
+      method: req.method ?? 'GET',
+      path: req.url ?? '/',
+      status: 0,
+    };
+    const privateToken = req.headers['private-token'];
+    if (typeof privateToken === 'string') entry.auth = `PRIVATE-TOKEN ${privateToken}`;
+    else if (req.headers.authorization !== undefined) entry.auth = req.headers.authorization;
+    requests.push(entry);
+    if ((req.url ?? '').includes(token))
+      problems.push(`token sent in the URL of ${req.method} ${u.pathname}`);
+    const gitMatch = GITLAB_GIT_PATH.exec(u.pathname);
+    let work: Promise<number>;
+    if (u.pathname.startsWith('/api/v4/')) {
+      work = readBody(req).then((raw) => {
+        if (raw.length > 0) entry.body = parseOrRaw(raw);
+        return handleApi(req, res, u, raw);
+      });
+    } else if (gitMatch) {
+      work = git.serve(req, res, u, gitMatch, { token, baseUrl: url, problems, onPush });
+    } else {
+      problems.push(`unknown route ${req.method} ${u.pathname}`);
+      req.resume();
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('Not Found');
+      work = Promise.resolve(404);
+    }
+    work.then(
+      (status) => {
+        entry.status = status;
+      },
+      (err: unknown) => {
+        problems.push(`fake crashed on ${req.method} ${u.pathname}: ${String(err)}`);
+        entry.status = 500;
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ message: '500 Internal Server Error' }));
+      },
+    );
+  });
+
+  const mustRepo = (path: string) => {
+    const repo = git.find(path);
+    if (!repo) throw new Error(`no fake project ${path}`);
+    return repo;
+  };
+  return {
+    url,
+    token,
+    gitUrl: (path) => `${url}/${path}.git`,
+    barePath: (path) => mustRepo(path).barePath,
+    mergeRequests: rest.mergeRequests as MergeRequest[],
+    requests,
+    pushes,
+    problems,
+    refSha: (path, ref) => git.refShaSync(mustRepo(path), ref),
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+function parseOrRaw(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
