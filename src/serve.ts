@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import { WebClientEvent } from '@slack/web-api';
 import type { App } from './composition-root.js';
 import { AirlockError } from './errors.js';
+import { JiraWatch } from './runs/jira-watch.js';
 import { RunService } from './runs/run-service.js';
 import { startHealthServer } from './server/health-server.js';
 import { registerListeners } from './slack/listeners/register.js';
@@ -86,6 +87,15 @@ export async function startBot(
   await slack.start();
   const expiry = setInterval(() => runs.expireApprovals(), opts.expiryEveryMs ?? 60_000);
   expiry.unref();
+  const watch = new JiraWatch({ tickets: app.tickets, runs, chat, store, policy, logger });
+  const watchEvery = policy.jira?.watch?.every;
+  let watching: Promise<unknown> = Promise.resolve();
+  const watcher = watchEvery
+    ? setInterval(() => {
+        watching = watching.then(() => watch.poll());
+      }, watchEvery)
+    : undefined;
+  if (watchEvery) watching = watch.poll();
   logger.info({ port: health.port, bot_user: botUserId }, 'airlock serve is up');
 
   let stopping: Promise<void> | undefined;
@@ -96,6 +106,8 @@ export async function startBot(
     stop: () => {
       stopping ??= (async () => {
         clearInterval(expiry);
+        clearInterval(watcher);
+        await watching;
         await Promise.race([
           (async () => {
             await runs.shutdown();

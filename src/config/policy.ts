@@ -82,6 +82,15 @@ const policySchema = z
           .object({ comment: z.boolean().default(true), transition: z.string().min(1).optional() })
           .strict()
           .default({ comment: true }),
+        // Start runs from Jira alone: new tickets matching jql get a thread in channel.
+        watch: z
+          .object({
+            jql: z.string().min(1),
+            channel: z.string().regex(/^[CG][A-Z0-9]+$/, 'expected a Slack channel id (C…)'),
+            every: duration.default(5 * 60_000),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .optional(),

@@ -102,6 +102,42 @@ export class JiraTickets implements Tickets {
     );
   }
 
+  async search(jql: string, max: number): Promise<string[]> {
+    const keys: string[] = [];
+    if (this.v3) {
+      let nextPageToken: string | undefined;
+      do {
+        const page = await this.call('search', () =>
+          (this.v3 as Version3Client).issueSearch.searchForIssuesUsingJqlEnhancedSearch({
+            jql,
+            fields: ['summary'],
+            maxResults: 50,
+            nextPageToken,
+          }),
+        );
+        keys.push(...(page.issues ?? []).map((i) => String(i.key)));
+        nextPageToken = page.nextPageToken ?? undefined;
+      } while (nextPageToken && keys.length < max);
+    } else {
+      let startAt = 0;
+      for (;;) {
+        const page = await this.call('search', () =>
+          (this.v2 as Version2Client).issueSearch.searchForIssuesUsingJql({
+            jql,
+            fields: ['summary'],
+            maxResults: 50,
+            startAt,
+          }),
+        );
+        const issues = page.issues ?? [];
+        keys.push(...issues.map((i) => String(i.key)));
+        startAt += issues.length;
+        if (!issues.length || startAt >= (page.total ?? 0) || keys.length >= max) break;
+      }
+    }
+    return keys.slice(0, max);
+  }
+
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();

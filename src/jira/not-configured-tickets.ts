@@ -15,6 +15,10 @@ export class NotConfiguredTickets implements Tickets {
   async commentPullRequest(): Promise<void> {}
 
   async transition(): Promise<void> {}
+
+  async search(): Promise<never> {
+    throw new AirlockError('config_invalid', WHY);
+  }
 }
 
 export const JIRA_NOT_CONFIGURED = WHY;

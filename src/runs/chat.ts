@@ -25,7 +25,14 @@ export type RunNotice =
 
 export interface Chat {
   notify(notice: RunNotice): void;
+  /** Posts a new top-level message whose thread a run will live in. */
+  startThread(channel: string, text: string): Promise<{ channel: string; threadTs: string }>;
 }
 
 /** For headless runs: nobody to tell. */
-export const NO_CHAT: Chat = { notify: () => {} };
+export const NO_CHAT: Chat = {
+  notify: () => {},
+  startThread: async () => {
+    throw new Error('no chat to start a thread in');
+  },
+};

@@ -15,6 +15,8 @@ export interface Tickets {
   commentPullRequest(key: string, pr: { url: string; title: string }, runId: string): Promise<void>;
   /** Moves the ticket to the status reached by the transition named `name`. */
   transition(key: string, name: string): Promise<void>;
+  /** Keys of the tickets a JQL query matches, oldest first (at most `max`). */
+  search(jql: string, max: number): Promise<string[]>;
 }
 
 /** The agent's task, built from a ticket: summary, description, the newest comments. */

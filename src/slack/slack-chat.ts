@@ -23,6 +23,15 @@ export class SlackChat implements Chat {
     private readonly opts: { botUserId: string; approvers: (run: RunRecord) => string[] },
   ) {}
 
+  async startThread(channel: string, text: string): Promise<{ channel: string; threadTs: string }> {
+    const posted = await this.outbox.call<{ ts: string; channel: string }>(
+      'chat.postMessage',
+      { channel, text, unfurl_links: false },
+      Priority.urgent,
+    );
+    return { channel: posted.channel ?? channel, threadTs: posted.ts };
+  }
+
   notify(notice: RunNotice): void {
     void this.handle(notice).catch((error: Error) =>
       this.logger.warn(

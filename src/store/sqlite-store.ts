@@ -136,6 +136,11 @@ export class SqliteStore implements Store {
     };
   }
 
+  runByIntakeKey(key: string): RunRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM runs WHERE intake_key = ?').get(key) as Row | undefined;
+    return row ? toRun(row) : undefined;
+  }
+
   runInThread(channel: string, threadTs: string): RunRecord | undefined {
     const row = this.db
       .prepare(

@@ -99,6 +99,8 @@ export interface Store {
   thread(runId: string): RunThread | undefined;
   /** The newest run started in a thread. */
   runInThread(channel: string, threadTs: string): RunRecord | undefined;
+  /** The run a given intake key (event id, ticket) already made, if any. */
+  runByIntakeKey(key: string): RunRecord | undefined;
   getRun(id: string): RunRecord | undefined;
   listRuns(opts?: { limit?: number; states?: RunState[] }): RunRecord[];
   /**

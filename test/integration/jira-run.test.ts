@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type FakeAnthropic, startFakeAnthropic } from '../fakes/anthropic-server.js';
-import { fixAddScript } from '../fakes/fix-add-script.js';
+import { fixAddScript, fixInOneEdit } from '../fakes/fix-add-script.js';
 import { FIXTURE_FILES } from '../fakes/fixture-repo.js';
 import { type FakeGitHub, startFakeGitHub } from '../fakes/github-server.js';
 import { type FakeJira, startFakeJira } from '../fakes/jira/index.js';
@@ -161,5 +161,69 @@ describe('a Jira ticket in Slack', () => {
     expect(run).toMatchObject({ repo: 'acme/widgets', ticketKey: 'WID-7' });
     expect(run.task).toContain('Calling add(2, 3) gives -1.');
     expect(run.task).toContain('Also: please');
+  });
+});
+
+describe('jira.watch', () => {
+  let h: Harness | undefined;
+  let jira: FakeJira | undefined;
+  afterEach(async () => {
+    await h?.close();
+    await jira?.close();
+  });
+
+  it('starts one run per new matching ticket in the watch channel, never the same ticket twice', async () => {
+    jira = await startFakeJira({
+      flavor: 'cloud',
+      email: 'bot@acme.io',
+      apiToken: JIRA_TOKEN,
+      issues: [TICKET],
+    });
+    const script = Array.from({ length: 4 }, fixInOneEdit);
+    h = await startHarness({
+      policy: [
+        'repos:',
+        '  acme/widgets:',
+        '    approvers: [U0APPROVER]',
+        '    requesters: [U0NOBODY]',
+        'jira:',
+        '  projects: { WID: acme/widgets }',
+        '  watch: { jql: \'project = WID AND status = "To Do" ORDER BY created ASC\', channel: C0WATCH, every: 1s }',
+        '',
+      ].join('\n'),
+      script,
+      env: { JIRA_BASE_URL: jira.url, JIRA_EMAIL: 'bot@acme.io', JIRA_API_TOKEN: JIRA_TOKEN },
+    });
+    const first = await eventually(
+      () => h?.app.store.listRuns({ states: ['awaiting_approval'] })[0],
+      20_000,
+      'WID-7 run',
+    );
+    expect(first).toMatchObject({ ticketKey: 'WID-7', source: 'jira', repo: 'acme/widgets' });
+    const root = h.slack.channel('C0WATCH')[0];
+    expect(root?.text).toContain('Picked up');
+    expect(
+      h.slack
+        .thread('C0WATCH', root?.ts as string)
+        .some((m) => JSON.stringify(m.blocks ?? []).includes('airlock_approve')),
+    ).toBe(true);
+
+    jira.addIssue({ key: 'WID-8', summary: 'add() again', description: 'Same bug elsewhere.' });
+    await eventually(
+      () => h?.app.store.listRuns().find((r) => r.ticketKey === 'WID-8' && r.state === 'awaiting_approval'),
+      20_000,
+      'WID-8 run',
+    );
+    await new Promise((r) => setTimeout(r, 2500)); // more polls: nothing new
+    await h.restart();
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(
+      h.app.store
+        .listRuns()
+        .map((r) => r.ticketKey)
+        .sort(),
+    ).toEqual(['WID-7', 'WID-8']);
+    expect(h.slack.channel('C0WATCH')).toHaveLength(2);
+    expect(jira.problems).toEqual([]);
   });
 });
