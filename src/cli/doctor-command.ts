@@ -49,6 +49,7 @@ export async function doctorCommand(app: App, out: Out): Promise<number> {
       },
     },
     { name: 'slack', run: () => checkSlack(app.env) },
+    { name: 'jira', run: () => app.tickets.check() },
     {
       name: 'model',
       run: async () => {

@@ -102,6 +102,15 @@ export class JiraTickets implements Tickets {
     );
   }
 
+  async check(): Promise<string> {
+    const me = await this.call(
+      'read the current user',
+      (): Promise<{ displayName?: string }> =>
+        this.v3 ? this.v3.myself.getCurrentUser() : (this.v2 as Version2Client).myself.getCurrentUser(),
+    );
+    return `${this.v3 ? 'Cloud' : 'Data Center'}, signed in as ${me.displayName ?? 'unknown'}`;
+  }
+
   async search(jql: string, max: number): Promise<string[]> {
     const keys: string[] = [];
     if (this.v3) {

@@ -16,6 +16,10 @@ export class NotConfiguredTickets implements Tickets {
 
   async transition(): Promise<void> {}
 
+  async check(): Promise<string> {
+    return 'not configured (only needed for tickets)';
+  }
+
   async search(): Promise<never> {
     throw new AirlockError('config_invalid', WHY);
   }

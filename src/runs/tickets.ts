@@ -17,6 +17,8 @@ export interface Tickets {
   transition(key: string, name: string): Promise<void>;
   /** Keys of the tickets a JQL query matches, oldest first (at most `max`). */
   search(jql: string, max: number): Promise<string[]>;
+  /** For `airlock doctor`: who airlock is on Jira. */
+  check(): Promise<string>;
 }
 
 /** The agent's task, built from a ticket: summary, description, the newest comments. */
