@@ -55,7 +55,7 @@ export class JiraTickets implements Tickets {
     );
     return {
       key,
-      url: `${this.opts.baseUrl.replace(/\/+$/, '')}/browse/${key}`,
+      url: this.urlFor(key),
       summary: String(fields.summary ?? ''),
       description: adfToText(fields.description),
       status: String((fields.status as { name?: string } | undefined)?.name ?? ''),
@@ -100,6 +100,10 @@ export class JiraTickets implements Tickets {
     await this.call(`move ${key} to ${name}`, () =>
       this.v3 ? this.v3.issues.doTransition(move) : (this.v2 as Version2Client).issues.doTransition(move),
     );
+  }
+
+  urlFor(key: string): string {
+    return `${this.opts.baseUrl.replace(/\/+$/, '')}/browse/${key}`;
   }
 
   async check(): Promise<string> {

@@ -16,6 +16,10 @@ export class NotConfiguredTickets implements Tickets {
 
   async transition(): Promise<void> {}
 
+  urlFor(): undefined {
+    return undefined;
+  }
+
   async check(): Promise<string> {
     return 'not configured (only needed for tickets)';
   }

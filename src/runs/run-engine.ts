@@ -344,7 +344,13 @@ export class RunEngine {
         approvedAt,
         pullRequest: {
           title,
-          body: pullRequestBody(run, approvedBy, stat, this.testCommands(run.id)),
+          body: pullRequestBody(
+            run,
+            approvedBy,
+            stat,
+            this.testCommands(run.id),
+            run.ticketKey ? this.ports.tickets.urlFor(run.ticketKey) : undefined,
+          ),
           draft: policy.pr?.draft ?? false,
           labels: policy.pr?.labels ?? [],
         },
@@ -489,6 +495,7 @@ function pullRequestBody(
   approvedBy: string,
   stat: string,
   tests: Array<{ command: string; exitCode: number | null }>,
+  ticketUrl: string | undefined,
 ): string {
   const checks = tests.length
     ? tests.map((t) => `- \`${t.command.split('\n')[0]}\` → exit ${t.exitCode ?? 'killed'}`).join('\n')
@@ -506,7 +513,7 @@ function pullRequestBody(
     '### Checks the agent ran',
     checks,
     '',
-    `Requested by ${run.requester} · approved by ${approvedBy} · run \`${run.id}\`${run.ticketKey ? ` · ticket ${run.ticketKey}` : ''}`,
+    `Requested by ${run.requester} · approved by ${approvedBy} · run \`${run.id}\`${run.ticketKey ? ` · ticket [${run.ticketKey}](${ticketUrl ?? run.ticketKey})` : ''}`,
     '',
     '_Opened by airlock. The diff was approved by its exact SHA-256 before it was pushed._',
   ].join('\n');

@@ -17,6 +17,8 @@ export interface Tickets {
   transition(key: string, name: string): Promise<void>;
   /** Keys of the tickets a JQL query matches, oldest first (at most `max`). */
   search(jql: string, max: number): Promise<string[]>;
+  /** The ticket's web page, for links. */
+  urlFor(key: string): string | undefined;
   /** For `airlock doctor`: who airlock is on Jira. */
   check(): Promise<string>;
 }

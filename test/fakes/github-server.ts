@@ -46,6 +46,8 @@ export interface FakeGitHub {
   tokenRequests: AppTokenRequest[];
   /** Test hook: every installation token minted so far answers 401 from now on. */
   expireTokens(): void;
+  /** Labels on issue or pull request `number`. */
+  labels(owner: string, repo: string, number: number): string[];
   close(): Promise<void>;
 }
 
@@ -316,6 +318,8 @@ export async function startFakeGitHub(opts: {
   }
 
   // ---- REST routing -------------------------------------------------------------------------------
+  const labelsByIssue = new Map<string, string[]>();
+
   async function route(req: IncomingMessage, url: URL, raw: string, headers: Record<string, string>) {
     const method = req.method ?? 'GET';
     if (!req.headers['user-agent'])
@@ -380,6 +384,38 @@ export async function startFakeGitHub(opts: {
       const protection_url = `${api}/branches/${name}/protection`;
       const json = { name, commit, _links, protected: r.protectedBranches.includes(name), protection_url };
       return { status: 200, json };
+    }
+    if (what === 'issues' && rest.length === 2 && rest[1] === 'labels' && method === 'POST') {
+      // Pull requests are issues: labels go through the Issues API and need issues: write.
+      need('issues', 'write', `${DOCS}/issues/labels#add-labels-to-an-issue`);
+      const p = pullsOf(r).find((x) => x.number === Number(rest[0]));
+      if (!p) throw fail(404, 'Not Found', `${DOCS}/issues/labels#add-labels-to-an-issue`);
+      const names = (body as { labels?: unknown } | undefined)?.labels;
+      if (
+        !Array.isArray(names) ||
+        names.length === 0 ||
+        !names.every((n) => typeof n === 'string' && n.length > 0)
+      ) {
+        throw fail(
+          422,
+          'Invalid request.\n\n"labels" must be a non-empty array of strings.',
+          `${DOCS}/issues/labels#add-labels-to-an-issue`,
+        );
+      }
+      const key = `${r.owner}/${r.name}#${p.number}`;
+      const set = [...new Set([...(labelsByIssue.get(key) ?? []), ...(names as string[])])];
+      labelsByIssue.set(key, set);
+      return {
+        status: 200,
+        json: set.map((name, i) => ({
+          id: i + 1,
+          node_id: `LA_${i}`,
+          name,
+          color: 'ededed',
+          default: false,
+          description: null,
+        })),
+      };
     }
     if (what !== 'pulls' || rest.length > 1) return undefined;
     if (rest.length === 0) {
@@ -512,6 +548,8 @@ export async function startFakeGitHub(opts: {
     refSha: (owner, name, ref) => git.refShaSync(mustRepo(owner, name), ref),
     tokenRequests: app?.tokenRequests ?? [],
     expireTokens: () => app?.expireTokens(),
+    labels: (owner: string, repo: string, number: number) =>
+      labelsByIssue.get(`${owner}/${repo}#${number}`) ?? [],
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -44,7 +44,9 @@ describe('forges', () => {
       },
     });
     model = await startFakeAnthropic({ apiKey: KEY, script: fixAddScript() });
-    const scratch = scratchConfig('repos:\n  acme/widgets:\n    headless_push: true\n');
+    const scratch = scratchConfig(
+      'repos:\n  acme/widgets:\n    headless_push: true\n    pr: { labels: [airlock] }\n',
+    );
     cleanups.push(scratch.cleanup);
     const env = {
       ANTHROPIC_API_KEY: KEY,
@@ -69,7 +71,13 @@ describe('forges', () => {
     for (const t of github.tokenRequests) {
       expect(t).toMatchObject({ installationId: 77, repositories: ['widgets'], status: 201 });
     }
-    expect(pushRequests[0]?.permissions).toEqual({ contents: 'write', pull_requests: 'write' });
+    // issues: write only because this repository labels its PRs.
+    expect(pushRequests[0]?.permissions).toEqual({
+      contents: 'write',
+      pull_requests: 'write',
+      issues: 'write',
+    });
+    expect(github.labels('acme', 'widgets', github.pulls[0]?.number as number)).toEqual(['airlock']);
     expect(github.problems).toEqual([]);
 
     const keyBody = keys.privateKeyPem.split('\n')[1] as string;

@@ -70,6 +70,7 @@ describe('airlock run --jira', () => {
       expect(first).toContain('Probably a sign error');
       // The PR names the ticket; the ticket links the PR and moved on.
       expect(github.pulls[0]?.title).toBe('WID-7: add() returns the wrong result');
+      expect(github.pulls[0]?.body).toContain(`ticket [WID-7](${jira.url}/browse/WID-7)`);
       const issue = jira.issue('WID-7');
       expect(issue.status).toBe('In Review');
       expect(JSON.stringify(issue.comments.at(-1)?.body)).toContain(github.pulls[0]?.html_url as string);
@@ -202,11 +203,14 @@ describe('jira.watch', () => {
     expect(first).toMatchObject({ ticketKey: 'WID-7', source: 'jira', repo: 'acme/widgets' });
     const root = h.slack.channel('C0WATCH')[0];
     expect(root?.text).toContain('Picked up');
-    expect(
-      h.slack
-        .thread('C0WATCH', root?.ts as string)
-        .some((m) => JSON.stringify(m.blocks ?? []).includes('airlock_approve')),
-    ).toBe(true);
+    await eventually(
+      () =>
+        h?.slack
+          .thread('C0WATCH', root?.ts as string)
+          .some((m) => JSON.stringify(m.blocks ?? []).includes('airlock_approve')),
+      10_000,
+      'the approval message in the watch thread',
+    );
 
     jira.addIssue({ key: 'WID-8', summary: 'add() again', description: 'Same bug elsewhere.' });
     await eventually(
