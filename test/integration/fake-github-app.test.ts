@@ -1,6 +1,5 @@
 // Drives the GitHub App side of the GitHub stand-in with the real @octokit/auth-app, @octokit/rest and
 // the git CLI: JWT-only app endpoints, installation tokens scoped to repositories and permissions.
-import { execFile } from 'node:child_process';
 import { createSign } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,6 +8,7 @@ import { createAppAuth } from '@octokit/auth-app';
 import { Octokit } from '@octokit/rest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type FakeGitHub, generateAppKeyPair, startFakeGitHub } from '../fakes/github-server.js';
+import { type GitResult, gitCli } from '../support/git-cli.js';
 
 const APP_ID = 31337;
 const INSTALLATION_ID = 4711;
@@ -20,30 +20,8 @@ const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {}
 let fake: FakeGitHub;
 let work: string;
 
-interface GitResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 function git(args: string[], cwd = work): Promise<GitResult> {
-  const env = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: work,
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_CONFIG_GLOBAL: '/dev/null',
-    GIT_TERMINAL_PROMPT: '0',
-    GIT_AUTHOR_NAME: 'Airlock Test',
-    GIT_AUTHOR_EMAIL: 'test@example.com',
-    GIT_COMMITTER_NAME: 'Airlock Test',
-    GIT_COMMITTER_EMAIL: 'test@example.com',
-  };
-  return new Promise((resolve) => {
-    execFile('git', args, { cwd, env }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return gitCli(args, cwd, work);
 }
 
 const withToken = (token: string, ...args: string[]) => [

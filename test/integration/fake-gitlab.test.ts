@@ -1,11 +1,11 @@
 // Drives the GitLab stand-in with the real clients airlock uses: @gitbeaker/rest and the git CLI.
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GitbeakerRequestError, Gitlab } from '@gitbeaker/rest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type FakeGitLab, startFakeGitLab } from '../fakes/gitlab-server.js';
+import { type GitResult, gitCli } from '../support/git-cli.js';
 
 const TOKEN = 'glpat-fakeGitLabTestToken01';
 const PROJECT = 'acme/widgets';
@@ -15,30 +15,8 @@ const ZERO = '0'.repeat(40);
 let fake: FakeGitLab;
 let work: string;
 
-interface GitResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 function git(args: string[], cwd = work): Promise<GitResult> {
-  const env = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: work,
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_CONFIG_GLOBAL: '/dev/null',
-    GIT_TERMINAL_PROMPT: '0',
-    GIT_AUTHOR_NAME: 'Airlock Test',
-    GIT_AUTHOR_EMAIL: 'test@example.com',
-    GIT_COMMITTER_NAME: 'Airlock Test',
-    GIT_COMMITTER_EMAIL: 'test@example.com',
-  };
-  return new Promise((resolve) => {
-    execFile('git', args, { cwd, env }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return gitCli(args, cwd, work);
 }
 
 const basic = (token: string, user = 'oauth2') =>
