@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { doctorCommand } from './cli/doctor-command.js';
 import { auditVerifyCommand, runsCommand, showCommand } from './cli/inspect-commands.js';
 import { runCommand } from './cli/run-command.js';
+import { podSpecCommand } from './cli/sandbox-command.js';
 import { serveCommand } from './cli/serve-command.js';
 import { type App, buildApp } from './composition-root.js';
 import { AirlockError, exitCodeFor } from './errors.js';
@@ -95,6 +96,13 @@ export function buildProgram(): Command {
     .command('verify')
     .description('recompute the hash chain; non-zero exit on any break')
     .action(() => withApp((app) => auditVerifyCommand(app, process.stdout, process.stderr)));
+
+  const sandbox = program.command('sandbox').description('the sandbox airlock runs agents in');
+  sandbox
+    .command('pod-spec')
+    .description('print, as YAML, the pod airlock would create for a repository (no cluster needed)')
+    .option('--repo <owner/name>', 'repository from airlock.yaml')
+    .action((opts) => withApp((app) => podSpecCommand(app, opts, process.stdout)));
 
   program
     .command('doctor')

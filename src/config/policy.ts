@@ -37,6 +37,17 @@ const limitsOverrideSchema = z
   .partial()
   .strict();
 
+const toleration = z
+  .object({
+    key: z.string(),
+    operator: z.enum(['Exists', 'Equal']),
+    value: z.string(),
+    effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']),
+    tolerationSeconds: z.number().int(),
+  })
+  .partial()
+  .strict();
+
 const sandboxSpecSchema = z
   .object({
     image: z.string().min(1).optional(),
@@ -44,6 +55,8 @@ const sandboxSpecSchema = z
     memory: z.string().optional(),
     ephemeral_storage: z.string().optional(),
     runtime_class: z.string().optional(),
+    node_selector: z.record(z.string(), z.string()).optional(),
+    tolerations: z.array(toleration).optional(),
   })
   .strict();
 
@@ -98,6 +111,17 @@ const policySchema = z
     sandbox: z
       .object({
         image: z.string().default('ghcr.io/airlock-dev/sandbox:latest'),
+        // Kubernetes: where sandbox pods run, and the defaults a repository's `sandbox` overrides.
+        namespace: z
+          .string()
+          .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'expected a namespace name')
+          .default('airlock-sandboxes'),
+        cpu: z.string().default('2'),
+        memory: z.string().default('4Gi'),
+        ephemeral_storage: z.string().default('10Gi'),
+        runtime_class: z.string().optional(),
+        node_selector: z.record(z.string(), z.string()).optional(),
+        tolerations: z.array(toleration).optional(),
         // Extra host paths hidden from local sandboxes (home directories and the data dir always are).
         local: z
           .object({
@@ -109,7 +133,14 @@ const policySchema = z
           .default({ isolation: 'auto', hide: [] }),
       })
       .strict()
-      .default({ image: 'ghcr.io/airlock-dev/sandbox:latest', local: { isolation: 'auto', hide: [] } }),
+      .default({
+        image: 'ghcr.io/airlock-dev/sandbox:latest',
+        namespace: 'airlock-sandboxes',
+        cpu: '2',
+        memory: '4Gi',
+        ephemeral_storage: '10Gi',
+        local: { isolation: 'auto', hide: [] },
+      }),
     model: z
       .object({
         name: z.string().min(1).optional(),

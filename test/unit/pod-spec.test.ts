@@ -1,0 +1,135 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { parsePolicy } from '../../src/config/policy.js';
+import { sandboxPod } from '../../src/sandbox/kubernetes/pod-spec.js';
+import { runCli } from '../support/run-cli.js';
+import { scratchConfig } from '../support/workspace.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are checked field by field below
+type Json = Record<string, any>;
+
+/** The checks of the "restricted" Pod Security Standard (kubernetes.io/docs/concepts/security/pod-security-standards). */
+function restrictedViolations(pod: Json): string[] {
+  const out: string[] = [];
+  const spec = pod.spec as Json;
+  if (spec.hostNetwork || spec.hostPID || spec.hostIPC) out.push('host namespaces');
+  for (const v of spec.volumes ?? []) {
+    const kinds = Object.keys(v).filter((k) => k !== 'name');
+    const allowed = [
+      'configMap',
+      'csi',
+      'downwardAPI',
+      'emptyDir',
+      'ephemeral',
+      'persistentVolumeClaim',
+      'projected',
+      'secret',
+    ];
+    if (!kinds.every((k) => allowed.includes(k))) out.push(`volume type ${kinds}`);
+  }
+  const podSc = spec.securityContext ?? {};
+  for (const c of [...(spec.containers ?? []), ...(spec.initContainers ?? [])] as Json[]) {
+    const sc = c.securityContext ?? {};
+    if (sc.privileged) out.push(`${c.name}: privileged`);
+    if (sc.allowPrivilegeEscalation !== false) out.push(`${c.name}: allowPrivilegeEscalation must be false`);
+    if (!(sc.runAsNonRoot ?? podSc.runAsNonRoot)) out.push(`${c.name}: runAsNonRoot`);
+    if ((sc.runAsUser ?? podSc.runAsUser) === 0) out.push(`${c.name}: runAsUser 0`);
+    const seccomp = sc.seccompProfile?.type ?? podSc.seccompProfile?.type;
+    if (!['RuntimeDefault', 'Localhost'].includes(seccomp)) out.push(`${c.name}: seccomp`);
+    if (!(sc.capabilities?.drop ?? []).includes('ALL')) out.push(`${c.name}: must drop ALL capabilities`);
+    if ((sc.capabilities?.add ?? []).some((cap: string) => cap !== 'NET_BIND_SERVICE'))
+      out.push(`${c.name}: adds capabilities`);
+    if (c.ports?.some((p: Json) => p.hostPort)) out.push(`${c.name}: hostPort`);
+  }
+  return out;
+}
+
+const POLICY = parsePolicy(`
+repos:
+  acme/widgets: {}
+  acme/ml:
+    sandbox: { image: ghcr.io/acme/ml:1, cpu: "8", memory: 32Gi, runtime_class: gvisor, node_selector: { pool: sandbox }, tolerations: [{ key: sandbox, operator: Exists, effect: NoSchedule }] }
+limits: { max_minutes: 30 }
+`);
+
+describe('the sandbox pod', () => {
+  it('meets the restricted Pod Security Standard', () => {
+    expect(restrictedViolations(sandboxPod(POLICY, 'acme/widgets', 'r1'))).toEqual([]);
+  });
+
+  it('carries no credential: no service account token, no secret, no env from the controller', () => {
+    const pod = sandboxPod(POLICY, 'acme/widgets', 'r1') as Json;
+    expect(pod.spec.automountServiceAccountToken).toBe(false);
+    expect(pod.spec.enableServiceLinks).toBe(false);
+    const text = JSON.stringify(pod);
+    expect(text).not.toMatch(/secret|envFrom|valueFrom|serviceAccountName/i);
+    expect(pod.spec.containers[0].env.map((e: Json) => e.name)).toEqual([
+      'HOME',
+      'TMPDIR',
+      'LANG',
+      'CI',
+      'GIT_TERMINAL_PROMPT',
+    ]);
+  });
+
+  it('is bounded: CPU, memory and ephemeral storage requests and limits, a deadline, a read-only root', () => {
+    const pod = sandboxPod(POLICY, 'acme/widgets', 'r1') as Json;
+    const c = pod.spec.containers[0];
+    for (const k of ['requests', 'limits'])
+      expect(c.resources[k]).toEqual({ cpu: '2', memory: '4Gi', 'ephemeral-storage': '10Gi' });
+    expect(pod.spec.activeDeadlineSeconds).toBe(30 * 60 + 900);
+    expect(c.securityContext.readOnlyRootFilesystem).toBe(true);
+    expect(pod.metadata.labels).toMatchObject({
+      'app.kubernetes.io/managed-by': 'airlock',
+      'airlock.dev/run-id': 'r1',
+    });
+  });
+
+  it('takes image, resources, runtime class, node selector and tolerations per repository', () => {
+    const pod = sandboxPod(POLICY, 'acme/ml', 'r2') as Json;
+    expect(pod.spec).toMatchObject({
+      runtimeClassName: 'gvisor',
+      nodeSelector: { pool: 'sandbox' },
+      tolerations: [{ key: 'sandbox', operator: 'Exists', effect: 'NoSchedule' }],
+    });
+    expect(pod.spec.containers[0]).toMatchObject({
+      image: 'ghcr.io/acme/ml:1',
+      resources: { limits: { cpu: '8', memory: '32Gi' } },
+    });
+    expect(restrictedViolations(pod)).toEqual([]);
+  });
+
+  it('a restricted-check that cannot fail proves nothing: it catches a privileged container', () => {
+    const pod = sandboxPod(POLICY, 'acme/widgets', 'r1') as Json;
+    pod.spec.containers[0].securityContext = { privileged: true };
+    expect(restrictedViolations(pod)).toEqual([
+      'sandbox: privileged',
+      'sandbox: allowPrivilegeEscalation must be false',
+      'sandbox: must drop ALL capabilities',
+    ]);
+  });
+});
+
+describe('airlock sandbox pod-spec', () => {
+  const cleanups: Array<() => void> = [];
+  afterEach(() => {
+    for (const c of cleanups.splice(0)) c();
+  });
+
+  it('prints the pod as YAML without a cluster', async () => {
+    const scratch = scratchConfig('repos:\n  acme/widgets:\n    sandbox: { runtime_class: gvisor }\n');
+    cleanups.push(scratch.cleanup);
+    const r = await runCli(['sandbox', 'pod-spec', '--repo', 'acme/widgets'], {
+      AIRLOCK_CONFIG: scratch.config,
+      AIRLOCK_DATA_DIR: scratch.dataDir,
+    });
+    expect(r.code).toBe(0);
+    const pod = parse(r.stdout) as Json;
+    expect(pod).toMatchObject({
+      kind: 'Pod',
+      metadata: { namespace: 'airlock-sandboxes' },
+      spec: { runtimeClassName: 'gvisor' },
+    });
+    expect(restrictedViolations(pod)).toEqual([]);
+  });
+});
