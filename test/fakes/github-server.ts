@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GIT_PATH, type GitRepo, GitRepos, type RefUpdate } from './git-http-backend.js';
 import { type AppTokenRequest, FakeGitHubApp, type FakeGitHubAppSpec } from './github-app.js';
+import { closeServer, parseOrRaw, readBody } from './server-util.js';
 
 export { generateAppKeyPair } from './github-app.js';
 
@@ -551,28 +552,8 @@ export async function startFakeGitHub(opts: {
     labels: (owner: string, repo: string, number: number) =>
       labelsByIssue.get(`${owner}/${repo}#${number}`) ?? [],
     async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await closeServer(server);
       await rm(root, { recursive: true, force: true });
     },
   };
-}
-
-function parseOrRaw(raw: string): unknown {
-  try {
-    return JSON.parse(raw);
-  } catch {
-    return raw;
-  }
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }

@@ -11,6 +11,7 @@ import type { RefUpdate } from './git-http-backend.js';
 import { GITLAB_GIT_PATH, type GitLabProjectSpec, GitLabRepos } from './gitlab/git.js';
 import { type FakeMergeRequest, GitLabError, type Json, type MergeRequest } from './gitlab/json.js';
 import { GitLabRest } from './gitlab/rest.js';
+import { closeServer, parseOrRaw, readBody } from './server-util.js';
 
 export type { FakeMergeRequest, GitLabProjectSpec };
 export interface FakeGitLab {
@@ -175,28 +176,8 @@ export async function startFakeGitLab(opts: {
     problems,
     refSha: (path, ref) => git.refShaSync(mustRepo(path), ref),
     async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await closeServer(server);
       await rm(root, { recursive: true, force: true });
     },
   };
-}
-
-function parseOrRaw(raw: string): unknown {
-  try {
-    return JSON.parse(raw);
-  } catch {
-    return raw;
-  }
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }
