@@ -1,7 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';
+import type { Dispatcher } from 'undici';
 import type { ModelClient } from './agent/model-client.js';
+import { installEgressProxy } from './config/egress-proxy.js';
 import { type AirlockEnv, readEnv, secretValues } from './config/env.js';
 import { loadPolicy, type Policy } from './config/policy.js';
 import { AirlockError } from './errors.js';
@@ -23,7 +25,10 @@ import { createModelClient } from './models/create-model-client.js';
 import { Mirrors } from './repos/mirror.js';
 import { MirroredRepositories } from './repos/repository-source.js';
 import { RunEngine } from './runs/run-engine.js';
+import { isTerminal } from './runs/run-state.js';
 import type { Tickets } from './runs/tickets.js';
+import { KubeApi, loadKubeConfig } from './sandbox/kubernetes/kube-api.js';
+import { KubernetesSandboxes } from './sandbox/kubernetes/kubernetes-sandboxes.js';
 import { LocalSandboxProvider } from './sandbox/local/local-sandbox.js';
 import type { SandboxProvider } from './sandbox/sandbox.js';
 import { openDatabase } from './store/database.js';
@@ -41,6 +46,8 @@ export interface App {
   forgeFor: (repo: string) => Forge;
   model: () => ModelClient;
   tickets: Tickets;
+  /** The proxying dispatcher when HTTPS_PROXY/HTTP_PROXY is set, for Socket Mode's WebSocket. */
+  egress?: Dispatcher;
   close(): void;
 }
 
@@ -50,6 +57,7 @@ export interface App {
  */
 export function buildApp(processEnv: NodeJS.ProcessEnv, opts: { logTo?: 'file' | 'stderr' } = {}): App {
   const env = readEnv(processEnv);
+  const egress = installEgressProxy(processEnv);
   const policy = loadPolicy(env.AIRLOCK_CONFIG);
   const dataDir = resolve(env.AIRLOCK_DATA_DIR);
   mkdirSync(dataDir, { recursive: true });
@@ -83,16 +91,23 @@ export function buildApp(processEnv: NodeJS.ProcessEnv, opts: { logTo?: 'file' |
     return github;
   };
 
-  if (env.AIRLOCK_SANDBOX === 'kubernetes') {
-    throw new AirlockError(
-      'config_invalid',
-      'AIRLOCK_SANDBOX=kubernetes is not available in this build yet; use local.',
-    );
-  }
-  const sandboxes = new LocalSandboxProvider(join(dataDir, 'workspaces'), {
-    isolation: policy.sandbox.local.isolation,
-    hide: policy.sandbox.local.hide,
-  });
+  const sandboxes: SandboxProvider =
+    env.AIRLOCK_SANDBOX === 'kubernetes'
+      ? new KubernetesSandboxes(
+          new KubeApi(loadKubeConfig(env.KUBECONFIG), policy.sandbox.namespace),
+          policy,
+          {
+            logger,
+            isRunActive: (id) => {
+              const run = store.getRun(id);
+              return run !== undefined && !isTerminal(run.state);
+            },
+          },
+        )
+      : new LocalSandboxProvider(join(dataDir, 'workspaces'), {
+          isolation: policy.sandbox.local.isolation,
+          hide: policy.sandbox.local.hide,
+        });
   if (sandboxes.warning) logger.warn(sandboxes.warning);
 
   const tickets: Tickets = env.JIRA_BASE_URL
@@ -132,6 +147,7 @@ export function buildApp(processEnv: NodeJS.ProcessEnv, opts: { logTo?: 'file' |
     forgeFor,
     model,
     tickets,
+    egress,
     close: () => {
       store.close();
       logger.flush();

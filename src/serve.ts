@@ -40,6 +40,7 @@ export async function startBot(
     appToken: env.SLACK_APP_TOKEN,
     apiUrl: env.SLACK_API_URL,
     logger,
+    dispatcher: app.egress,
   });
   let rateLimited = 0;
   slack.app.client.on(WebClientEvent.RATE_LIMITED, () => {
@@ -84,6 +85,8 @@ export async function startBot(
 
   runs.expireApprovals();
   runs.recover();
+  // Reaps orphaned sandbox pods and fills the warm pool; failures are logged and retried.
+  await app.sandboxes.start?.();
   await slack.start();
   const expiry = setInterval(() => runs.expireApprovals(), opts.expiryEveryMs ?? 60_000);
   expiry.unref();
@@ -116,6 +119,7 @@ export async function startBot(
           new Promise((r) => setTimeout(r, 15_000)),
         ]);
         await slack.app.stop().catch(() => {});
+        await app.sandboxes.close?.();
         await closeServer(health.server);
       })();
       return stopping;

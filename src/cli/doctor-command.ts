@@ -44,6 +44,7 @@ export async function doctorCommand(app: App, out: Out): Promise<number> {
     {
       name: 'sandbox',
       run: async () => {
+        if (app.sandboxes.check) return app.sandboxes.check();
         if (app.sandboxes.warning) throw new Error(app.sandboxes.warning);
         return `${app.sandboxes.kind}, isolated with bubblewrap (no network)`;
       },

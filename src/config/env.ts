@@ -6,6 +6,8 @@ const envSchema = z.object({
   AIRLOCK_CONFIG: z.string().min(1).default('./airlock.yaml'),
   AIRLOCK_DATA_DIR: z.string().min(1).default('./.airlock'),
   AIRLOCK_SANDBOX: z.enum(['local', 'kubernetes']).default('local'),
+  // Outside a cluster: the kubeconfig for AIRLOCK_SANDBOX=kubernetes (in a pod, the service account).
+  KUBECONFIG: z.string().min(1).optional(),
   AIRLOCK_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   AIRLOCK_PROVIDER: z.enum(['anthropic', 'bedrock', 'vertex', 'openai']).default('anthropic'),
   AIRLOCK_MODEL: z.string().min(1).optional(),

@@ -122,6 +122,8 @@ const policySchema = z
         runtime_class: z.string().optional(),
         node_selector: z.record(z.string(), z.string()).optional(),
         tolerations: z.array(toleration).optional(),
+        // Kubernetes: ready pods kept with the defaults above, so a run starts with a label patch.
+        warm_pool: z.number().int().min(0).max(100).default(0),
         // Extra host paths hidden from local sandboxes (home directories and the data dir always are).
         local: z
           .object({
@@ -139,6 +141,7 @@ const policySchema = z
         cpu: '2',
         memory: '4Gi',
         ephemeral_storage: '10Gi',
+        warm_pool: 0,
         local: { isolation: 'auto', hide: [] },
       }),
     model: z

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { PROXY_ENV_NAMES } from '../config/egress-proxy.js';
 import { AirlockError } from '../errors.js';
 
 export interface GitOptions {
@@ -22,6 +23,7 @@ export function git(args: string[], opts: GitOptions): Promise<{ stdout: Buffer;
     GIT_ASKPASS: '/bin/false',
     GIT_CONFIG_NOSYSTEM: '1',
     LANG: 'C',
+    ...Object.fromEntries(PROXY_ENV_NAMES.flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : []))),
     ...opts.env,
   };
   if (opts.extraHeader) {

@@ -113,12 +113,7 @@ export class RunEngine {
           { type: 'base.fixed', data: { base_ref: run.baseRef, base_sha: baseSha } },
         );
       }
-      const sandbox = await this.ports.sandboxes.create(run.id, {
-        image: policy.sandbox?.image ?? this.ports.policy.sandbox.image,
-        cpu: policy.sandbox?.cpu,
-        memory: policy.sandbox?.memory,
-        deadlineSeconds: Math.ceil(limits.max_minutes * 60) + 600,
-      });
+      const sandbox = await this.ports.sandboxes.create(run.id, { repo: run.repo });
       await sandbox.putTree(this.ports.repos.snapshot(run.repo, baseSha));
       const snapshotCommit = await initSnapshotRepository(sandbox, baseSha);
       store.updateRun(

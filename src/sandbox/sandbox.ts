@@ -36,13 +36,9 @@ export interface Sandbox {
   destroy(): Promise<void>;
 }
 
+/** What a backend needs to build a run's sandbox; image, resources and limits come from the policy of `repo`. */
 export interface SandboxSpec {
-  image?: string;
-  cpu?: string;
-  memory?: string;
-  ephemeralStorage?: string;
-  runtimeClass?: string;
-  deadlineSeconds?: number;
+  repo: string;
 }
 
 export interface SandboxProvider {
@@ -52,6 +48,11 @@ export interface SandboxProvider {
   create(runId: string, spec: SandboxSpec): Promise<Sandbox>;
   /** The sandbox of a run that is still there (after a restart of airlock), if any. */
   attach(runId: string): Promise<Sandbox | undefined>;
+  /** Background housekeeping (warm pool, reaping orphans); stops on close. */
+  start?(): Promise<void>;
+  close?(): Promise<void>;
+  /** For `airlock doctor`: what works, or an Error saying what to fix. */
+  check?(): Promise<string>;
 }
 
 export const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;

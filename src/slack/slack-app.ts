@@ -1,4 +1,5 @@
 import { App, LogLevel, SocketModeReceiver } from '@slack/bolt';
+import type { Dispatcher } from 'undici';
 import type { Logger } from '../log/logger.js';
 
 /** Bolt's logger interface over pino, so Bolt's lines carry airlock's redaction. */
@@ -34,6 +35,8 @@ export function createSlackApp(opts: {
   appToken: string;
   apiUrl?: string;
   logger: Logger;
+  /** undici dispatcher for the Socket Mode WebSocket (an egress proxy). */
+  dispatcher?: Dispatcher;
 }): SlackConnection {
   const clientOptions = opts.apiUrl
     ? { slackApiUrl: opts.apiUrl.endsWith('/') ? opts.apiUrl : `${opts.apiUrl}/` }
@@ -42,6 +45,7 @@ export function createSlackApp(opts: {
   // Bolt hands installerOptions.clientOptions to the Socket Mode client (apps.connections.open).
   const receiver = new SocketModeReceiver({
     appToken: opts.appToken,
+    dispatcher: opts.dispatcher,
     installerOptions: { clientOptions },
     logger,
     logLevel: LogLevel.INFO,

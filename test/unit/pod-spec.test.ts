@@ -1,7 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { parsePolicy } from '../../src/config/policy.js';
-import { sandboxPod } from '../../src/sandbox/kubernetes/pod-spec.js';
+import {
+  sandboxPod,
+  TEMPLATE_LABEL,
+  templateFor,
+  WARM_POD_DEADLINE_SECONDS,
+  warmPod,
+} from '../../src/sandbox/kubernetes/pod-spec.js';
 import { restrictedViolations } from '../fakes/kubernetes/pod-security.js';
 import { runCli } from '../support/run-cli.js';
 import { scratchConfig } from '../support/workspace.js';
@@ -72,6 +78,25 @@ describe('the sandbox pod', () => {
       'sandbox: allowPrivilegeEscalation must be false',
       'sandbox: must drop ALL capabilities',
     ]);
+  });
+});
+
+describe('the warm pool pod', () => {
+  it('is the default sandbox, restricted, not yet bound to a run or a repository', () => {
+    const pod = warmPod(POLICY) as Json;
+    expect(restrictedViolations(pod)).toEqual([]);
+    expect(pod.metadata.generateName).toBe('airlock-warm-');
+    expect(pod.metadata.labels).toMatchObject({ 'airlock.dev/pool': 'warm' });
+    expect(pod.metadata.labels['airlock.dev/run-id']).toBeUndefined();
+    expect(pod.metadata.annotations).toBeUndefined();
+    expect(pod.spec.activeDeadlineSeconds).toBe(WARM_POD_DEADLINE_SECONDS);
+  });
+
+  it('matches by template only the repositories whose pod would be the same', () => {
+    const warm = (warmPod(POLICY) as Json).metadata.labels[TEMPLATE_LABEL];
+    expect(templateFor(POLICY, 'acme/widgets')).toBe(warm);
+    expect((sandboxPod(POLICY, 'acme/widgets', 'r1') as Json).metadata.labels[TEMPLATE_LABEL]).toBe(warm);
+    expect(templateFor(POLICY, 'acme/ml')).not.toBe(warm);
   });
 });
 

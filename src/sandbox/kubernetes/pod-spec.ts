@@ -1,8 +1,27 @@
+import { createHash } from 'node:crypto';
 import { limitsFor, type Policy, repoPolicy } from '../../config/policy.js';
 
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'airlock';
 export const RUN_ID_LABEL = 'airlock.dev/run-id';
+/** On pods of the warm pool until a run claims one. */
+export const POOL_LABEL = 'airlock.dev/pool';
+/** A hash of the pod template, so a run only claims a warm pod built the way its own would be. */
+export const TEMPLATE_LABEL = 'airlock.dev/template';
+export const REPO_ANNOTATION = 'airlock.dev/repo';
+export const SANDBOX_CONTAINER = 'sandbox';
+export const SANDBOX_WORKDIR = '/workspace';
 export const SANDBOX_UID = 65532;
+/** A warm pod that waits this long unclaimed ends itself; the pool replaces it. */
+export const WARM_POD_DEADLINE_SECONDS = 24 * 3600;
+
+type Pod = Record<string, unknown> & { metadata: Record<string, unknown>; spec: Record<string, unknown> };
+type SandboxSettings = Policy['sandbox'];
+
+/** The run's time limit plus room for setup and taking the diff; the pod ends itself after. */
+export function runDeadlineSeconds(policy: Policy, repo: string): number {
+  return Math.ceil(limitsFor(policy, repo).max_minutes * 60) + 900;
+}
 
 /**
  * The pod airlock creates for a run (DESIGN.md §4): Pod Security Standard "restricted" (non-root,
@@ -11,78 +30,116 @@ export const SANDBOX_UID = 65532;
  * bounded CPU, memory, ephemeral storage and lifetime. The same function feeds the Kubernetes
  * backend and `airlock sandbox pod-spec`, so what a security team reviews is what runs.
  */
-export function sandboxPod(policy: Policy, repo: string, runId: string): Record<string, unknown> {
-  const spec = { ...policy.sandbox, ...repoPolicy(policy, repo).sandbox };
-  const limits = limitsFor(policy, repo);
-  const resources = { cpu: spec.cpu, memory: spec.memory, 'ephemeral-storage': spec.ephemeral_storage };
-  const emptyDir = (sizeLimit: string) => ({ emptyDir: { sizeLimit } });
+export function sandboxPod(policy: Policy, repo: string, runId: string): Pod {
+  const settings = { ...policy.sandbox, ...repoPolicy(policy, repo).sandbox };
+  const spec = podSpec(settings, runDeadlineSeconds(policy, repo));
   return {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: {
       name: `airlock-run-${runId}`,
       namespace: policy.sandbox.namespace,
-      labels: {
-        'app.kubernetes.io/managed-by': MANAGED_BY,
-        'app.kubernetes.io/name': 'airlock-sandbox',
-        [RUN_ID_LABEL]: runId,
-      },
-      annotations: { 'airlock.dev/repo': repo },
+      labels: { ...commonLabels(spec), [RUN_ID_LABEL]: runId },
+      annotations: { [REPO_ANNOTATION]: repo },
     },
-    spec: {
-      automountServiceAccountToken: false,
-      enableServiceLinks: false,
-      restartPolicy: 'Never',
-      // The run's time limit plus room for setup and taking the diff; the pod ends itself after.
-      activeDeadlineSeconds: Math.ceil(limits.max_minutes * 60) + 900,
-      terminationGracePeriodSeconds: 5,
-      ...(spec.runtime_class ? { runtimeClassName: spec.runtime_class } : {}),
-      ...(spec.node_selector ? { nodeSelector: spec.node_selector } : {}),
-      ...(spec.tolerations ? { tolerations: spec.tolerations } : {}),
-      securityContext: {
-        runAsNonRoot: true,
-        runAsUser: SANDBOX_UID,
-        runAsGroup: SANDBOX_UID,
-        fsGroup: SANDBOX_UID,
-        seccompProfile: { type: 'RuntimeDefault' },
-      },
-      containers: [
-        {
-          name: 'sandbox',
-          image: spec.image,
-          imagePullPolicy: 'IfNotPresent',
-          // Idle until airlock execs commands into it.
-          command: ['/bin/sh', '-c', 'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done'],
-          workingDir: '/workspace',
-          env: [
-            { name: 'HOME', value: '/home/airlock' },
-            { name: 'TMPDIR', value: '/tmp' },
-            { name: 'LANG', value: 'C.UTF-8' },
-            { name: 'CI', value: '1' },
-            { name: 'GIT_TERMINAL_PROMPT', value: '0' },
-          ],
-          resources: { requests: resources, limits: resources },
-          securityContext: {
-            allowPrivilegeEscalation: false,
-            privileged: false,
-            readOnlyRootFilesystem: true,
-            runAsNonRoot: true,
-            runAsUser: SANDBOX_UID,
-            capabilities: { drop: ['ALL'] },
-            seccompProfile: { type: 'RuntimeDefault' },
-          },
-          volumeMounts: [
-            { name: 'workspace', mountPath: '/workspace' },
-            { name: 'tmp', mountPath: '/tmp' },
-            { name: 'home', mountPath: '/home/airlock' },
-          ],
+    spec,
+  };
+}
+
+/** A generic pod of the warm pool: the policy's default sandbox, not yet bound to a run. */
+export function warmPod(policy: Policy): Pod {
+  const spec = podSpec(policy.sandbox, WARM_POD_DEADLINE_SECONDS);
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      generateName: 'airlock-warm-',
+      namespace: policy.sandbox.namespace,
+      labels: { ...commonLabels(spec), [POOL_LABEL]: 'warm' },
+    },
+    spec,
+  };
+}
+
+/** The template hash a run of `repo` needs from a warm pod. */
+export function templateFor(policy: Policy, repo: string): string {
+  const settings = { ...policy.sandbox, ...repoPolicy(policy, repo).sandbox };
+  return templateHash(podSpec(settings, 0));
+}
+
+function commonLabels(spec: Record<string, unknown>): Record<string, string> {
+  return {
+    [MANAGED_BY_LABEL]: MANAGED_BY,
+    'app.kubernetes.io/name': 'airlock-sandbox',
+    [TEMPLATE_LABEL]: templateHash(spec),
+  };
+}
+
+/** Everything that shapes the pod except its deadline, which a claim shortens. */
+function templateHash(spec: Record<string, unknown>): string {
+  const { activeDeadlineSeconds: _ignored, ...rest } = spec;
+  return createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16);
+}
+
+function podSpec(settings: SandboxSettings, deadlineSeconds: number): Record<string, unknown> {
+  const resources = {
+    cpu: settings.cpu,
+    memory: settings.memory,
+    'ephemeral-storage': settings.ephemeral_storage,
+  };
+  const emptyDir = (sizeLimit: string) => ({ emptyDir: { sizeLimit } });
+  return {
+    automountServiceAccountToken: false,
+    enableServiceLinks: false,
+    restartPolicy: 'Never',
+    activeDeadlineSeconds: deadlineSeconds,
+    terminationGracePeriodSeconds: 5,
+    ...(settings.runtime_class ? { runtimeClassName: settings.runtime_class } : {}),
+    ...(settings.node_selector ? { nodeSelector: settings.node_selector } : {}),
+    ...(settings.tolerations ? { tolerations: settings.tolerations } : {}),
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: SANDBOX_UID,
+      runAsGroup: SANDBOX_UID,
+      fsGroup: SANDBOX_UID,
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    containers: [
+      {
+        name: SANDBOX_CONTAINER,
+        image: settings.image,
+        imagePullPolicy: 'IfNotPresent',
+        // Idle until airlock execs commands into it.
+        command: ['/bin/sh', '-c', 'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done'],
+        workingDir: SANDBOX_WORKDIR,
+        env: [
+          { name: 'HOME', value: '/home/airlock' },
+          { name: 'TMPDIR', value: '/tmp' },
+          { name: 'LANG', value: 'C.UTF-8' },
+          { name: 'CI', value: '1' },
+          { name: 'GIT_TERMINAL_PROMPT', value: '0' },
+        ],
+        resources: { requests: resources, limits: resources },
+        securityContext: {
+          allowPrivilegeEscalation: false,
+          privileged: false,
+          readOnlyRootFilesystem: true,
+          runAsNonRoot: true,
+          runAsUser: SANDBOX_UID,
+          capabilities: { drop: ['ALL'] },
+          seccompProfile: { type: 'RuntimeDefault' },
         },
-      ],
-      volumes: [
-        { name: 'workspace', ...emptyDir(spec.ephemeral_storage) },
-        { name: 'tmp', ...emptyDir('1Gi') },
-        { name: 'home', ...emptyDir('1Gi') },
-      ],
-    },
+        volumeMounts: [
+          { name: 'workspace', mountPath: SANDBOX_WORKDIR },
+          { name: 'tmp', mountPath: '/tmp' },
+          { name: 'home', mountPath: '/home/airlock' },
+        ],
+      },
+    ],
+    volumes: [
+      { name: 'workspace', ...emptyDir(settings.ephemeral_storage) },
+      { name: 'tmp', ...emptyDir('1Gi') },
+      { name: 'home', ...emptyDir('1Gi') },
+    ],
   };
 }

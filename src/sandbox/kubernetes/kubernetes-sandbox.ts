@@ -1,0 +1,227 @@
+import { randomBytes } from 'node:crypto';
+import { posix } from 'node:path';
+import { Readable } from 'node:stream';
+import { AirlockError } from '../../errors.js';
+import {
+  DEFAULT_MAX_OUTPUT_BYTES,
+  DIFF_MAX_BYTES,
+  type ExecOptions,
+  type ExecResult,
+  type Sandbox,
+} from '../sandbox.js';
+import { diffAgainst } from '../workspace-git.js';
+import type { KubeApi } from './kube-api.js';
+import { execInPod, type PodExecOutcome, type PodExecRequest, type PodRef } from './pod-exec.js';
+import { SANDBOX_CONTAINER, SANDBOX_WORKDIR } from './pod-spec.js';
+import { podCondition } from './pod-status.js';
+
+/**
+ * Runs the command in its own process group under coreutils `timeout` and records the group's id,
+ * so a timeout or a cancel kills everything it started: closing the exec stream would not, since
+ * the kubelet leaves an exec'd process running when its client goes away.
+ * $1 exec id, $2 timeout in seconds (0: none), $3 working directory, $4 the command.
+ */
+const WRAPPER = [
+  'cd -- "$3" || exit 1',
+  `printf '%s' "$$" > "/tmp/.airlock-exec-$1"`,
+  'export USER=airlock LC_ALL=C.UTF-8 TERM=dumb PAGER=cat GIT_PAGER=cat',
+  'exec timeout -k 5 "$2" /bin/bash -c "$4"',
+].join('\n');
+
+const KILL = [
+  'p=$(cat "/tmp/.airlock-exec-$1" 2>/dev/null) || exit 0',
+  'kill -TERM -- "-$p" 2>/dev/null',
+  'sleep 1',
+  'kill -KILL -- "-$p" 2>/dev/null',
+  'rm -f "/tmp/.airlock-exec-$1"',
+  'exit 0',
+].join('\n');
+
+const READ_FILE = [
+  'if [ -d "$1" ]; then echo "$1 is a directory" >&2; exit 21; fi',
+  '[ -e "$1" ] || exit 2',
+  'exec cat -- "$1"',
+].join('\n');
+
+/** head -c reads exactly the file's bytes, so this needs no end of stdin (which v4 cannot send). */
+const WRITE_FILE = 'mkdir -p -- "$(dirname -- "$1")" && head -c "$2" > "$1"';
+
+/** GNU tar reads in 10240-byte records; a whole last record lets it finish without end of stdin. */
+const TAR_RECORD = 10240;
+/** After a timeout, how long the pod gets to report the kill before airlock stops waiting. */
+const GRACE_MS = 15_000;
+
+/** A run's sandbox pod: commands through `pods/exec`, files and the snapshot through exec stdin. */
+export class KubernetesSandbox implements Sandbox {
+  readonly workdir = SANDBOX_WORKDIR;
+  private readonly ref: PodRef;
+
+  constructor(
+    readonly runId: string,
+    readonly podName: string,
+    private readonly kube: KubeApi,
+  ) {
+    this.ref = { namespace: kube.namespace, name: podName, container: SANDBOX_CONTAINER };
+  }
+
+  async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    const started = Date.now();
+    const cwd = this.inside(opts.cwd ?? this.workdir);
+    const id = randomBytes(8).toString('hex');
+    const seconds = opts.timeoutMs ? Math.max(1, Math.ceil(opts.timeoutMs / 1000)) : 0;
+    const stop = new AbortController();
+    let timedOut = false;
+    let cancelled = false;
+    const kill = () => {
+      void this.run(['/bin/bash', '-c', KILL, 'airlock', id], 4096)
+        .catch(() => undefined)
+        .finally(() => setTimeout(() => stop.abort(), 2000).unref());
+    };
+    const watchdog = opts.timeoutMs
+      ? setTimeout(() => {
+          timedOut = true;
+          kill();
+        }, opts.timeoutMs + GRACE_MS)
+      : undefined;
+    const onCancel = () => {
+      cancelled = true;
+      kill();
+    };
+    if (opts.signal?.aborted) onCancel();
+    opts.signal?.addEventListener('abort', onCancel, { once: true });
+    try {
+      const outcome = await this.execOrExplain({
+        argv: ['/bin/bash', '-c', WRAPPER, 'airlock', id, String(seconds), cwd, command],
+        stdin: opts.stdin === undefined ? undefined : toReadable(opts.stdin),
+        maxOutputBytes: opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+        signal: stop.signal,
+      });
+      if (outcome.exitCode === null && !timedOut && !cancelled) throw await this.lost();
+      // SIGKILL: the kernel's OOM killer, or the pod itself going down. Only the latter ends the run.
+      if (outcome.exitCode === 137) await this.assertPodAlive();
+      // coreutils timeout exits 124 when it had to stop the command.
+      if (outcome.exitCode === 124 && opts.timeoutMs && Date.now() - started >= opts.timeoutMs - 50)
+        timedOut = true;
+      return {
+        exitCode: timedOut || cancelled ? null : outcome.exitCode,
+        stdout: outcome.stdout,
+        stderr: outcome.stderr,
+        timedOut,
+        cancelled: cancelled && !timedOut,
+        droppedBytes: outcome.droppedBytes,
+        durationMs: Date.now() - started,
+      };
+    } finally {
+      clearTimeout(watchdog);
+      opts.signal?.removeEventListener('abort', onCancel);
+    }
+  }
+
+  async readFile(path: string): Promise<Buffer> {
+    const inner = this.inside(path);
+    const r = await this.run(['/bin/bash', '-c', READ_FILE, 'airlock', inner], DIFF_MAX_BYTES);
+    if (r.exitCode === 2) {
+      throw Object.assign(new Error(`${path}: no such file`), { code: 'ENOENT' });
+    }
+    if (r.exitCode !== 0) throw new AirlockError('sandbox_failed', r.stderr.toString().trim());
+    if (r.droppedBytes > 0) throw new AirlockError('sandbox_failed', `${path} is too large to read`);
+    return r.stdout;
+  }
+
+  async writeFile(path: string, data: Buffer | string): Promise<void> {
+    const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data);
+    const inner = this.inside(path);
+    const r = await this.run(
+      ['/bin/bash', '-c', WRITE_FILE, 'airlock', inner, String(bytes.length)],
+      64 * 1024,
+      Readable.from([bytes]),
+    );
+    if (r.exitCode !== 0)
+      throw new AirlockError('sandbox_failed', `Could not write ${path}: ${r.stderr.toString().trim()}`);
+  }
+
+  async putTree(tar: NodeJS.ReadableStream): Promise<void> {
+    const r = await this.run(
+      ['tar', '-x', '--no-same-owner', '-C', SANDBOX_WORKDIR, '-f', '-'],
+      64 * 1024,
+      toReadable(tar),
+      (sent) => Buffer.alloc((TAR_RECORD - (sent % TAR_RECORD)) % TAR_RECORD),
+    );
+    if (r.exitCode !== 0) {
+      throw new AirlockError(
+        'sandbox_failed',
+        `Could not unpack the snapshot: ${r.stderr.toString().trim()}`,
+      );
+    }
+  }
+
+  diff(snapshotCommit: string): Promise<Buffer> {
+    return diffAgainst(this, snapshotCommit);
+  }
+
+  async destroy(): Promise<void> {
+    await this.kube.deletePod(this.podName);
+  }
+
+  /** One exec without the wrapper, for airlock's own file operations. */
+  private async run(
+    argv: string[],
+    maxOutputBytes: number,
+    stdin?: Readable,
+    trailer?: (n: number) => Buffer,
+  ) {
+    const outcome = await this.execOrExplain({
+      argv,
+      stdin,
+      maxOutputBytes,
+      trailerWithoutHalfClose: trailer,
+    });
+    if (outcome.exitCode === null) throw await this.lost();
+    return outcome;
+  }
+
+  /** An exec the API server refuses (the pod ended, was evicted…) is explained from the pod's status. */
+  private async execOrExplain(req: PodExecRequest): Promise<PodExecOutcome> {
+    try {
+      return await execInPod(this.kube.exec, this.ref, req);
+    } catch (error) {
+      const pod = await this.kube.getPod(this.podName).catch(() => undefined);
+      if (!pod || podCondition(pod).kind === 'failed') throw await this.lost();
+      throw error;
+    }
+  }
+
+  /** The kubelet may report the pod's failure a moment after the kill, so this looks twice. */
+  private async assertPodAlive(): Promise<void> {
+    for (const wait of [0, 1000]) {
+      await new Promise((r) => setTimeout(r, wait));
+      const pod = await this.kube.getPod(this.podName).catch(() => undefined);
+      if (!pod || podCondition(pod).kind === 'failed') throw await this.lost();
+    }
+  }
+
+  /** The stream ended without an exit status: say what happened to the pod if it is known. */
+  private async lost(): Promise<AirlockError> {
+    const pod = await this.kube.getPod(this.podName).catch(() => undefined);
+    const condition = pod ? podCondition(pod) : undefined;
+    if (!pod) return new AirlockError('sandbox_failed', `The sandbox pod ${this.podName} is gone.`);
+    if (condition?.kind === 'failed') return new AirlockError('sandbox_failed', condition.message);
+    return new AirlockError(
+      'sandbox_failed',
+      `The connection to the sandbox pod ${this.podName} was lost before the command finished.`,
+    );
+  }
+
+  private inside(path: string): string {
+    const inner = posix.isAbsolute(path) ? posix.normalize(path) : posix.join(this.workdir, path);
+    if (inner !== this.workdir && !inner.startsWith(`${this.workdir}/`)) {
+      throw new AirlockError('sandbox_failed', `${path} is outside the workspace ${this.workdir}`);
+    }
+    return inner;
+  }
+}
+
+function toReadable(input: string | Buffer | NodeJS.ReadableStream): Readable {
+  if (typeof input === 'string' || Buffer.isBuffer(input)) return Readable.from([Buffer.from(input)]);
+  return input instanceof Readable ? input : Readable.from(input as AsyncIterable<Buffer>);
+}

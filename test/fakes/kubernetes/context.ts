@@ -1,0 +1,41 @@
+// The state every handler of the stand-in shares.
+import type { ServerResponse } from 'node:http';
+import type { WebSocket } from 'ws';
+import type { Kubelet } from './kubelet.js';
+import type { PolicyRule } from './rbac.js';
+import type { ObjectStore } from './store.js';
+
+export interface ExecRecord {
+  namespace: string;
+  pod: string;
+  command: string[];
+  protocol: string;
+  exitCode: number | null;
+  /** The client closed the socket before the process ended; as on a real kubelet it kept running. */
+  clientClosed: boolean;
+}
+
+export interface RecordedRequest {
+  method: string;
+  /** Path and query string, as sent. */
+  path: string;
+  contentType?: string;
+  status: number;
+}
+
+export interface Cluster {
+  token: string;
+  store: ObjectStore;
+  kubelet: Kubelet;
+  rules: Record<string, PolicyRule[]>;
+  namespaces: Record<string, Record<string, string>>;
+  namespaceCreated: string;
+  runtimeClasses: string[];
+  execProtocols: string[];
+  requests: RecordedRequest[];
+  execs: ExecRecord[];
+  /** Open watch and follow-log responses, and exec sockets, ended on close. */
+  streams: Set<ServerResponse>;
+  sockets: Set<WebSocket>;
+  timers: Set<NodeJS.Timeout>;
+}

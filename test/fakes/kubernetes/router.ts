@@ -1,0 +1,101 @@
+// Every request's path through the stand-in, as through the API server's filters: authentication
+// (bearer token), request info, RBAC, then the resource handler; errors become Status bodies.
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { WebSocketServer } from 'ws';
+import { accessReviewApi } from './access-review-api.js';
+import type { Cluster } from './context.js';
+import { prepareExec, upgradeExec } from './exec-websocket.js';
+import { discovery, namespacesApi } from './namespaces-api.js';
+import { networkPoliciesApi } from './network-policies-api.js';
+import { podsApi } from './pods-api.js';
+import { allowedBy, denied, nonResourceAllowed, nonResourceDenied } from './rbac.js';
+import { type RequestInfo, requestInfo } from './request-info.js';
+import { ApiError, noSuchResource, sendError, unauthorized } from './status.js';
+
+/** Authenticates and authorizes; returns what the request is about. */
+function admit(c: Cluster, req: IncomingMessage, url: URL, verbOverride?: string): RequestInfo {
+  if (req.headers.authorization !== `Bearer ${c.token}`) throw unauthorized();
+  const info = requestInfo(req.method ?? 'GET', url);
+  if (verbOverride) info.verb = verbOverride;
+  if (!info.isResource) {
+    if (!nonResourceAllowed(info.verb, info.path)) throw nonResourceDenied(info.verb, info.path);
+  } else {
+    const attributes = { ...info, name: info.name || info.selectorName };
+    if (!allowedBy(c.rules, attributes)) throw denied(attributes);
+  }
+  return info;
+}
+
+async function route(c: Cluster, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  const info = admit(c, req, url);
+  const method = req.method ?? 'GET';
+  if (!info.isResource) {
+    if (discovery(res, info.path, req.headers.host ?? '')) return;
+    throw noSuchResource();
+  }
+  const api = `${info.group}/${info.version}`;
+  if (api === '/v1' && info.resource === 'namespaces') return namespacesApi(c, method, res, url, info);
+  if (api === '/v1' && info.resource === 'pods') return podsApi(c, req, res, url, info);
+  if (api === 'networking.k8s.io/v1' && info.resource === 'networkpolicies')
+    return networkPoliciesApi(c, req, res, url, info);
+  if (api === 'authorization.k8s.io/v1' && info.resource === 'selfsubjectaccessreviews' && !info.name)
+    return accessReviewApi(c, req, res);
+  throw noSuchResource();
+}
+
+export async function handleRequest(c: Cluster, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  try {
+    await route(c, req, res, url);
+  } catch (err) {
+    const apiErr =
+      err instanceof ApiError
+        ? err
+        : new ApiError(500, 'InternalError', `Internal error occurred: ${String(err)}`);
+    if (!res.headersSent) sendError(res, apiErr);
+    else res.destroy();
+  } finally {
+    const contentType = req.headers['content-type'];
+    c.requests.push({
+      method: req.method ?? 'GET',
+      path: req.url ?? '/',
+      ...(contentType ? { contentType } : {}),
+      status: res.statusCode,
+    });
+  }
+}
+
+function rejectUpgrade(socket: Duplex, err: ApiError): void {
+  const body = JSON.stringify(err.status());
+  socket.end(
+    `HTTP/1.1 ${err.code} ${STATUS_CODES[err.code]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/** WebSocket upgrades: only pods/exec, which RBAC checks as `create` (as current API servers do). */
+export function handleUpgrade(
+  c: Cluster,
+  wss: WebSocketServer,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+): void {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  let status = 101;
+  try {
+    const isExec = /^\/api\/v1\/namespaces\/[^/]+\/pods\/[^/]+\/exec$/.test(url.pathname);
+    const info = admit(c, req, url, isExec ? 'create' : undefined);
+    if (!isExec || req.method !== 'GET') throw noSuchResource();
+    upgradeExec(c, wss, prepareExec(c, req, url, info), req, socket, head);
+  } catch (err) {
+    const apiErr =
+      err instanceof ApiError
+        ? err
+        : new ApiError(500, 'InternalError', `Internal error occurred: ${String(err)}`);
+    status = apiErr.code;
+    rejectUpgrade(socket, apiErr);
+  } finally {
+    c.requests.push({ method: req.method ?? 'GET', path: req.url ?? '/', status });
+  }
+}

@@ -1,0 +1,167 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ScriptStep } from '../fakes/anthropic-server.js';
+import { lastToolResult } from '../fakes/fix-add-script.js';
+import { type FakeKubernetes, startFakeKubernetes } from '../fakes/kubernetes/index.js';
+import { restrictedViolations } from '../fakes/kubernetes/pod-security.js';
+import { eventually, type Harness, SECRETS, startHarness } from '../support/bot-harness.js';
+
+const CHANNEL = 'C0DEV';
+const REQUESTER = 'U0REQUESTER';
+const APPROVER = 'U0APPROVER';
+const NS = 'airlock-sandboxes';
+
+type Block = { type: string; elements?: Array<{ action_id?: string; value?: string }> };
+const buttonsOf = (message: { blocks?: unknown[] } | undefined) =>
+  ((message?.blocks ?? []) as Block[]).filter((b) => b.type === 'actions').flatMap((b) => b.elements ?? []);
+
+/**
+ * The agent as Claude would work, stateless so two runs can interleave: run the test (slowly, so
+ * a restart can land mid-command), fix add(), run the test again, summarise. Each step checks the
+ * previous tool really ran in the pod.
+ */
+const agent: ScriptStep = (body) => {
+  const b = body as { messages: Array<{ role: string; content: unknown }> };
+  const seen = lastToolResult(b);
+  switch (b.messages.length) {
+    case 1:
+      return { content: [{ type: 'tool_use', name: 'bash', input: { command: 'sleep 2; sh test.sh' } }] };
+    case 3:
+      if (!/FAIL|restarted|cancelled/.test(seen)) throw new Error(`unexpected: ${seen}`);
+      return {
+        content: [
+          {
+            type: 'tool_use',
+            name: 'str_replace_based_edit_tool',
+            input: { command: 'str_replace', path: 'src/add.js', old_str: 'a - b', new_str: 'a + b' },
+          },
+        ],
+      };
+    case 5:
+      if (!seen.includes('has been edited')) throw new Error(`edit failed: ${seen}`);
+      return { content: [{ type: 'tool_use', name: 'bash', input: { command: 'sh test.sh && hostname' } }] };
+    default:
+      if (!seen.includes('ok: add(2, 3) = 5')) throw new Error(`test did not pass: ${seen}`);
+      return { content: [{ type: 'text', text: 'Fixed add() in a Kubernetes sandbox.' }] };
+  }
+};
+
+describe('a full run on the kubernetes backend (API stand-in)', () => {
+  let h: Harness | undefined;
+  let kube: FakeKubernetes | undefined;
+  let dir: string | undefined;
+  afterEach(async () => {
+    await h?.close();
+    await kube?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    h = undefined;
+    kube = undefined;
+  });
+
+  it('intake → agent in a pod → approval → push, across a restart mid-run and a warm-pool claim race', async () => {
+    kube = await startFakeKubernetes();
+    dir = mkdtempSync(join(tmpdir(), 'airlock-k8s-run-'));
+    const kubeconfig = join(dir, 'kubeconfig');
+    kube.writeKubeconfig(kubeconfig);
+    h = await startHarness({
+      policy: [
+        'repos:',
+        '  acme/widgets:',
+        '    approvers: [U0APPROVER]',
+        'channels:',
+        '  C0DEV: { repo: acme/widgets }',
+        'sandbox: { warm_pool: 1 }',
+        '',
+      ].join('\n'),
+      script: Array.from({ length: 16 }, () => agent),
+      env: { AIRLOCK_SANDBOX: 'kubernetes', KUBECONFIG: kubeconfig },
+    });
+    const fake = kube;
+    const warm = () => fake.pods(NS).filter((p) => p.metadata.labels['airlock.dev/pool'] === 'warm');
+    await eventually(() => warm().some((p) => p.status.phase === 'Running'), 10_000, 'a warm pod');
+
+    // Two mentions at once: both runs reach for the one warm pod.
+    const harness = h;
+    const mentions = await Promise.all(
+      ['fix add()', 'fix add() please'].map((text) =>
+        harness.slack.mention({
+          user: REQUESTER,
+          channel: CHANNEL,
+          text: `<@${harness.slack.botUserId}> ${text}`,
+        }),
+      ),
+    );
+    await eventually(
+      () => harness.app.store.listRuns({ states: ['working'] }).length === 2,
+      15_000,
+      'both working',
+    );
+    const runPods = () => fake.pods(NS).filter((p) => p.metadata.labels['airlock.dev/run-id']);
+    await eventually(() => runPods().length === 2, 10_000, 'a pod per run');
+    expect(new Set(runPods().map((p) => p.metadata.name)).size).toBe(2);
+    expect(runPods().filter((p) => p.metadata.name.startsWith('airlock-warm-'))).toHaveLength(1);
+
+    // airlock restarts while the agents' first commands run in their pods.
+    await new Promise((r) => setTimeout(r, 700));
+    await harness.restart();
+
+    const approvals = await Promise.all(
+      mentions.map((m) =>
+        eventually(
+          () =>
+            harness.slack
+              .thread(CHANNEL, m.ts)
+              .find((x) => buttonsOf(x).some((b) => b.action_id === 'airlock_approve')),
+          60_000,
+          'an approval message',
+        ),
+      ),
+    );
+    for (const approval of approvals) {
+      await harness.slack.clickButton({
+        user: APPROVER,
+        channel: CHANNEL,
+        messageTs: approval.ts,
+        actionId: 'airlock_approve',
+        value: buttonsOf(approval)[0]?.value,
+      });
+    }
+    await eventually(() => harness.github.pulls.length === 2, 30_000, 'two pull requests');
+    await eventually(
+      () => harness.app.store.listRuns().every((r) => r.state === 'done' && r.outcome === 'pushed'),
+      10_000,
+      'both runs done',
+    );
+
+    // The shutdown stopped both first commands inside their pods, and both runs resumed after it;
+    // the last command ran in each run's own pod (the hostname), one of them the claimed warm pod.
+    const slept = fake.execs.filter((e) => e.command.join(' ').includes('sleep 2; sh test.sh'));
+    expect(slept.map((e) => e.exitCode)).toEqual([143, 143]);
+    const outputs = harness.app.store
+      .listRuns()
+      .flatMap((r) => harness.app.store.toolCalls(r.id).map((t) => t.output));
+    expect(outputs.filter((o) => o === '[command cancelled]')).toHaveLength(2);
+    const hosts = outputs.filter((o) => o.startsWith('ok: add(2, 3) = 5')).map((o) => o.split('\n')[1]);
+    expect(new Set(hosts).size).toBe(2);
+    expect(hosts.filter((h) => h?.startsWith('airlock-warm-'))).toHaveLength(1);
+    // Every command ran in the pods, none on the host; pods are gone once runs end; the pool refilled.
+    expect(fake.execs.some((e) => e.command.join(' ').includes('sh test.sh'))).toBe(true);
+    await eventually(() => runPods().length === 0, 10_000, 'run pods deleted');
+    await eventually(() => warm().length === 1, 10_000, 'the pool refilled');
+
+    // No credential ever reached a pod's spec or a command.
+    const seenByCluster = JSON.stringify([fake.podHistory(), fake.execs]);
+    for (const secret of [
+      SECRETS.ANTHROPIC_API_KEY,
+      SECRETS.GITHUB_TOKEN,
+      harness.env.SLACK_BOT_TOKEN,
+      harness.env.SLACK_APP_TOKEN,
+    ])
+      expect(seenByCluster).not.toContain(secret);
+    for (const pod of fake.podHistory()) expect(restrictedViolations(pod)).toEqual([]);
+    expect(harness.app.store.verifyAudit().ok).toBe(true);
+    expect(harness.model.problems).toEqual([]);
+  });
+});

@@ -1,0 +1,258 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import pino from 'pino';
+import * as tar from 'tar';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Policy, parsePolicy } from '../../src/config/policy.js';
+import { KubeApi } from '../../src/sandbox/kubernetes/kube-api.js';
+import { KubernetesSandboxes } from '../../src/sandbox/kubernetes/kubernetes-sandboxes.js';
+import { POOL_LABEL, RUN_ID_LABEL } from '../../src/sandbox/kubernetes/pod-spec.js';
+import { initSnapshotRepository } from '../../src/sandbox/workspace-git.js';
+import { type PolicyRule, startFakeKubernetes } from '../fakes/kubernetes/index.js';
+import { restrictedViolations } from '../fakes/kubernetes/pod-security.js';
+import { eventually } from '../support/bot-harness.js';
+
+const NS = 'airlock-sandboxes';
+const POLICY = `
+repos:
+  acme/widgets: {}
+  acme/ml:
+    sandbox: { image: ghcr.io/acme/ml:1 }
+  acme/broken:
+    sandbox: { image: registry.example/does-not-exist:1 }
+  acme/huge:
+    sandbox: { cpu: "64" }
+limits: { max_minutes: 30 }
+`;
+
+let cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.reverse()) await c();
+  cleanups = [];
+});
+
+async function setup(
+  opts: { policy?: string; execProtocols?: string[]; active?: (id: string) => boolean } = {},
+) {
+  const kube = await startFakeKubernetes({ execProtocols: opts.execProtocols });
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-k8s-'));
+  cleanups.push(async () => {
+    await kube.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  kube.writeKubeconfig(join(dir, 'kubeconfig'));
+  const policy = parsePolicy(opts.policy ?? POLICY);
+  const provider = (active = opts.active ?? (() => true), p: Policy = policy) => {
+    const kc = new KubeConfig();
+    kc.loadFromFile(join(dir, 'kubeconfig'));
+    const sandboxes = new KubernetesSandboxes(new KubeApi(kc, NS), p, {
+      logger: pino({ level: 'silent' }),
+      isRunActive: active,
+      startTimeoutMs: 10_000,
+      scheduleTimeoutMs: 300,
+    });
+    cleanups.push(() => sandboxes.close());
+    return sandboxes;
+  };
+  return { kube, dir, policy, provider };
+}
+
+/**
+ * A tar of a small tree, streamed from a child process's stdout as the mirror's `git archive` is:
+ * such a stream loses its data if nobody reads it before the process exits.
+ */
+function snapshotOf(dir: string, files: Record<string, string | Buffer>): NodeJS.ReadableStream {
+  const src = join(dir, `src-${Math.random().toString(36).slice(2)}`);
+  for (const [path, body] of Object.entries(files)) {
+    mkdirSync(join(src, path, '..'), { recursive: true });
+    writeFileSync(join(src, path), body);
+  }
+  const file = `${src}.tar`;
+  tar.create({ cwd: src, portable: true, sync: true, file }, Object.keys(files));
+  return spawn('cat', [file], { stdio: ['ignore', 'pipe', 'ignore'] }).stdout;
+}
+
+function hostProcesses(marker: string): string[] {
+  return execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.includes(marker) && !l.includes('ps -eo'));
+}
+
+describe('kubernetes sandbox backend, against the API stand-in', () => {
+  it('creates one restricted pod per run and runs commands over exec, with exit codes from the status channel', async () => {
+    const { kube, provider } = await setup();
+    const sandbox = await provider().create('r1', { repo: 'acme/widgets' });
+    const pod = kube.pods(NS)[0] ?? {};
+    expect(pod.metadata.labels).toMatchObject({
+      'app.kubernetes.io/managed-by': 'airlock',
+      [RUN_ID_LABEL]: 'r1',
+    });
+    expect(restrictedViolations(pod)).toEqual([]);
+    const r = await sandbox.exec('echo hello; echo oops >&2; exit 3');
+    expect(r).toMatchObject({ exitCode: 3, timedOut: false, cancelled: false });
+    expect(r.stdout.toString()).toBe('hello\n');
+    expect(r.stderr.toString()).toBe('oops\n');
+    expect((await sandbox.exec('pwd')).stdout.toString().trim()).toBe('/workspace');
+    await sandbox.exec('mkdir -p a/b');
+    expect((await sandbox.exec('pwd', { cwd: 'a/b' })).stdout.toString().trim()).toBe('/workspace/a/b');
+    const env = (await sandbox.exec('env')).stdout.toString();
+    expect(env).toContain('HOME=/home/airlock');
+    expect(env).not.toContain(kube.token);
+    expect(kube.execs.length).toBeGreaterThan(0);
+    await sandbox.destroy();
+    await eventually(() => kube.pods(NS).length === 0, 5000, 'the pod deleted');
+  });
+
+  for (const protocol of ['v5.channel.k8s.io', 'v4.channel.k8s.io']) {
+    it(`streams the snapshot in as tar over exec stdin, edits files and takes the diff (${protocol})`, async () => {
+      const { kube, dir, provider } = await setup({ execProtocols: [protocol] });
+      const sandbox = await provider().create('r1', { repo: 'acme/widgets' });
+      const binary = Buffer.from([0, 1, 2, 255, 254, 0, 10]);
+      await sandbox.putTree(
+        snapshotOf(dir, { 'src/add.js': 'export const add = (a, b) => a - b;\n', 'bin/data': binary }),
+      );
+      expect(kube.execs.at(-1)?.protocol).toBe(protocol);
+      const snapshot = await initSnapshotRepository(sandbox, 'a'.repeat(40));
+      expect(await sandbox.readFile('bin/data')).toEqual(binary);
+      await sandbox.writeFile('src/add.js', 'export const add = (a, b) => a + b;\n');
+      await sandbox.writeFile('/workspace/docs/new.md', '# new\n');
+      expect((await sandbox.readFile('docs/new.md')).toString()).toBe('# new\n');
+      await expect(sandbox.readFile('missing.txt')).rejects.toMatchObject({ code: 'ENOENT' });
+      await expect(sandbox.readFile('/etc/passwd')).rejects.toThrow(/outside the workspace/);
+      const diff = (await sandbox.diff(snapshot)).toString();
+      expect(diff).toContain('+export const add = (a, b) => a + b;');
+      expect(diff).toContain('+++ b/docs/new.md');
+    });
+  }
+
+  it('a timeout kills the command and everything it started; so does a cancel', async () => {
+    const { provider } = await setup();
+    const sandbox = await provider().create('r1', { repo: 'acme/widgets' });
+    const timed = await sandbox.exec('sleep 31.25 & sleep 31.25; echo never', { timeoutMs: 1000 });
+    expect(timed).toMatchObject({ exitCode: null, timedOut: true });
+    expect(timed.durationMs).toBeLessThan(10_000);
+    await eventually(() => hostProcesses('sleep 31.25').length === 0, 5000, 'the sleeps killed');
+
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(), 500);
+    const cancelled = await sandbox.exec('sleep 32.5 & sleep 32.5', { signal: abort.signal });
+    expect(cancelled).toMatchObject({ exitCode: null, cancelled: true });
+    await eventually(() => hostProcesses('sleep 32.5').length === 0, 5000, 'the cancelled sleeps killed');
+  });
+
+  it('caps output like the local backend, keeping head and tail', async () => {
+    const { provider } = await setup();
+    const sandbox = await provider().create('r1', { repo: 'acme/widgets' });
+    const r = await sandbox.exec('echo START; head -c 3000000 /dev/zero | tr "\\0" x; echo; echo END', {
+      maxOutputBytes: 1000,
+    });
+    expect(r.exitCode).toBe(0);
+    expect(r.droppedBytes).toBeGreaterThan(2_990_000);
+    const text = r.stdout.toString();
+    expect(text.startsWith('START\n')).toBe(true);
+    expect(text.trimEnd().endsWith('END')).toBe(true);
+  });
+
+  it('re-attaches to a run’s pod after a restart and reaps the pods of finished or unknown runs', async () => {
+    const { kube, provider } = await setup();
+    const first = provider();
+    const kept = await first.create('r1', { repo: 'acme/widgets' });
+    await first.create('r2', { repo: 'acme/widgets' });
+    await kept.writeFile('notes.txt', 'survives a restart');
+    // A new airlock process: only r1 is still active in its store.
+    const second = provider((id) => id === 'r1');
+    const again = await second.attach('r1');
+    expect((await again?.readFile('notes.txt'))?.toString()).toBe('survives a restart');
+    expect(await second.attach('unknown')).toBeUndefined();
+    await second.housekeeping();
+    await eventually(
+      () =>
+        kube
+          .pods(NS)
+          .map((p) => p.metadata.labels[RUN_ID_LABEL])
+          .join() === 'r1',
+      5000,
+      'only r1 left',
+    );
+  });
+
+  it('warm pool: a run claims a ready pod with a resourceVersion-guarded patch; concurrent runs never share one', async () => {
+    const { kube, provider } = await setup({ policy: `${POLICY}sandbox: { warm_pool: 2 }\n` });
+    const sandboxes = provider();
+    await sandboxes.start();
+    const warm = () =>
+      kube.pods(NS).filter((p) => p.metadata.labels[POOL_LABEL] === 'warm' && p.status.phase === 'Running');
+    await eventually(() => warm().length === 2, 10_000, 'two warm pods');
+    const warmNames = warm().map((p) => p.metadata.name);
+
+    const [a, b, c] = await Promise.all(
+      ['r1', 'r2', 'r3'].map((id) => sandboxes.create(id, { repo: 'acme/widgets' })),
+    );
+    const byRun = new Map(kube.pods(NS).map((p) => [p.metadata.labels[RUN_ID_LABEL], p]));
+    const names = ['r1', 'r2', 'r3'].map((id) => byRun.get(id)?.metadata.name);
+    expect(new Set(names).size).toBe(3);
+    expect(names.filter((n) => warmNames.includes(n)).length).toBe(2);
+    expect(names.filter((n) => n?.startsWith('airlock-run-'))).toHaveLength(1);
+    expect(kube.requests.some((r) => r.method === 'PATCH' && r.status === 409)).toBe(true);
+    for (const s of [a, b, c]) expect((await s?.exec('echo ok'))?.stdout.toString()).toBe('ok\n');
+    const claimed = byRun.get('r1');
+    expect(claimed?.metadata.labels[POOL_LABEL]).toBeUndefined();
+    expect(claimed?.spec.activeDeadlineSeconds).toBeLessThanOrEqual(30 * 60 + 900 + 60);
+
+    await eventually(() => warm().length === 2, 10_000, 'the pool refilled');
+    // A repository with its own image cannot use a generic warm pod.
+    await sandboxes.create('r4', { repo: 'acme/ml' });
+    expect(kube.pods(NS).find((p) => p.metadata.labels[RUN_ID_LABEL] === 'r4')?.metadata.name).toBe(
+      'airlock-run-r4',
+    );
+    expect(warm()).toHaveLength(2);
+  });
+
+  it('a pod that cannot run fails the run with a message a person can act on', async () => {
+    const { kube, provider } = await setup();
+    const sandboxes = provider();
+    await expect(sandboxes.create('r1', { repo: 'acme/broken' })).rejects.toThrow(
+      /could not be pulled \(ImagePullBackOff.*Check sandbox\.image/,
+    );
+    await expect(sandboxes.create('r2', { repo: 'acme/huge' })).rejects.toThrow(
+      /No node in the cluster can run the sandbox pod \(0\/1 nodes are available.*sandbox\.cpu/,
+    );
+    await eventually(() => kube.pods(NS).length === 0, 5000, 'failed pods deleted');
+
+    const oom = await sandboxes.create('r3', { repo: 'acme/widgets' });
+    const running = oom.exec('sleep 20');
+    await new Promise((r) => setTimeout(r, 300));
+    kube.failPod(NS, 'airlock-run-r3', 'OOMKilled');
+    await expect(running).rejects.toThrow(/ran out of memory \(limit 4Gi\).*sandbox\.memory/);
+
+    await sandboxes.create('r4', { repo: 'acme/widgets' });
+    kube.failPod(NS, 'airlock-run-r4', 'Evicted');
+    await expect(sandboxes.attach('r4')).rejects.toThrow(/evicted the sandbox.*ephemeral-storage/);
+
+    const late = await sandboxes.create('r5', { repo: 'acme/widgets' });
+    kube.failPod(NS, 'airlock-run-r5', 'DeadlineExceeded');
+    await expect(late.exec('true')).rejects.toThrow(/time limit \(45 minutes\).*limits\.max_minutes/);
+  });
+
+  it('names the missing permission when the Role is not applied; doctor lists every gap', async () => {
+    const { kube, provider } = await setup();
+    const readOnly: PolicyRule[] = [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] }];
+    kube.setRules(NS, readOnly);
+    const sandboxes = provider();
+    await expect(sandboxes.check()).rejects.toThrow(
+      /may not create pods, watch pods, delete pods, patch pods, create pods\/exec, get pods\/exec, get pods\/log in namespace airlock-sandboxes/,
+    );
+    await expect(sandboxes.create('r1', { repo: 'acme/widgets' })).rejects.toThrow(
+      /refused to let airlock create a sandbox pod in namespace airlock-sandboxes.*airlock doctor/,
+    );
+    kube.setRules(NS, [
+      { apiGroups: [''], resources: ['pods'], verbs: ['create', 'get', 'list', 'watch', 'delete', 'patch'] },
+      { apiGroups: [''], resources: ['pods/exec'], verbs: ['create', 'get'] },
+      { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
+    ]);
+    await expect(sandboxes.check()).resolves.toMatch(/every permission granted/);
+  });
+});
