@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type FakeAnthropic, startFakeAnthropic } from '../fakes/anthropic-server.js';
 import { FIXTURE_FILES } from '../fakes/fixture-repo.js';
 import { type FakeGitHub, startFakeGitHub } from '../fakes/github-server.js';
+import { startFakeKubernetes } from '../fakes/kubernetes/index.js';
 import { type FakeSlack, startFakeSlack } from '../fakes/slack/index.js';
 import { runCli } from '../support/run-cli.js';
 import { scratchConfig } from '../support/workspace.js';
@@ -37,6 +38,32 @@ describe('airlock doctor', () => {
       ...overrides,
     };
   }
+
+  it('checks on Kubernetes that airlock may do all it needs in the sandbox namespace (SelfSubjectAccessReview)', async () => {
+    const kube = await startFakeKubernetes();
+    cleanups.push(() => void kube.close());
+    const base = await env({ AIRLOCK_SANDBOX: 'kubernetes' });
+    const kubeconfig = `${base.AIRLOCK_DATA_DIR}.kubeconfig`;
+    kube.writeKubeconfig(kubeconfig);
+    const granted = await runCli(['doctor'], { ...base, KUBECONFIG: kubeconfig });
+    expect(granted.stdout).toMatch(
+      /ok {4}sandbox: kubernetes at http:\/\/127\.0\.0\.1:\d+, namespace airlock-sandboxes: every permission granted/,
+    );
+    expect(granted.code).toBe(0);
+    const reviews = kube.requests.filter((r) => r.path.endsWith('/selfsubjectaccessreviews'));
+    expect(reviews).toHaveLength(9);
+
+    // The Role without exec: doctor names exactly what is missing.
+    kube.setRules('airlock-sandboxes', [
+      { apiGroups: [''], resources: ['pods'], verbs: ['create', 'get', 'list', 'watch', 'delete', 'patch'] },
+      { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
+    ]);
+    const missing = await runCli(['doctor'], { ...base, KUBECONFIG: kubeconfig });
+    expect(missing.stdout).toContain(
+      "FAIL  sandbox: airlock's service account may not create pods/exec, get pods/exec in namespace airlock-sandboxes.",
+    );
+    expect(missing.code).toBe(1);
+  });
 
   it('passes when the model endpoint, the repository and the sandbox all answer', async () => {
     const r = await runCli(['doctor'], await env());

@@ -187,6 +187,14 @@ export class KubeApi {
   failure(action: string, error: unknown): AirlockError {
     const status = statusOf(error);
     const detail = detailOf(error);
+    if (status === 403 && /exceeded quota/i.test(detail)) {
+      return new AirlockError(
+        'sandbox_failed',
+        `The sandbox namespace ${this.namespace} is at its ResourceQuota (${detail}). Wait for running ` +
+          'runs to finish, lower limits.concurrent_runs or sandbox.warm_pool, or raise the quota.',
+        { cause: error },
+      );
+    }
     if (status === 403) {
       return new AirlockError(
         'sandbox_failed',

@@ -1,0 +1,72 @@
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { connect } from 'node:net';
+import { closeServer } from './server-util.js';
+
+export interface ForwardProxy {
+  url: string;
+  /** host:port of every destination, in order: CONNECT tunnels and absolute-URI requests alike. */
+  seen: string[];
+  /** The full URLs of absolute-URI requests (plain-http git). */
+  absolute: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * An HTTP forward proxy on loopback, as a corporate egress proxy is: CONNECT tunnels (what undici's
+ * ProxyAgent opens, for http and https alike) and absolute-URI requests (what git's libcurl
+ * sends for http:// remotes). It records where traffic went.
+ */
+export async function startForwardProxy(): Promise<ForwardProxy> {
+  const seen: string[] = [];
+  const absolute: string[] = [];
+  const server = createServer((req, res) => {
+    let target: URL;
+    try {
+      target = new URL(req.url ?? '');
+    } catch {
+      res.writeHead(400).end('a proxy needs an absolute URI');
+      return;
+    }
+    seen.push(target.host);
+    absolute.push(target.href);
+    const upstream = request(
+      {
+        host: target.hostname,
+        port: target.port,
+        path: `${target.pathname}${target.search}`,
+        method: req.method,
+        headers: req.headers,
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.writeHead(502).end());
+    req.pipe(upstream);
+  });
+  server.on('connect', (req, socket, head) => {
+    const [host, port] = (req.url ?? '').split(':');
+    seen.push(req.url ?? '');
+    const upstream = connect(Number(port), host ?? '', () => {
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      upstream.write(head);
+      upstream.pipe(socket);
+      socket.pipe(upstream);
+    });
+    const drop = () => {
+      upstream.destroy();
+      socket.destroy();
+    };
+    upstream.on('error', drop);
+    socket.on('error', drop);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    seen,
+    absolute,
+    close: () => closeServer(server),
+  };
+}
