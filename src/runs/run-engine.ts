@@ -15,6 +15,7 @@ import { rebuildConversation, sessionSpend, withUserText } from './conversation.
 import { diffStat, formatDiffStat } from './diffstat.js';
 import type { RunPorts } from './run-context.js';
 import { isTerminal, type RunState } from './run-state.js';
+import { sandboxForSession } from './sandbox-rebuild.js';
 import { TranscriptRecorder } from './transcript-recorder.js';
 
 export interface RunRequest {
@@ -144,13 +145,15 @@ export class RunEngine {
     try {
       if (run.state !== 'working')
         throw new AirlockError('store_failed', `Run ${run.id} is ${run.state}, not working.`);
-      const sandbox = await this.ports.sandboxes.attach(run.id);
-      if (!sandbox || !run.snapshotCommit) {
-        throw new AirlockError(
-          'sandbox_failed',
-          "The run's sandbox is gone (it was removed or its pod ended). Start a new run.",
-        );
-      }
+      const setup = repoPolicy(this.ports.policy, run.repo).setup;
+      const found = await sandboxForSession(this.ports, run, {
+        afterReview: opts.feedback !== undefined,
+        setup: async (fresh) => {
+          if (setup) await this.runSetup(run.id, fresh, setup, limits.command_timeout_seconds, opts.onEvent);
+        },
+      });
+      const sandbox = found.sandbox;
+      run = found.run;
       let messages = rebuildConversation(store.modelTurns(run.id), store.toolCalls(run.id));
       if (messages.length === 0)
         messages = [{ role: 'user', content: [{ type: 'text', text: this.firstMessage(run) }] }];
@@ -201,7 +204,7 @@ export class RunEngine {
         reason: 'reason' in stop ? stop.reason : undefined,
       });
 
-      const diff = await sandbox.diff(run.snapshotCommit);
+      const diff = await sandbox.diff(run.snapshotCommit as string);
       const summary = this.ports.redactor.redact(stop.summary);
       const fields = { summary, diffSha256: diff.length ? store.saveDiff(run.id, diff) : null };
       run = store.updateRun(run.id, fields, {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ScriptStep } from '../fakes/anthropic-server.js';
-import { lastToolResult } from '../fakes/fix-add-script.js';
+import { fixAddScript, lastToolResult } from '../fakes/fix-add-script.js';
 import { type FakeKubernetes, startFakeKubernetes } from '../fakes/kubernetes/index.js';
 import { restrictedViolations } from '../fakes/kubernetes/pod-security.js';
 import { eventually, type Harness, SECRETS, startHarness } from '../support/bot-harness.js';
@@ -162,6 +162,102 @@ describe('a full run on the kubernetes backend (API stand-in)', () => {
       expect(seenByCluster).not.toContain(secret);
     for (const pod of fake.podHistory()) expect(restrictedViolations(pod)).toEqual([]);
     expect(harness.app.store.verifyAudit().ok).toBe(true);
+    expect(harness.model.problems).toEqual([]);
+  });
+
+  it('a follow-up after the pod ended while its diff waited for review goes on in a new pod from the reviewed diff', async () => {
+    kube = await startFakeKubernetes();
+    dir = mkdtempSync(join(tmpdir(), 'airlock-k8s-run-'));
+    const kubeconfig = join(dir, 'kubeconfig');
+    kube.writeKubeconfig(kubeconfig);
+    const followUp: ScriptStep[] = [
+      (body) => {
+        const b = body as { messages: Array<{ role: string; content: unknown }> };
+        if (!JSON.stringify(b.messages.at(-1)).includes('also add sub')) throw new Error('feedback missing');
+        return {
+          content: [
+            {
+              type: 'tool_use',
+              name: 'bash',
+              input: { command: 'git diff --stat && grep -c "a + b" src/add.js' },
+            },
+          ],
+        };
+      },
+      (body) => {
+        // The reviewed change is there in the new pod before the agent touches anything.
+        const seen = lastToolResult(body as never);
+        if (!seen.includes('src/add.js') || !seen.startsWith(' src/add.js'))
+          throw new Error(`no diff: ${seen}`);
+        return {
+          content: [
+            {
+              type: 'tool_use',
+              name: 'str_replace_based_edit_tool',
+              input: {
+                command: 'insert',
+                path: 'src/add.js',
+                insert_line: 3,
+                insert_text: 'export const sub = (a, b) => a - b;',
+              },
+            },
+          ],
+        };
+      },
+      { content: [{ type: 'text', text: 'Added sub().' }] },
+    ];
+    h = await startHarness({
+      script: [...fixAddScript(), ...followUp],
+      env: { AIRLOCK_SANDBOX: 'kubernetes', KUBECONFIG: kubeconfig },
+    });
+    const harness = h;
+    const fake = kube;
+    const mention = await harness.slack.mention({
+      user: REQUESTER,
+      channel: CHANNEL,
+      text: `<@${harness.slack.botUserId}> fix add()`,
+    });
+    const approval = await eventually(
+      () =>
+        harness.slack
+          .thread(CHANNEL, mention.ts)
+          .find((m) => buttonsOf(m).some((b) => b.action_id === 'airlock_approve')),
+      30_000,
+      'the approval message',
+    );
+    const runId = harness.app.store.listRuns()[0]?.id as string;
+    const first = fake.pods(NS).find((p) => p.metadata.labels['airlock.dev/run-id'] === runId);
+    fake.failPod(NS, first?.metadata.name, 'DeadlineExceeded');
+
+    await harness.slack.clickButton({
+      user: REQUESTER,
+      channel: CHANNEL,
+      messageTs: approval.ts,
+      actionId: 'airlock_request_changes',
+      value: buttonsOf(approval)[0]?.value,
+    });
+    const view = await eventually(() => harness.slack.views.at(-1), 5000, 'the modal');
+    await harness.slack.submitView({
+      user: REQUESTER,
+      viewId: view.id,
+      values: { feedback: { text: { type: 'plain_text_input', value: 'please also add sub()' } } },
+    });
+    const second = await eventually(
+      () =>
+        harness.slack
+          .thread(CHANNEL, mention.ts)
+          .find((m) => m.ts !== approval.ts && buttonsOf(m).some((b) => b.action_id === 'airlock_approve')),
+      30_000,
+      'the second approval message',
+    );
+    const shown = JSON.stringify(second.blocks);
+    expect(shown).toContain('return a + b;');
+    expect(shown).toContain('export const sub');
+    const rebuilt = harness.app.store.events(runId).find((e) => e.type === 'sandbox.rebuilt');
+    expect(rebuilt?.data.reason).toMatch(/time limit/);
+    const now = fake.pods(NS).find((p) => p.metadata.labels['airlock.dev/run-id'] === runId);
+    expect(now?.metadata.uid).not.toBe(first?.metadata.uid);
+    expect(now?.status.phase).toBe('Running');
     expect(harness.model.problems).toEqual([]);
   });
 });
