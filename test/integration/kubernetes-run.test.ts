@@ -7,15 +7,12 @@ import { fixAddScript, lastToolResult } from '../fakes/fix-add-script.js';
 import { type FakeKubernetes, startFakeKubernetes } from '../fakes/kubernetes/index.js';
 import { restrictedViolations } from '../fakes/kubernetes/pod-security.js';
 import { eventually, type Harness, SECRETS, startHarness } from '../support/bot-harness.js';
+import { approvalMessage, buttonsOf, requestChanges } from '../support/slack-thread.js';
 
 const CHANNEL = 'C0DEV';
 const REQUESTER = 'U0REQUESTER';
 const APPROVER = 'U0APPROVER';
 const NS = 'airlock-sandboxes';
-
-type Block = { type: string; elements?: Array<{ action_id?: string; value?: string }> };
-const buttonsOf = (message: { blocks?: unknown[] } | undefined) =>
-  ((message?.blocks ?? []) as Block[]).filter((b) => b.type === 'actions').flatMap((b) => b.elements ?? []);
 
 /**
  * The agent as Claude would work, stateless so two runs can interleave: run the test (slowly, so
@@ -107,18 +104,7 @@ describe('a full run on the kubernetes backend (API stand-in)', () => {
     await new Promise((r) => setTimeout(r, 700));
     await harness.restart();
 
-    const approvals = await Promise.all(
-      mentions.map((m) =>
-        eventually(
-          () =>
-            harness.slack
-              .thread(CHANNEL, m.ts)
-              .find((x) => buttonsOf(x).some((b) => b.action_id === 'airlock_approve')),
-          60_000,
-          'an approval message',
-        ),
-      ),
-    );
+    const approvals = await Promise.all(mentions.map((m) => approvalMessage(harness.slack, CHANNEL, m.ts)));
     for (const approval of approvals) {
       await harness.slack.clickButton({
         user: APPROVER,
@@ -218,39 +204,18 @@ describe('a full run on the kubernetes backend (API stand-in)', () => {
       channel: CHANNEL,
       text: `<@${harness.slack.botUserId}> fix add()`,
     });
-    const approval = await eventually(
-      () =>
-        harness.slack
-          .thread(CHANNEL, mention.ts)
-          .find((m) => buttonsOf(m).some((b) => b.action_id === 'airlock_approve')),
-      30_000,
-      'the approval message',
-    );
+    const approval = await approvalMessage(harness.slack, CHANNEL, mention.ts);
     const runId = harness.app.store.listRuns()[0]?.id as string;
     const first = fake.pods(NS).find((p) => p.metadata.labels['airlock.dev/run-id'] === runId);
     fake.failPod(NS, first?.metadata.name, 'DeadlineExceeded');
 
-    await harness.slack.clickButton({
+    await requestChanges(harness.slack, {
       user: REQUESTER,
       channel: CHANNEL,
-      messageTs: approval.ts,
-      actionId: 'airlock_request_changes',
-      value: buttonsOf(approval)[0]?.value,
+      approval,
+      feedback: 'please also add sub()',
     });
-    const view = await eventually(() => harness.slack.views.at(-1), 5000, 'the modal');
-    await harness.slack.submitView({
-      user: REQUESTER,
-      viewId: view.id,
-      values: { feedback: { text: { type: 'plain_text_input', value: 'please also add sub()' } } },
-    });
-    const second = await eventually(
-      () =>
-        harness.slack
-          .thread(CHANNEL, mention.ts)
-          .find((m) => m.ts !== approval.ts && buttonsOf(m).some((b) => b.action_id === 'airlock_approve')),
-      30_000,
-      'the second approval message',
-    );
+    const second = await approvalMessage(harness.slack, CHANNEL, mention.ts, [approval.ts]);
     const shown = JSON.stringify(second.blocks);
     expect(shown).toContain('return a + b;');
     expect(shown).toContain('export const sub');

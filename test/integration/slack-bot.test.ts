@@ -2,20 +2,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ScriptStep } from '../fakes/anthropic-server.js';
 import { fixAddScript, lastToolResult } from '../fakes/fix-add-script.js';
 import { eventually, type Harness, SECRETS, startHarness } from '../support/bot-harness.js';
+import { approvalMessage, buttonsOf, requestChanges } from '../support/slack-thread.js';
 
 const CHANNEL = 'C0DEV';
 const REQUESTER = 'U0REQUESTER';
 const APPROVER = 'U0APPROVER';
-
-type Block = { type: string; elements?: Array<{ action_id?: string; value?: string }> };
-
-function buttonsOf(
-  message: { blocks?: unknown[] } | undefined,
-): Array<{ action_id?: string; value?: string }> {
-  return ((message?.blocks ?? []) as Block[])
-    .filter((b) => b.type === 'actions')
-    .flatMap((b) => b.elements ?? []);
-}
 
 describe('the Slack bot', () => {
   let h: Harness | undefined;
@@ -168,29 +159,13 @@ describe('the Slack bot', () => {
     h = await startHarness({ script });
     const { mention, approval } = await mentionAndWaitForApproval(h);
     const oldValue = buttonsOf(approval)[0]?.value as string;
-    await h.slack.clickButton({
+    await requestChanges(h.slack, {
       user: REQUESTER,
       channel: CHANNEL,
-      messageTs: approval.ts,
-      actionId: 'airlock_request_changes',
-      value: oldValue,
+      approval,
+      feedback: 'please also add a subtract function',
     });
-    const view = await eventually(() => h?.slack.views.at(-1), 5000, 'the modal');
-    await h.slack.submitView({
-      user: REQUESTER,
-      viewId: view.id,
-      values: {
-        feedback: { text: { type: 'plain_text_input', value: 'please also add a subtract function' } },
-      },
-    });
-    const second = await eventually(
-      () =>
-        h?.slack
-          .thread(CHANNEL, mention.ts)
-          .find((m) => m.ts !== approval.ts && buttonsOf(m).some((b) => b.action_id === 'airlock_approve')),
-      30_000,
-      'the second approval message',
-    );
+    const second = await approvalMessage(h.slack, CHANNEL, mention.ts, [approval.ts]);
     expect(JSON.stringify(second.blocks)).toContain('sub(a, b)');
 
     await h.slack.clickButton({
