@@ -74,3 +74,15 @@ export function fixInOneEdit(): ScriptStep {
       ? { content: [FIX_EDIT] }
       : { content: [{ type: 'text', text: 'Fixed add().' }] };
 }
+
+/** The follow-up edit a reviewer asks for: a sub() after add(). */
+export const ADD_SUB_EDIT = {
+  type: 'tool_use' as const,
+  name: 'str_replace_based_edit_tool',
+  input: {
+    command: 'insert',
+    path: 'src/add.js',
+    insert_line: 3,
+    insert_text: 'export function sub(a, b) {\n  return a - b;\n}',
+  },
+};

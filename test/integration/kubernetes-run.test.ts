@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ScriptStep } from '../fakes/anthropic-server.js';
-import { fixAddScript, lastToolResult } from '../fakes/fix-add-script.js';
+import { ADD_SUB_EDIT, fixAddScript, lastToolResult } from '../fakes/fix-add-script.js';
 import { type FakeKubernetes, startFakeKubernetes } from '../fakes/kubernetes/index.js';
 import { restrictedViolations } from '../fakes/kubernetes/pod-security.js';
 import { eventually, type Harness, SECRETS, startHarness } from '../support/bot-harness.js';
@@ -177,18 +177,7 @@ describe('a full run on the kubernetes backend (API stand-in)', () => {
         if (!seen.includes('src/add.js') || !seen.startsWith(' src/add.js'))
           throw new Error(`no diff: ${seen}`);
         return {
-          content: [
-            {
-              type: 'tool_use',
-              name: 'str_replace_based_edit_tool',
-              input: {
-                command: 'insert',
-                path: 'src/add.js',
-                insert_line: 3,
-                insert_text: 'export const sub = (a, b) => a - b;',
-              },
-            },
-          ],
+          content: [ADD_SUB_EDIT],
         };
       },
       { content: [{ type: 'text', text: 'Added sub().' }] },
@@ -218,7 +207,7 @@ describe('a full run on the kubernetes backend (API stand-in)', () => {
     const second = await approvalMessage(harness.slack, CHANNEL, mention.ts, [approval.ts]);
     const shown = JSON.stringify(second.blocks);
     expect(shown).toContain('return a + b;');
-    expect(shown).toContain('export const sub');
+    expect(shown).toContain('export function sub(a, b)');
     const rebuilt = harness.app.store.events(runId).find((e) => e.type === 'sandbox.rebuilt');
     expect(rebuilt?.data.reason).toMatch(/time limit/);
     const now = fake.pods(NS).find((p) => p.metadata.labels['airlock.dev/run-id'] === runId);

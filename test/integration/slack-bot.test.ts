@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ScriptStep } from '../fakes/anthropic-server.js';
-import { fixAddScript, lastToolResult } from '../fakes/fix-add-script.js';
+import { ADD_SUB_EDIT, fixAddScript, lastToolResult } from '../fakes/fix-add-script.js';
 import { eventually, type Harness, SECRETS, startHarness } from '../support/bot-harness.js';
 import { approvalMessage, buttonsOf, requestChanges } from '../support/slack-thread.js';
 
@@ -137,18 +137,7 @@ describe('the Slack bot', () => {
         const last = JSON.stringify(body.messages.at(-1));
         if (!last.includes('also add a subtract')) throw new Error(`feedback missing: ${last}`);
         return {
-          content: [
-            {
-              type: 'tool_use',
-              name: 'str_replace_based_edit_tool',
-              input: {
-                command: 'insert',
-                path: 'src/add.js',
-                insert_line: 3,
-                insert_text: 'export function sub(a, b) {\n  return a - b;\n}',
-              },
-            },
-          ],
+          content: [ADD_SUB_EDIT],
         };
       },
       (body) => {
