@@ -48,9 +48,21 @@ const toleration = z
   .partial()
   .strict();
 
+/**
+ * Named exceptions to the sandbox's no-network rule: each name becomes the pod label
+ * `egress.airlock.dev/<name>: allow`, which a NetworkPolicy the cluster's operators write (an
+ * internal package mirror, say) selects. airlock itself cannot open the network.
+ */
+const egressNames = z
+  .array(
+    z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'expected a DNS label, e.g. package-mirror'),
+  )
+  .max(16);
+
 const sandboxSpecSchema = z
   .object({
     image: z.string().min(1).optional(),
+    egress: egressNames.optional(),
     cpu: z.string().optional(),
     memory: z.string().optional(),
     ephemeral_storage: z.string().optional(),
@@ -122,6 +134,7 @@ const policySchema = z
         runtime_class: z.string().optional(),
         node_selector: z.record(z.string(), z.string()).optional(),
         tolerations: z.array(toleration).optional(),
+        egress: egressNames.default([]),
         // Kubernetes: ready pods kept with the defaults above, so a run starts with a label patch.
         warm_pool: z.number().int().min(0).max(100).default(0),
         // Extra host paths hidden from local sandboxes (home directories and the data dir always are).
@@ -141,6 +154,7 @@ const policySchema = z
         cpu: '2',
         memory: '4Gi',
         ephemeral_storage: '10Gi',
+        egress: [],
         warm_pool: 0,
         local: { isolation: 'auto', hide: [] },
       }),

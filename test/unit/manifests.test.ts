@@ -260,6 +260,28 @@ function sandboxNetworkProblems(objects: Json[]): string[] {
   return out;
 }
 
+/**
+ * An operator's exception for named sandbox egress: it must select only pods airlock labelled for
+ * that name, govern egress only, and open named ports to named peers (never "anywhere").
+ */
+function sandboxEgressExceptionProblems(policy: Json): string[] {
+  const out: string[] = [];
+  const labels = Object.keys(policy.spec?.podSelector?.matchLabels ?? {});
+  if (labels.length === 0 || !labels.every((k) => k.startsWith('egress.airlock.dev/')))
+    out.push(`${id(policy)}: must select only pods labelled egress.airlock.dev/<name>`);
+  if (JSON.stringify(policy.spec?.policyTypes) !== '["Egress"]')
+    out.push(`${id(policy)}: must govern Egress only`);
+  if ((policy.spec?.ingress ?? []).length) out.push(`${id(policy)}: allows ingress`);
+  for (const rule of policy.spec?.egress ?? []) {
+    if (!(rule.ports ?? []).length) out.push(`${id(policy)}: an egress rule without ports`);
+    if (!(rule.to ?? []).length) out.push(`${id(policy)}: an egress rule to anywhere`);
+    for (const peer of rule.to ?? [])
+      if (peer.ipBlock && !/\/(3[0-2]|2[4-9])$/.test(peer.ipBlock.cidr))
+        out.push(`${id(policy)}: ${peer.ipBlock.cidr} is wider than a /24`);
+  }
+  return out;
+}
+
 /** The bot's NetworkPolicy: no ingress, and every egress rule limited to named ports. */
 function botNetwork(objects: Json[]): { problems: string[]; ports: number[]; egress: Json[] } {
   const problems: string[] = [];
@@ -492,6 +514,36 @@ describe('overlays', () => {
     for (const entry of ['kubernetes.default.svc', '.svc', '.cluster.local', '10.0.0.0/8'])
       expect(noProxy).toContain(entry);
     expect(envOf(botContainer(render('base'))).HTTPS_PROXY).toBeUndefined();
+  });
+});
+
+describe('manifests/examples/sandbox-egress-package-mirror.yaml (not applied by default)', () => {
+  const example = () =>
+    parseYaml(readFileSync(`${ROOT}/manifests/examples/sandbox-egress-package-mirror.yaml`, 'utf8')) as Json;
+
+  it('is a schema-valid exception for the labelled pods only: DNS and one mirror', () => {
+    expect(schemaProblems([example()])).toEqual([]);
+    expect(sandboxEgressExceptionProblems(example())).toEqual([]);
+    expect(example().metadata.namespace).toBe(SANDBOX_NS);
+  });
+
+  it('selects the label airlock puts on pods of repositories that list the name', () => {
+    const policy = parsePolicy('repos:\n  acme/deps:\n    sandbox: { egress: [package-mirror] }\n');
+    const pod = sandboxPod(policy, 'acme/deps', 'manifest-check') as Json;
+    for (const [k, v] of Object.entries(example().spec.podSelector.matchLabels))
+      expect(pod.metadata.labels[k]).toBe(v);
+  });
+
+  it('the check catches an exception that selects every pod or opens egress to anywhere', () => {
+    const wide = example();
+    wide.spec.podSelector = {};
+    wide.spec.egress.push({ ports: [{ protocol: 'TCP', port: 443 }] });
+    wide.spec.egress[1].to[0].ipBlock.cidr = '0.0.0.0/0';
+    expect(sandboxEgressExceptionProblems(wide)).toEqual([
+      'NetworkPolicy airlock-sandboxes/sandbox-egress-package-mirror: must select only pods labelled egress.airlock.dev/<name>',
+      'NetworkPolicy airlock-sandboxes/sandbox-egress-package-mirror: 0.0.0.0/0 is wider than a /24',
+      'NetworkPolicy airlock-sandboxes/sandbox-egress-package-mirror: an egress rule to anywhere',
+    ]);
   });
 });
 

@@ -18,6 +18,8 @@ type Json = Record<string, any>;
 const POLICY = parsePolicy(`
 repos:
   acme/widgets: {}
+  acme/deps:
+    sandbox: { egress: [package-mirror] }
   acme/ml:
     sandbox: { image: ghcr.io/acme/ml:1, cpu: "8", memory: 32Gi, runtime_class: gvisor, node_selector: { pool: sandbox }, tolerations: [{ key: sandbox, operator: Exists, effect: NoSchedule }] }
 limits: { max_minutes: 30 }
@@ -78,6 +80,24 @@ describe('the sandbox pod', () => {
       'sandbox: allowPrivilegeEscalation must be false',
       'sandbox: must drop ALL capabilities',
     ]);
+  });
+});
+
+describe('named egress', () => {
+  it('labels the pods of a repository that lists it, for an operator-written NetworkPolicy to select', () => {
+    const pod = sandboxPod(POLICY, 'acme/deps', 'r3') as Json;
+    expect(pod.metadata.labels['egress.airlock.dev/package-mirror']).toBe('allow');
+    expect(restrictedViolations(pod)).toEqual([]);
+    const plain = sandboxPod(POLICY, 'acme/widgets', 'r4') as Json;
+    expect(Object.keys(plain.metadata.labels).filter((k) => k.startsWith('egress.'))).toEqual([]);
+    // Such a run never claims a generic warm pod, which has no such label.
+    expect(templateFor(POLICY, 'acme/deps')).not.toBe(templateFor(POLICY, 'acme/widgets'));
+  });
+
+  it('refuses a name that cannot be a label key, naming the key', () => {
+    expect(() => parsePolicy('repos:\n  a/b:\n    sandbox: { egress: [Package_Mirror] }\n')).toThrow(
+      /repos\.a\/b\.sandbox\.egress\.0: expected a DNS label/,
+    );
   });
 });
 

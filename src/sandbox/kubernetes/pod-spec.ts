@@ -9,6 +9,8 @@ export const POOL_LABEL = 'airlock.dev/pool';
 /** A hash of the pod template, so a run only claims a warm pod built the way its own would be. */
 export const TEMPLATE_LABEL = 'airlock.dev/template';
 export const REPO_ANNOTATION = 'airlock.dev/repo';
+/** `egress.airlock.dev/<name>: allow` for each of the policy's `sandbox.egress` names. */
+export const EGRESS_LABEL_PREFIX = 'egress.airlock.dev/';
 export const SANDBOX_CONTAINER = 'sandbox';
 export const SANDBOX_WORKDIR = '/workspace';
 export const SANDBOX_UID = 65532;
@@ -39,7 +41,7 @@ export function sandboxPod(policy: Policy, repo: string, runId: string): Pod {
     metadata: {
       name: `airlock-run-${runId}`,
       namespace: policy.sandbox.namespace,
-      labels: { ...commonLabels(spec), [RUN_ID_LABEL]: runId },
+      labels: { ...commonLabels(spec, settings), [RUN_ID_LABEL]: runId },
       annotations: { [REPO_ANNOTATION]: repo },
     },
     spec,
@@ -55,7 +57,7 @@ export function warmPod(policy: Policy): Pod {
     metadata: {
       generateName: 'airlock-warm-',
       namespace: policy.sandbox.namespace,
-      labels: { ...commonLabels(spec), [POOL_LABEL]: 'warm' },
+      labels: { ...commonLabels(spec, policy.sandbox), [POOL_LABEL]: 'warm' },
     },
     spec,
   };
@@ -64,21 +66,33 @@ export function warmPod(policy: Policy): Pod {
 /** The template hash a run of `repo` needs from a warm pod. */
 export function templateFor(policy: Policy, repo: string): string {
   const settings = { ...policy.sandbox, ...repoPolicy(policy, repo).sandbox };
-  return templateHash(podSpec(settings, 0));
+  return templateHash(podSpec(settings, 0), egressOf(settings));
 }
 
-function commonLabels(spec: Record<string, unknown>): Record<string, string> {
+function egressOf(settings: { egress?: string[] }): string[] {
+  return [...new Set(settings.egress ?? [])].sort();
+}
+
+function commonLabels(
+  spec: Record<string, unknown>,
+  settings: { egress?: string[] },
+): Record<string, string> {
+  const egress = egressOf(settings);
   return {
     [MANAGED_BY_LABEL]: MANAGED_BY,
     'app.kubernetes.io/name': 'airlock-sandbox',
-    [TEMPLATE_LABEL]: templateHash(spec),
+    [TEMPLATE_LABEL]: templateHash(spec, egress),
+    ...Object.fromEntries(egress.map((name) => [`${EGRESS_LABEL_PREFIX}${name}`, 'allow'])),
   };
 }
 
-/** Everything that shapes the pod except its deadline, which a claim shortens. */
-function templateHash(spec: Record<string, unknown>): string {
+/** Everything that shapes the pod (its network included) except its deadline, which a claim shortens. */
+function templateHash(spec: Record<string, unknown>, egress: string[]): string {
   const { activeDeadlineSeconds: _ignored, ...rest } = spec;
-  return createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(JSON.stringify({ ...rest, egress }))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 function podSpec(settings: SandboxSettings, deadlineSeconds: number): Record<string, unknown> {
