@@ -1,0 +1,70 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startFakeAnthropic } from '../fakes/anthropic-server.js';
+import { fixAddScript } from '../fakes/fix-add-script.js';
+import { createBareFixture } from '../fakes/fixture-repo.js';
+import { startFakeKubernetes } from '../fakes/kubernetes/index.js';
+import { runCli } from '../support/run-cli.js';
+import { scratchConfig } from '../support/workspace.js';
+
+const KEY = 'sk-ant-k8s-headless-0a1b2c';
+
+describe('airlock run (headless, as from CI) on the kubernetes backend', () => {
+  const cleanups: Array<() => unknown> = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  async function setup(image?: string) {
+    const kube = await startFakeKubernetes();
+    const model = await startFakeAnthropic({ apiKey: KEY, script: image ? [] : fixAddScript() });
+    const { bare, cleanup } = createBareFixture();
+    const sandbox = image ? `    sandbox: { image: ${image} }\n` : '';
+    const scratch = scratchConfig(`repos:\n  acme/widgets:\n    url: ${bare}\n    forge: git\n${sandbox}`);
+    cleanups.push(
+      () => kube.close(),
+      () => model.close(),
+      cleanup,
+      scratch.cleanup,
+    );
+    const kubeconfig = join(scratch.dir, 'kubeconfig');
+    kube.writeKubeconfig(kubeconfig);
+    const env = {
+      ANTHROPIC_API_KEY: KEY,
+      ANTHROPIC_BASE_URL: model.url,
+      AIRLOCK_CONFIG: scratch.config,
+      AIRLOCK_DATA_DIR: scratch.dataDir,
+      AIRLOCK_SANDBOX: 'kubernetes',
+      KUBECONFIG: kubeconfig,
+    };
+    return { kube, model, scratch, env };
+  }
+
+  it('works in a pod of its own and leaves no pod behind', async () => {
+    const { kube, model, scratch, env } = await setup();
+    const patch = join(scratch.dir, 'fix.diff');
+    const result = await runCli(
+      ['run', '--repo', 'acme/widgets', '--task', 'Fix add()', '--patch', patch, '--json'],
+      env,
+    );
+    expect(result.stderr).not.toContain('airlock: ');
+    expect(JSON.parse(result.stdout)).toMatchObject({ state: 'done', outcome: 'patch' });
+    expect(readFileSync(patch, 'utf8')).toContain('+  return a + b;');
+    expect(model.problems).toEqual([]);
+    expect(kube.execs.some((e) => e.command.join(' ').includes('sh test.sh'))).toBe(true);
+    expect(kube.podHistory().some((p) => p.metadata.name.startsWith('airlock-run-'))).toBe(true);
+    expect(kube.pods('airlock-sandboxes')).toEqual([]);
+  });
+
+  it('exits 1 with what to change when the sandbox image cannot be pulled', async () => {
+    const { kube, env } = await setup('registry.example/does-not-exist:1');
+    const result = await runCli(['run', '--repo', 'acme/widgets', '--task', 'Fix add()'], env);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(
+      /The sandbox image registry\.example\/does-not-exist:1 could not be pulled \(ImagePullBackOff.*Check sandbox\.image/,
+    );
+    expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    expect(kube.pods('airlock-sandboxes')).toEqual([]);
+  });
+});
