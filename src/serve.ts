@@ -81,6 +81,7 @@ export async function startBot(
     load: () => runs.load,
     slackBacklog: () => outbox.backlog,
     slackRateLimited: () => rateLimited,
+    sandboxStarts: app.sandboxes.starts ? () => app.sandboxes.starts?.() ?? { warm: 0, cold: 0 } : undefined,
   });
 
   runs.expireApprovals();

@@ -51,6 +51,8 @@ export interface SandboxProvider {
   /** Background housekeeping (warm pool, reaping orphans); stops on close. */
   start?(): Promise<void>;
   close?(): Promise<void>;
+  /** Sandboxes started since this process began, by how: for /metrics (is the warm pool big enough?). */
+  starts?(): { warm: number; cold: number };
   /** For `airlock doctor`: what works, or an Error saying what to fix. */
   check?(): Promise<string>;
 }

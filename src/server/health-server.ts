@@ -9,6 +9,7 @@ export interface HealthSources {
   load: () => { running: number; waiting: number };
   slackBacklog: () => number;
   slackRateLimited: () => number;
+  sandboxStarts?: () => { warm: number; cold: number };
 }
 
 /**
@@ -69,6 +70,18 @@ export async function startHealthServer(
     registers: [registry],
     collect() {
       this.set(sources.slackRateLimited());
+    },
+  });
+  new Gauge({
+    name: 'airlock_sandbox_starts_total',
+    help: 'Sandboxes started since start: claimed from the warm pool, or started cold',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      const starts = sources.sandboxStarts?.();
+      if (!starts) return;
+      this.set({ kind: 'warm' }, starts.warm);
+      this.set({ kind: 'cold' }, starts.cold);
     },
   });
 

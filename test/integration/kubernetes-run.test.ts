@@ -100,6 +100,11 @@ describe('a full run on the kubernetes backend (API stand-in)', () => {
     expect(new Set(runPods().map((p) => p.metadata.name)).size).toBe(2);
     expect(runPods().filter((p) => p.metadata.name.startsWith('airlock-warm-'))).toHaveLength(1);
 
+    // Operators size the pool from this: one run got the warm pod, the other started cold.
+    const metrics = await (await fetch(`http://127.0.0.1:${harness.bot.port}/metrics`)).text();
+    expect(metrics).toContain('airlock_sandbox_starts_total{kind="warm"} 1');
+    expect(metrics).toContain('airlock_sandbox_starts_total{kind="cold"} 1');
+
     // airlock restarts while the agents' first commands run in their pods.
     await new Promise((r) => setTimeout(r, 700));
     await harness.restart();

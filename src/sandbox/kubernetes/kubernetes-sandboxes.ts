@@ -40,6 +40,7 @@ export class KubernetesSandboxes implements SandboxProvider {
   readonly kind = 'kubernetes' as const;
   readonly pool: WarmPool;
   private timer?: NodeJS.Timeout;
+  private readonly started = { warm: 0, cold: 0 };
 
   constructor(
     private readonly kube: KubeApi,
@@ -54,9 +55,11 @@ export class KubernetesSandboxes implements SandboxProvider {
     for (const old of await this.podsOf(runId)) await this.kube.deletePod(old.metadata?.name as string);
     const claimed = await this.pool.claim(runId, spec.repo);
     if (claimed) {
+      this.started.warm++;
       this.opts.logger.info({ run_id: runId, pod: claimed.metadata?.name }, 'claimed a warm sandbox pod');
       return new KubernetesSandbox(runId, claimed.metadata?.name as string, this.kube);
     }
+    this.started.cold++;
     const pod = await this.kube.createPod(sandboxPod(this.policy, spec.repo, runId));
     const name = pod.metadata?.name as string;
     try {
@@ -66,6 +69,10 @@ export class KubernetesSandboxes implements SandboxProvider {
       throw error;
     }
     return new KubernetesSandbox(runId, name, this.kube);
+  }
+
+  starts(): { warm: number; cold: number } {
+    return { ...this.started };
   }
 
   async attach(runId: string): Promise<Sandbox | undefined> {
