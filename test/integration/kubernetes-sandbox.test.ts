@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type Policy, parsePolicy } from '../../src/config/policy.js';
 import { KubeApi } from '../../src/sandbox/kubernetes/kube-api.js';
 import { KubernetesSandboxes } from '../../src/sandbox/kubernetes/kubernetes-sandboxes.js';
-import { POOL_LABEL, RUN_ID_LABEL } from '../../src/sandbox/kubernetes/pod-spec.js';
+import { POOL_LABEL, RUN_ID_LABEL, sandboxPod } from '../../src/sandbox/kubernetes/pod-spec.js';
 import { initSnapshotRepository } from '../../src/sandbox/workspace-git.js';
 import { type PolicyRule, startFakeKubernetes } from '../fakes/kubernetes/index.js';
 import { restrictedViolations } from '../fakes/kubernetes/pod-security.js';
@@ -241,6 +241,22 @@ describe('kubernetes sandbox backend, against the API stand-in', () => {
     const late = await sandboxes.create('r5', { repo: 'acme/widgets' });
     kube.failPod(NS, 'airlock-run-r5', 'DeadlineExceeded');
     await expect(late.exec('true')).rejects.toThrow(/time limit \(45 minutes\).*limits\.max_minutes/);
+  });
+
+  it('a sandbox container that stops by itself is explained with its last output (pods/log)', async () => {
+    const { kube, dir, policy, provider } = await setup();
+    // An image whose idle loop cannot run, as a minimal image without `sleep` would.
+    const pod = sandboxPod(policy, 'acme/widgets', 'r6');
+    const container = (pod.spec.containers as Array<{ command: string[] }>)[0] as { command: string[] };
+    container.command = ['/bin/sh', '-c', 'echo "sh: 1: sleep: not found" >&2; exit 127'];
+    const kc = new KubeConfig();
+    kc.loadFromFile(join(dir, 'kubeconfig'));
+    await new KubeApi(kc, NS).createPod(pod);
+    await eventually(() => kube.pods(NS)[0]?.status.phase === 'Failed', 5000, 'the container to stop');
+    await expect(provider().attach('r6')).rejects.toThrow(
+      /The sandbox container stopped \(Error, exit code 127\).*Its last output:\nsh: 1: sleep: not found/s,
+    );
+    expect(kube.requests.some((r) => r.path.includes('/pods/airlock-run-r6/log'))).toBe(true);
   });
 
   it('names the missing permission when the Role is not applied; doctor lists every gap', async () => {

@@ -98,6 +98,13 @@ export class KubeApi {
     }
   }
 
+  /** A failed pod as the error the thread shows; with the container's last output when that helps. */
+  async podFailure(name: string, failure: { message: string; showLog?: boolean }): Promise<AirlockError> {
+    const tail = failure.showLog ? (await this.logTail(name, 20)).trim() : '';
+    const output = tail ? ` Its last output:\n${tail.slice(-2000)}` : '';
+    return new AirlockError('sandbox_failed', `${failure.message}${output}`);
+  }
+
   async logTail(name: string, lines: number): Promise<string> {
     try {
       return await this.core.readNamespacedPodLog({ name, namespace: this.namespace, tailLines: lines });

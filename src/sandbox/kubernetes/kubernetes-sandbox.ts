@@ -205,7 +205,7 @@ export class KubernetesSandbox implements Sandbox {
     const pod = await this.kube.getPod(this.podName).catch(() => undefined);
     const condition = pod ? podCondition(pod) : undefined;
     if (!pod) return new AirlockError('sandbox_failed', `The sandbox pod ${this.podName} is gone.`);
-    if (condition?.kind === 'failed') return new AirlockError('sandbox_failed', condition.message);
+    if (condition?.kind === 'failed') return this.kube.podFailure(this.podName, condition);
     return new AirlockError(
       'sandbox_failed',
       `The connection to the sandbox pod ${this.podName} was lost before the command finished.`,

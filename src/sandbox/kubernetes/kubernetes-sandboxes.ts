@@ -80,7 +80,7 @@ export class KubernetesSandboxes implements SandboxProvider {
     if (!pod) return undefined;
     const name = pod.metadata?.name as string;
     const condition = podCondition(pod);
-    if (condition.kind === 'failed') throw new AirlockError('sandbox_failed', condition.message);
+    if (condition.kind === 'failed') throw await this.kube.podFailure(name, condition);
     if (condition.kind === 'starting') await this.untilReady(name);
     return new KubernetesSandbox(runId, name, this.kube);
   }
@@ -148,14 +148,14 @@ export class KubernetesSandboxes implements SandboxProvider {
     const startTimeout = this.opts.startTimeoutMs ?? 300_000;
     const scheduleTimeout = this.opts.scheduleTimeoutMs ?? 120_000;
     const began = Date.now();
-    await this.kube.waitForPod(
+    const outcome = await this.kube.waitForPod(
       name,
       (pod) => {
         if (!pod)
           throw new AirlockError('sandbox_failed', `The sandbox pod ${name} was deleted while starting.`);
         const condition = podCondition(pod);
-        if (condition.kind === 'failed') throw new AirlockError('sandbox_failed', condition.message);
-        if (condition.kind === 'ready') return true;
+        if (condition.kind === 'failed') return condition;
+        if (condition.kind === 'ready') return condition;
         if (condition.unschedulable && Date.now() - began >= scheduleTimeout)
           throw new AirlockError('sandbox_failed', unschedulableMessage(condition.unschedulable));
         return undefined;
@@ -174,5 +174,6 @@ export class KubernetesSandboxes implements SandboxProvider {
       },
       Math.min(30_000, scheduleTimeout),
     );
+    if (outcome.kind === 'failed') throw await this.kube.podFailure(name, outcome);
   }
 }

@@ -4,7 +4,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 export type PodCondition =
   | { kind: 'ready' }
   | { kind: 'starting'; unschedulable?: string }
-  | { kind: 'failed'; reason: string; message: string };
+  | { kind: 'failed'; reason: string; message: string; showLog?: boolean };
 
 const IMAGE_FAILURES = new Set(['ImagePullBackOff', 'ErrImageNeverPull', 'InvalidImageName']);
 const CONFIG_FAILURES = new Set(['CreateContainerConfigError', 'CreateContainerError', 'RunContainerError']);
@@ -52,6 +52,7 @@ export function podCondition(pod: V1Pod): PodCondition {
       reason,
       `The sandbox container stopped (${reason}${terminated?.exitCode !== undefined ? `, exit code ${terminated.exitCode}` : ''}${detail ? `: ${detail}` : ''}). ` +
         'Check that sandbox.image runs an idle shell as a non-root user.',
+      true,
     );
   }
   const waiting = container?.state?.waiting;
@@ -68,6 +69,7 @@ export function podCondition(pod: V1Pod): PodCondition {
       waiting.reason,
       `Kubernetes could not start the sandbox container (${waiting.reason}: ${waiting.message ?? 'no detail'}). ` +
         'Check sandbox.image: it must run as a non-root user with a read-only root filesystem.',
+      true,
     );
   }
   if (phase === 'Running' && container?.ready) return { kind: 'ready' };
@@ -86,6 +88,7 @@ export function unschedulableMessage(detail: string): string {
   );
 }
 
-function failed(reason: string, message: string): PodCondition {
-  return { kind: 'failed', reason, message };
+/** showLog: the container's own output helps when the container itself stopped or could not start. */
+function failed(reason: string, message: string, showLog = false): PodCondition {
+  return { kind: 'failed', reason, message, showLog };
 }
