@@ -9,6 +9,8 @@ export interface ForwardProxy {
   seen: string[];
   /** The full URLs of absolute-URI requests (plain-http git). */
   absolute: string[];
+  /** Tunnels whose first request was a WebSocket upgrade (readable because the stand-ins speak plain HTTP). */
+  websockets: string[];
   close(): Promise<void>;
 }
 
@@ -20,6 +22,7 @@ export interface ForwardProxy {
 export async function startForwardProxy(): Promise<ForwardProxy> {
   const seen: string[] = [];
   const absolute: string[] = [];
+  const websockets: string[] = [];
   const server = createServer((req, res) => {
     let target: URL;
     try {
@@ -54,6 +57,10 @@ export async function startForwardProxy(): Promise<ForwardProxy> {
       upstream.write(head);
       upstream.pipe(socket);
       socket.pipe(upstream);
+      // Any request on the tunnel may be the upgrade: undici reuses kept-alive tunnels.
+      socket.on('data', (chunk: Buffer) => {
+        if (/^upgrade:\s*websocket/im.test(chunk.toString('latin1'))) websockets.push(req.url ?? '');
+      });
     });
     const drop = () => {
       upstream.destroy();
@@ -67,6 +74,7 @@ export async function startForwardProxy(): Promise<ForwardProxy> {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     seen,
     absolute,
+    websockets,
     close: () => closeServer(server),
   };
 }

@@ -1,10 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeAnthropic } from '../fakes/anthropic-server.js';
-import { fixAddScript } from '../fakes/fix-add-script.js';
+import { fixAddScript, fixInOneEdit } from '../fakes/fix-add-script.js';
 import { FIXTURE_FILES } from '../fakes/fixture-repo.js';
 import { startForwardProxy } from '../fakes/forward-proxy.js';
 import { startFakeGitHub } from '../fakes/github-server.js';
+import { startHarness } from '../support/bot-harness.js';
 import { runCli } from '../support/run-cli.js';
+import { approvalMessage } from '../support/slack-thread.js';
 import { scratchConfig } from '../support/workspace.js';
 
 describe('egress through a proxy (the egress-proxy overlay)', () => {
@@ -50,5 +52,28 @@ describe('egress through a proxy (the egress-proxy overlay)', () => {
     expect(proxy.absolute.some((u) => u.includes('service=git-upload-pack'))).toBe(true);
     expect(proxy.absolute.some((u) => u.includes('git-receive-pack'))).toBe(true);
     expect(github.pulls).toHaveLength(1);
+  });
+
+  it('keeps the bot’s Socket Mode WebSocket and Web API calls on the proxy too', async () => {
+    const proxy = await startForwardProxy();
+    const h = await startHarness({
+      script: [fixInOneEdit(), fixInOneEdit()],
+      env: { HTTPS_PROXY: proxy.url, HTTP_PROXY: proxy.url },
+    });
+    cleanups.push(
+      () => proxy.close(),
+      () => h.close(),
+    );
+    const mention = await h.slack.mention({
+      user: 'U0REQUESTER',
+      channel: 'C0DEV',
+      text: `<@${h.slack.botUserId}> fix add()`,
+    });
+    await approvalMessage(h.slack, 'C0DEV', mention.ts);
+    const slackHost = new URL(h.slack.apiUrl).host;
+    // Socket Mode's WebSocket and the Web API both reached Slack through CONNECT tunnels.
+    expect(proxy.websockets).toContain(slackHost);
+    expect(proxy.seen.filter((host) => host === slackHost).length).toBeGreaterThanOrEqual(2);
+    expect(proxy.seen).toContain(new URL(h.model.url).host);
   });
 });
