@@ -220,4 +220,43 @@ describe('a full run on the kubernetes backend (API stand-in)', () => {
     expect(now?.status.phase).toBe('Running');
     expect(harness.model.problems).toEqual([]);
   });
+
+  it('a sandbox that cannot start ends the run with the reason in the thread', async () => {
+    kube = await startFakeKubernetes();
+    dir = mkdtempSync(join(tmpdir(), 'airlock-k8s-run-'));
+    const kubeconfig = join(dir, 'kubeconfig');
+    kube.writeKubeconfig(kubeconfig);
+    h = await startHarness({
+      policy: [
+        'repos:',
+        '  acme/widgets:',
+        '    approvers: [U0APPROVER]',
+        '    sandbox: { image: registry.example/does-not-exist:1 }',
+        'channels:',
+        '  C0DEV: { repo: acme/widgets }',
+        '',
+      ].join('\n'),
+      env: { AIRLOCK_SANDBOX: 'kubernetes', KUBECONFIG: kubeconfig },
+    });
+    const harness = h;
+    const mention = await harness.slack.mention({
+      user: REQUESTER,
+      channel: CHANNEL,
+      text: `<@${harness.slack.botUserId}> fix add()`,
+    });
+    const said = await eventually(
+      () =>
+        harness.slack
+          .thread(CHANNEL, mention.ts)
+          .map((m) => `${m.text ?? ''} ${JSON.stringify(m.blocks ?? [])}`)
+          .find((t) => t.includes('could not be pulled')),
+      20_000,
+      'the reason in the thread',
+    );
+    expect(said).toContain('registry.example/does-not-exist:1');
+    expect(said).toContain('sandbox.image');
+    expect(harness.app.store.listRuns()[0]?.state).toBe('failed');
+    const fake = kube;
+    await eventually(() => fake.pods(NS).length === 0, 5000, 'the failed pod deleted');
+  });
 });
