@@ -57,30 +57,45 @@ describe('a full run on the kubernetes backend (API stand-in)', () => {
     kube = undefined;
   });
 
-  it('intake → agent in a pod → approval → push, across a restart mid-run and a warm-pool claim race', async () => {
-    kube = await startFakeKubernetes();
+  /** The bot on the kubernetes backend against the API stand-in; `lines` go into the policy. */
+  async function startOnKubernetes(opts: {
+    repoLines?: string[];
+    policyLines?: string[];
+    script?: ScriptStep[];
+  }) {
+    const fake = await startFakeKubernetes();
+    kube = fake;
     dir = mkdtempSync(join(tmpdir(), 'airlock-k8s-run-'));
     const kubeconfig = join(dir, 'kubeconfig');
-    kube.writeKubeconfig(kubeconfig);
-    h = await startHarness({
-      policy: [
-        'repos:',
-        '  acme/widgets:',
-        '    approvers: [U0APPROVER]',
-        'channels:',
-        '  C0DEV: { repo: acme/widgets }',
-        'sandbox: { warm_pool: 1 }',
-        '',
-      ].join('\n'),
-      script: Array.from({ length: 16 }, () => agent),
+    fake.writeKubeconfig(kubeconfig);
+    const policy = [
+      'repos:',
+      '  acme/widgets:',
+      '    approvers: [U0APPROVER]',
+      ...(opts.repoLines ?? []),
+      'channels:',
+      '  C0DEV: { repo: acme/widgets }',
+      ...(opts.policyLines ?? []),
+      '',
+    ].join('\n');
+    const harness = await startHarness({
+      policy,
+      script: opts.script,
       env: { AIRLOCK_SANDBOX: 'kubernetes', KUBECONFIG: kubeconfig },
     });
-    const fake = kube;
+    h = harness;
+    return { harness, fake };
+  }
+
+  it('intake → agent in a pod → approval → push, across a restart mid-run and a warm-pool claim race', async () => {
+    const { harness, fake } = await startOnKubernetes({
+      policyLines: ['sandbox: { warm_pool: 1 }'],
+      script: Array.from({ length: 16 }, () => agent),
+    });
     const warm = () => fake.pods(NS).filter((p) => p.metadata.labels['airlock.dev/pool'] === 'warm');
     await eventually(() => warm().some((p) => p.status.phase === 'Running'), 10_000, 'a warm pod');
 
     // Two mentions at once: both runs reach for the one warm pod.
-    const harness = h;
     const mentions = await Promise.all(
       ['fix add()', 'fix add() please'].map((text) =>
         harness.slack.mention({
@@ -158,10 +173,6 @@ describe('a full run on the kubernetes backend (API stand-in)', () => {
   });
 
   it('a follow-up after the pod ended while its diff waited for review goes on in a new pod from the reviewed diff', async () => {
-    kube = await startFakeKubernetes();
-    dir = mkdtempSync(join(tmpdir(), 'airlock-k8s-run-'));
-    const kubeconfig = join(dir, 'kubeconfig');
-    kube.writeKubeconfig(kubeconfig);
     const followUp: ScriptStep[] = [
       (body) => {
         const b = body as { messages: Array<{ role: string; content: unknown }> };
@@ -187,12 +198,7 @@ describe('a full run on the kubernetes backend (API stand-in)', () => {
       },
       { content: [{ type: 'text', text: 'Added sub().' }] },
     ];
-    h = await startHarness({
-      script: [...fixAddScript(), ...followUp],
-      env: { AIRLOCK_SANDBOX: 'kubernetes', KUBECONFIG: kubeconfig },
-    });
-    const harness = h;
-    const fake = kube;
+    const { harness, fake } = await startOnKubernetes({ script: [...fixAddScript(), ...followUp] });
     const mention = await harness.slack.mention({
       user: REQUESTER,
       channel: CHANNEL,
@@ -222,23 +228,9 @@ describe('a full run on the kubernetes backend (API stand-in)', () => {
   });
 
   it('a sandbox that cannot start ends the run with the reason in the thread', async () => {
-    kube = await startFakeKubernetes();
-    dir = mkdtempSync(join(tmpdir(), 'airlock-k8s-run-'));
-    const kubeconfig = join(dir, 'kubeconfig');
-    kube.writeKubeconfig(kubeconfig);
-    h = await startHarness({
-      policy: [
-        'repos:',
-        '  acme/widgets:',
-        '    approvers: [U0APPROVER]',
-        '    sandbox: { image: registry.example/does-not-exist:1 }',
-        'channels:',
-        '  C0DEV: { repo: acme/widgets }',
-        '',
-      ].join('\n'),
-      env: { AIRLOCK_SANDBOX: 'kubernetes', KUBECONFIG: kubeconfig },
+    const { harness, fake } = await startOnKubernetes({
+      repoLines: ['    sandbox: { image: registry.example/does-not-exist:1 }'],
     });
-    const harness = h;
     const mention = await harness.slack.mention({
       user: REQUESTER,
       channel: CHANNEL,
@@ -256,7 +248,6 @@ describe('a full run on the kubernetes backend (API stand-in)', () => {
     expect(said).toContain('registry.example/does-not-exist:1');
     expect(said).toContain('sandbox.image');
     expect(harness.app.store.listRuns()[0]?.state).toBe('failed');
-    const fake = kube;
     await eventually(() => fake.pods(NS).length === 0, 5000, 'the failed pod deleted');
   });
 });
