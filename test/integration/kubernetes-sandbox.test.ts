@@ -193,6 +193,7 @@ describe('kubernetes sandbox backend, against the API stand-in', () => {
       kube.pods(NS).filter((p) => p.metadata.labels[POOL_LABEL] === 'warm' && p.status.phase === 'Running');
     await eventually(() => warm().length === 2, 10_000, 'two warm pods');
     const warmNames = warm().map((p) => p.metadata.name);
+    await expect(sandboxes.check()).resolves.toMatch(/every permission granted; warm pool: 2 of 2 ready$/);
 
     const [a, b, c] = await Promise.all(
       ['r1', 'r2', 'r3'].map((id) => sandboxes.create(id, { repo: 'acme/widgets' })),

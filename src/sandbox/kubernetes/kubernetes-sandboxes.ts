@@ -109,7 +109,8 @@ export class KubernetesSandboxes implements SandboxProvider {
           'Apply manifests/ (the Role airlock-sandboxes and its RoleBinding), or grant exactly these.',
       );
     }
-    const warm = this.pool.size > 0 ? `, warm pool of ${this.pool.size}` : '';
+    const warm =
+      this.pool.size > 0 ? `; warm pool: ${await this.pool.ready()} of ${this.pool.size} ready` : '';
     return `kubernetes at ${this.kube.server}, namespace ${this.kube.namespace}: every permission granted${warm}`;
   }
 

@@ -39,6 +39,12 @@ export class WarmPool {
     return this.policy.sandbox.warm_pool;
   }
 
+  /** How many warm pods of the current template are ready to be claimed. */
+  async ready(): Promise<number> {
+    const pods = await this.kube.listPods(`${WARM_SELECTOR},${TEMPLATE_LABEL}=${this.template}`);
+    return pods.filter((p) => podCondition(p).kind === 'ready').length;
+  }
+
   /** A ready warm pod now bound to the run, or undefined when none fits (the run starts one cold). */
   async claim(runId: string, repo: string): Promise<V1Pod | undefined> {
     if (this.size === 0 || templateFor(this.policy, repo) !== this.template) return undefined;
