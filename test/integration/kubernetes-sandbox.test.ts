@@ -45,10 +45,10 @@ async function setup(
   });
   kube.writeKubeconfig(join(dir, 'kubeconfig'));
   const policy = parsePolicy(opts.policy ?? POLICY);
-  const provider = (active = opts.active ?? (() => true), p: Policy = policy) => {
+  const provider = (active = opts.active ?? (() => true), p: Policy = policy, retries?: number) => {
     const kc = new KubeConfig();
     kc.loadFromFile(join(dir, 'kubeconfig'));
-    const sandboxes = new KubernetesSandboxes(new KubeApi(kc, NS), p, {
+    const sandboxes = new KubernetesSandboxes(new KubeApi(kc, NS, retries), p, {
       logger: pino({ level: 'silent' }),
       isRunActive: active,
       startTimeoutMs: 10_000,
@@ -242,6 +242,22 @@ describe('kubernetes sandbox backend, against the API stand-in', () => {
     const late = await sandboxes.create('r5', { repo: 'acme/widgets' });
     kube.failPod(NS, 'airlock-run-r5', 'DeadlineExceeded');
     await expect(late.exec('true')).rejects.toThrow(/time limit \(45 minutes\).*limits\.max_minutes/);
+  });
+
+  it('rides out a busy API server on calls that are safe to repeat, and names it when it stays down', async () => {
+    const { kube, policy, provider } = await setup();
+    const LIST = '/api/v1/namespaces/airlock-sandboxes/pods?labelSelector=';
+    kube.injectFault({ method: 'GET', path: LIST, status: 503, times: 2 });
+    kube.injectFault({ method: 'GET', path: '/pods/airlock-run-r1', status: 429, times: 1 });
+    const sandbox = await provider().create('r1', { repo: 'acme/widgets' });
+    expect((await sandbox.exec('echo up')).stdout.toString()).toBe('up\n');
+    const answered = kube.requests.filter((r) => r.status === 503 || r.status === 429).map((r) => r.status);
+    expect(answered.sort()).toEqual([429, 503, 503]);
+
+    kube.injectFault({ method: 'GET', path: LIST, status: 503, times: 100 });
+    await expect(provider(undefined, policy, 1).create('r2', { repo: 'acme/widgets' })).rejects.toThrow(
+      'Kubernetes: could not list sandbox pods: the server is currently unable to handle the request',
+    );
   });
 
   it('a sandbox container that stops by itself is explained with its last output (pods/log)', async () => {

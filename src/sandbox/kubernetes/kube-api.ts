@@ -8,7 +8,11 @@ import {
   type V1Pod,
   Watch,
 } from '@kubernetes/client-node';
+import pRetry, { AbortError } from 'p-retry';
 import { AirlockError } from '../../errors.js';
+
+/** What a busy, restarting or briefly unreachable API server answers; worth asking again. */
+const TRANSIENT = new Set([429, 500, 502, 503, 504]);
 
 /** Loads the cluster: the kubeconfig given, else in-cluster service account or ~/.kube/config. */
 export function loadKubeConfig(kubeconfig?: string): KubeConfig {
@@ -47,6 +51,8 @@ export class KubeApi {
   constructor(
     private readonly kc: KubeConfig,
     readonly namespace: string,
+    /** How often a transient failure of a repeatable call is retried (about 15 s in all). */
+    private readonly retries = 5,
   ) {
     this.core = kc.makeApiClient(CoreV1Api);
     this.authz = kc.makeApiClient(AuthorizationV1Api);
@@ -66,7 +72,7 @@ export class KubeApi {
 
   async getPod(name: string): Promise<V1Pod | undefined> {
     try {
-      return await this.core.readNamespacedPod({ name, namespace: this.namespace });
+      return await this.retrying(() => this.core.readNamespacedPod({ name, namespace: this.namespace }));
     } catch (error) {
       if (statusOf(error) === 404) return undefined;
       throw this.failure(`read pod ${name}`, error);
@@ -75,7 +81,7 @@ export class KubeApi {
 
   async listPods(labelSelector: string): Promise<V1Pod[]> {
     const list = await this.call('list sandbox pods', () =>
-      this.core.listNamespacedPod({ namespace: this.namespace, labelSelector }),
+      this.retrying(() => this.core.listNamespacedPod({ namespace: this.namespace, labelSelector })),
     );
     return list.items;
   }
@@ -92,7 +98,9 @@ export class KubeApi {
 
   async deletePod(name: string): Promise<void> {
     try {
-      await this.core.deleteNamespacedPod({ name, namespace: this.namespace, gracePeriodSeconds: 1 });
+      await this.retrying(() =>
+        this.core.deleteNamespacedPod({ name, namespace: this.namespace, gracePeriodSeconds: 1 }),
+      );
     } catch (error) {
       if (statusOf(error) !== 404) throw this.failure(`delete pod ${name}`, error);
     }
@@ -172,15 +180,39 @@ export class KubeApi {
   /** SelfSubjectAccessReview: may airlock's identity do `verb` on `resource` in the sandbox namespace? */
   async canI(verb: string, resource: string, subresource?: string): Promise<boolean> {
     const review = await this.call('check permissions', () =>
-      this.authz.createSelfSubjectAccessReview({
-        body: {
-          apiVersion: 'authorization.k8s.io/v1',
-          kind: 'SelfSubjectAccessReview',
-          spec: { resourceAttributes: { namespace: this.namespace, verb, resource, subresource, group: '' } },
-        },
-      }),
+      this.retrying(() =>
+        this.authz.createSelfSubjectAccessReview({
+          body: {
+            apiVersion: 'authorization.k8s.io/v1',
+            kind: 'SelfSubjectAccessReview',
+            spec: {
+              resourceAttributes: { namespace: this.namespace, verb, resource, subresource, group: '' },
+            },
+          },
+        }),
+      ),
     );
     return review.status?.allowed === true;
+  }
+
+  /**
+   * Asks again, with backoff, when the API server is busy or briefly unreachable. Only for calls
+   * that are safe to repeat (reads, deletes, access reviews): a repeated create or claim could
+   * succeed twice.
+   */
+  private retrying<T>(fn: () => Promise<T>): Promise<T> {
+    return pRetry(
+      async () => {
+        try {
+          return await fn();
+        } catch (error) {
+          const status = statusOf(error);
+          if (status !== undefined && !TRANSIENT.has(status)) throw new AbortError(error as Error);
+          throw error;
+        }
+      },
+      { retries: this.retries, minTimeout: 250, factor: 2, maxTimeout: 4000 },
+    );
   }
 
   private async call<T>(action: string, fn: () => Promise<T>): Promise<T> {

@@ -38,4 +38,15 @@ export interface Cluster {
   streams: Set<ServerResponse>;
   sockets: Set<WebSocket>;
   timers: Set<NodeJS.Timeout>;
+  /** Failures to answer instead of serving, as an overloaded or restarting API server does. */
+  faults: Fault[];
+}
+
+export interface Fault {
+  method: string;
+  /** The request's path (with query) contains this. */
+  path: string;
+  status: 429 | 500 | 503;
+  /** How many matching requests fail; then the fault is spent. */
+  times: number;
 }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { WebSocketServer } from 'ws';
 import { stringify } from 'yaml';
 import { closeServer } from '../server-util.js';
-import type { Cluster, ExecRecord, RecordedRequest } from './context.js';
+import type { Cluster, ExecRecord, Fault, RecordedRequest } from './context.js';
 import { negotiate } from './exec-websocket.js';
 import { Kubelet } from './kubelet.js';
 import { AIRLOCK_ROLE_RULES, type PolicyRule } from './rbac.js';
@@ -18,7 +18,7 @@ import { handleRequest, handleUpgrade } from './router.js';
 import { ObjectStore } from './store.js';
 import { deepCopy, type KubeObject, now } from './types.js';
 
-export type { ExecRecord, RecordedRequest } from './context.js';
+export type { ExecRecord, Fault, RecordedRequest } from './context.js';
 export { AIRLOCK_ROLE_RULES, type PolicyRule } from './rbac.js';
 export type { KubeObject } from './types.js';
 
@@ -62,6 +62,8 @@ export interface FakeKubernetes {
   /** As the kubelet would: kill the pod's processes and record the failure in its status. */
   failPod(namespace: string, name: string, reason: 'OOMKilled' | 'Evicted' | 'DeadlineExceeded'): void;
   setRules(namespace: string, rules: PolicyRule[]): void;
+  /** Answers the next `times` requests matching method and path with `status`, as a busy API server does. */
+  injectFault(fault: Fault): void;
   /** Kills every process, ends open streams, removes root if it made it. */
   close(): Promise<void>;
 }
@@ -98,6 +100,7 @@ export async function startFakeKubernetes(opts: FakeKubernetesOptions = {}): Pro
     streams: new Set(),
     sockets: new Set(),
     timers: new Set(),
+    faults: [],
   };
   const history: KubeObject[] = [];
   store.subscribe((e) => {
@@ -137,6 +140,9 @@ export async function startFakeKubernetes(opts: FakeKubernetesOptions = {}): Pro
     failPod: (namespace, name, reason) => c.kubelet.fail(namespace, name, reason),
     setRules(namespace, rules) {
       c.rules[namespace] = deepCopy(rules);
+    },
+    injectFault(fault) {
+      c.faults.push({ ...fault });
     },
     async close() {
       c.kubelet.close();

@@ -27,7 +27,29 @@ function admit(c: Cluster, req: IncomingMessage, url: URL, verbOverride?: string
   return info;
 }
 
+const FAULT_REASONS = { 429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable' } as const;
+
+/** An injected fault that matches the request, spent by one use. */
+function fault(c: Cluster, req: IncomingMessage): ApiError | undefined {
+  const f = c.faults.find((x) => x.times > 0 && x.method === req.method && (req.url ?? '').includes(x.path));
+  if (!f) return undefined;
+  f.times--;
+  const message =
+    f.status === 429
+      ? 'Too many requests, please try again later.'
+      : f.status === 503
+        ? 'the server is currently unable to handle the request'
+        : 'Internal error occurred: etcdserver: request timed out';
+  return new ApiError(f.status, FAULT_REASONS[f.status], message);
+}
+
 async function route(c: Cluster, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  const injected = fault(c, req);
+  if (injected) {
+    // Priority and fairness answers 429 with the wait it wants.
+    if (injected.code === 429) res.setHeader('Retry-After', '1');
+    throw injected;
+  }
   const info = admit(c, req, url);
   const method = req.method ?? 'GET';
   if (!info.isResource) {
