@@ -260,6 +260,21 @@ describe('kubernetes sandbox backend, against the API stand-in', () => {
     );
   });
 
+  it('a dropped exec stream interrupts the command, not the run: it is stopped and the pod goes on', async () => {
+    const { kube, provider } = await setup();
+    const sandbox = await provider().create('r1', { repo: 'acme/widgets' });
+    setTimeout(() => kube.dropExecStreams(), 500);
+    const r = await sandbox.exec('sleep 33.75; echo never');
+    expect(r.exitCode).toBeNull();
+    expect(r.stderr.toString()).toContain(
+      'the connection to the sandbox was lost before this command finished',
+    );
+    expect(r.stdout.toString()).not.toContain('never');
+    if (process.getuid?.() === 0)
+      await eventually(() => hostProcesses('sleep 33.75').length === 0, 5000, 'the command stopped');
+    expect((await sandbox.exec('echo still here')).stdout.toString()).toBe('still here\n');
+  });
+
   it('a sandbox container that stops by itself is explained with its last output (pods/log)', async () => {
     const { kube, dir, policy, provider } = await setup();
     // An image whose idle loop cannot run, as a minimal image without `sleep` would.

@@ -64,6 +64,7 @@ export class BashTool {
     const parts = [stdout.trimEnd(), stderr.trimEnd()].filter(Boolean);
     if (result.timedOut) parts.push(`[command timed out after ${formatDuration(timeoutMs)} and was killed]`);
     else if (result.cancelled) parts.push('[command cancelled]');
+    else if (result.exitCode === null) parts.push('[command interrupted]');
     else if (result.exitCode !== 0) parts.push(`[exit code: ${result.exitCode}]`);
     const full = parts.join('\n') || '(no output)';
     return {

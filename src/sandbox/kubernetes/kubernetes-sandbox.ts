@@ -46,6 +46,10 @@ const READ_FILE = [
 /** head -c reads exactly the file's bytes, so this needs no end of stdin (which v4 cannot send). */
 const WRITE_FILE = 'mkdir -p -- "$(dirname -- "$1")" && head -c "$2" > "$1"';
 
+const INTERRUPTED =
+  'airlock: the connection to the sandbox was lost before this command finished, so it was stopped. ' +
+  'Run it again if you need its result.';
+
 /** GNU tar reads in 10240-byte records; a whole last record lets it finish without end of stdin. */
 const TAR_RECORD = 10240;
 /** After a timeout, how long the pod gets to report the kill before airlock stops waiting. */
@@ -96,7 +100,14 @@ export class KubernetesSandbox implements Sandbox {
         maxOutputBytes: opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
         signal: stop.signal,
       });
-      if (outcome.exitCode === null && !timedOut && !cancelled) throw await this.lost();
+      let stderr = outcome.stderr;
+      if (outcome.exitCode === null && !timedOut && !cancelled) {
+        // The stream dropped (an API server restart, a network blip). A pod that is gone ends the
+        // run; a healthy one gets the command stopped, and the agent hears it was interrupted.
+        await this.assertPodAlive();
+        await this.run(['/bin/bash', '-c', KILL, 'airlock', id], 4096).catch(() => undefined);
+        stderr = Buffer.concat([stderr, Buffer.from(`\n${INTERRUPTED}\n`)]);
+      }
       // SIGKILL: the kernel's OOM killer, or the pod itself going down. Only the latter ends the run.
       if (outcome.exitCode === 137) await this.assertPodAlive();
       // coreutils timeout exits 124 when it had to stop the command.
@@ -105,7 +116,7 @@ export class KubernetesSandbox implements Sandbox {
       return {
         exitCode: timedOut || cancelled ? null : outcome.exitCode,
         stdout: outcome.stdout,
-        stderr: outcome.stderr,
+        stderr,
         timedOut,
         cancelled: cancelled && !timedOut,
         droppedBytes: outcome.droppedBytes,

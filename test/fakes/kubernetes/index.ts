@@ -64,6 +64,8 @@ export interface FakeKubernetes {
   setRules(namespace: string, rules: PolicyRule[]): void;
   /** Answers the next `times` requests matching method and path with `status`, as a busy API server does. */
   injectFault(fault: Fault): void;
+  /** Drops every open exec stream, as an API server restart does; the processes keep running. */
+  dropExecStreams(): void;
   /** Kills every process, ends open streams, removes root if it made it. */
   close(): Promise<void>;
 }
@@ -143,6 +145,9 @@ export async function startFakeKubernetes(opts: FakeKubernetesOptions = {}): Pro
     },
     injectFault(fault) {
       c.faults.push({ ...fault });
+    },
+    dropExecStreams() {
+      for (const ws of c.sockets) ws.terminate();
     },
     async close() {
       c.kubelet.close();
