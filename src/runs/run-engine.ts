@@ -152,7 +152,7 @@ export class RunEngine {
           if (setup) await this.runSetup(run.id, fresh, setup, limits.command_timeout_seconds, opts.onEvent);
         },
       });
-      const sandbox = found.sandbox;
+      const { sandbox, snapshotCommit } = found;
       run = found.run;
       let messages = rebuildConversation(store.modelTurns(run.id), store.toolCalls(run.id));
       if (messages.length === 0)
@@ -204,7 +204,7 @@ export class RunEngine {
         reason: 'reason' in stop ? stop.reason : undefined,
       });
 
-      const diff = await sandbox.diff(run.snapshotCommit as string);
+      const diff = await sandbox.diff(snapshotCommit);
       const summary = this.ports.redactor.redact(stop.summary);
       const fields = { summary, diffSha256: diff.length ? store.saveDiff(run.id, diff) : null };
       run = store.updateRun(run.id, fields, {

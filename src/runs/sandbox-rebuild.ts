@@ -17,11 +17,11 @@ export async function sandboxForSession(
   ports: Pick<RunPorts, 'sandboxes' | 'repos' | 'store'>,
   run: RunRecord,
   opts: { afterReview: boolean; setup: (sandbox: Sandbox) => Promise<void> },
-): Promise<{ sandbox: Sandbox; run: RunRecord }> {
+): Promise<{ sandbox: Sandbox; run: RunRecord; snapshotCommit: string }> {
   let reason = "The run's sandbox is gone (it was removed or its pod ended). Start a new run.";
   try {
     const sandbox = await ports.sandboxes.attach(run.id);
-    if (sandbox && run.snapshotCommit) return { sandbox, run };
+    if (sandbox && run.snapshotCommit) return { sandbox, run, snapshotCommit: run.snapshotCommit };
   } catch (error) {
     if (!(error instanceof AirlockError) || error.code !== 'sandbox_failed') throw error;
     reason = error.message;
@@ -53,5 +53,5 @@ export async function sandboxForSession(
     },
   );
   await opts.setup(sandbox);
-  return { sandbox, run: rebuilt };
+  return { sandbox, run: rebuilt, snapshotCommit };
 }

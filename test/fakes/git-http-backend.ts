@@ -158,6 +158,25 @@ export async function createBareRepo(opts: {
   }
 }
 
+/** A request's HTTP Basic credentials, or undefined without them. */
+export function basicCredentials(req: IncomingMessage): { user: string; password: string } | undefined {
+  const basic = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(req.headers.authorization ?? '');
+  const decoded = basic?.[1] ? Buffer.from(basic[1], 'base64').toString('utf8') : '';
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? undefined : { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+/** What `ref` points at in a bare repository, synchronously (for state accessors in tests). */
+export function refShaAt(barePath: string, ref: string, env: NodeJS.ProcessEnv): string | undefined {
+  try {
+    const args = ['rev-parse', '--verify', '--quiet', `${ref}^{object}`];
+    const out = execFileSync('git', args, { cwd: barePath, env, stdio: ['ignore', 'pipe', 'ignore'] });
+    return out.toString().trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function listRefs(barePath: string, env: NodeJS.ProcessEnv): Promise<Map<string, string>> {
   const out = await runGit(['for-each-ref', '--format=%(objectname) %(refname)'], { cwd: barePath, env });
   const refs = new Map<string, string>();
@@ -355,17 +374,7 @@ export class GitRepos {
   }
 
   refShaSync(repo: GitRepo, ref: string): string | undefined {
-    try {
-      const args = ['rev-parse', '--verify', '--quiet', `${ref}^{object}`];
-      const out = execFileSync('git', args, {
-        cwd: repo.barePath,
-        env: this.env,
-        stdio: ['ignore', 'pipe', 'ignore'],
-      });
-      return out.toString().trim() || undefined;
-    } catch {
-      return undefined;
-    }
+    return refShaAt(repo.barePath, ref, this.env);
   }
 
   /** Smart HTTP like GitHub's: Basic auth whose password is the token (any user name); no dumb HTTP. */
@@ -378,11 +387,9 @@ export class GitRepos {
   ) {
     const [, owner = '', name = '', action = ''] = match;
     const auth = req.headers.authorization ?? '';
-    const basic = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(auth);
-    const decoded = basic?.[1] ? Buffer.from(basic[1], 'base64').toString('utf8') : '';
-    const colon = decoded.indexOf(':');
     req.on('error', () => {});
-    const password = colon < 0 ? undefined : decoded.slice(colon + 1);
+    const credentials = basicCredentials(req);
+    const password = credentials?.password;
     const grant =
       password === undefined ? undefined : password === opts.token ? undefined : opts.authorize?.(password);
     if (password === undefined || (password !== opts.token && !grant)) {
@@ -422,7 +429,7 @@ export class GitRepos {
       projectRoot: this.reposRoot,
       pathInfo: `/${repo.owner}/${repo.name}.git/${action}`,
       query: url.search.replace(/^\?/, ''),
-      remoteUser: decoded.slice(0, colon) || 'x-access-token',
+      remoteUser: credentials?.user || 'x-access-token',
       env: isPush ? { ...this.env, FAKE_GITHUB_PUSH_LOG: pushLog } : this.env,
       beforeEnd: async () => {
         const updates = isPush ? await takePushLog(pushLog) : [];

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GIT_PATH, type GitRepo, GitRepos, type RefUpdate } from './git-http-backend.js';
 import { type AppTokenRequest, FakeGitHubApp, type FakeGitHubAppSpec } from './github-app.js';
-import { closeServer, parseOrRaw, readBody } from './server-util.js';
+import { closeServer, parseOrRaw, readBody, settle } from './server-util.js';
 
 export { generateAppKeyPair } from './github-app.js';
 
@@ -503,7 +503,7 @@ export async function startFakeGitHub(opts: {
     if ((req.url ?? '').includes(token))
       problems.push(`token sent in the URL of ${req.method} ${url.pathname}`);
     const gitMatch = GIT_PATH.exec(url.pathname);
-    let work: Promise<number>;
+    let work: Promise<number> | undefined;
     if (url.pathname.startsWith('/api/v3/')) {
       work = readBody(req).then((raw) => {
         if (raw.length > 0) entry.body = parseOrRaw(raw);
@@ -512,23 +512,15 @@ export async function startFakeGitHub(opts: {
     } else if (gitMatch) {
       const authorize = app ? (password: string) => app.gitGrant(password) : undefined;
       work = git.serve(req, res, url, gitMatch, { token, problems, onPush, authorize });
-    } else {
-      problems.push(`unknown route ${req.method} ${url.pathname}`);
-      req.resume();
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('Not Found');
-      work = Promise.resolve(404);
     }
-    work.then(
-      (status) => {
-        entry.status = status;
-      },
-      (err: unknown) => {
-        problems.push(`fake crashed on ${req.method} ${url.pathname}: ${String(err)}`);
-        entry.status = 500;
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' });
-        res.end(JSON.stringify({ message: 'Server Error' }));
-      },
-    );
+    settle(work, {
+      req,
+      res,
+      path: url.pathname,
+      entry,
+      problems,
+      crash: { contentType: 'application/json; charset=utf-8', message: 'Server Error' },
+    });
   });
 
   const mustRepo = (owner: string, name: string) => {

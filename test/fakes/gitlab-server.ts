@@ -11,7 +11,7 @@ import type { RefUpdate } from './git-http-backend.js';
 import { GITLAB_GIT_PATH, type GitLabProjectSpec, GitLabRepos } from './gitlab/git.js';
 import { type FakeMergeRequest, GitLabError, type Json, type MergeRequest } from './gitlab/json.js';
 import { GitLabRest } from './gitlab/rest.js';
-import { closeServer, parseOrRaw, readBody } from './server-util.js';
+import { closeServer, parseOrRaw, readBody, settle } from './server-util.js';
 
 export type { FakeMergeRequest, GitLabProjectSpec };
 export interface FakeGitLab {
@@ -133,7 +133,7 @@ export async function startFakeGitLab(opts: {
     if ((req.url ?? '').includes(token))
       problems.push(`token sent in the URL of ${req.method} ${u.pathname}`);
     const gitMatch = GITLAB_GIT_PATH.exec(u.pathname);
-    let work: Promise<number>;
+    let work: Promise<number> | undefined;
     if (u.pathname.startsWith('/api/v4/')) {
       work = readBody(req).then((raw) => {
         if (raw.length > 0) entry.body = parseOrRaw(raw);
@@ -141,23 +141,15 @@ export async function startFakeGitLab(opts: {
       });
     } else if (gitMatch) {
       work = git.serve(req, res, u, gitMatch, { token, baseUrl: url, problems, onPush });
-    } else {
-      problems.push(`unknown route ${req.method} ${u.pathname}`);
-      req.resume();
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('Not Found');
-      work = Promise.resolve(404);
     }
-    work.then(
-      (status) => {
-        entry.status = status;
-      },
-      (err: unknown) => {
-        problems.push(`fake crashed on ${req.method} ${u.pathname}: ${String(err)}`);
-        entry.status = 500;
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ message: '500 Internal Server Error' }));
-      },
-    );
+    settle(work, {
+      req,
+      res,
+      path: u.pathname,
+      entry,
+      problems,
+      crash: { contentType: 'application/json', message: '500 Internal Server Error' },
+    });
   });
 
   const mustRepo = (path: string) => {

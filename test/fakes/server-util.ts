@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 
 /** Plumbing the forge stand-ins share. */
 export function parseOrRaw(raw: string): unknown {
@@ -24,4 +24,38 @@ export function closeServer(server: Server): Promise<void> {
     server.close(() => resolve());
     server.closeAllConnections();
   });
+}
+
+/**
+ * The tail of every forge stand-in's request: an unknown route is a 404 and a problem; the status
+ * the handler answered is recorded; a crash becomes a problem and a 500 shaped like the service's.
+ */
+export function settle(
+  work: Promise<number> | undefined,
+  ctx: {
+    req: IncomingMessage;
+    res: ServerResponse;
+    path: string;
+    entry: { status?: number };
+    problems: string[];
+    crash: { contentType: string; message: string };
+  },
+): void {
+  const { req, res, entry, problems } = ctx;
+  if (!work) {
+    problems.push(`unknown route ${req.method} ${ctx.path}`);
+    req.resume();
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('Not Found');
+  }
+  (work ?? Promise.resolve(404)).then(
+    (status) => {
+      entry.status = status;
+    },
+    (err: unknown) => {
+      problems.push(`fake crashed on ${req.method} ${ctx.path}: ${String(err)}`);
+      entry.status = 500;
+      if (!res.headersSent) res.writeHead(500, { 'content-type': ctx.crash.contentType });
+      res.end(JSON.stringify({ message: ctx.crash.message }));
+    },
+  );
 }

@@ -7,7 +7,7 @@ import { ADD_SUB_EDIT, fixAddScript, lastToolResult } from '../fakes/fix-add-scr
 import { type FakeKubernetes, startFakeKubernetes } from '../fakes/kubernetes/index.js';
 import { restrictedViolations } from '../fakes/kubernetes/pod-security.js';
 import { eventually, type Harness, SECRETS, startHarness } from '../support/bot-harness.js';
-import { approvalMessage, buttonsOf, requestChanges } from '../support/slack-thread.js';
+import { approvalMessage, approve, requestChanges } from '../support/slack-thread.js';
 
 const CHANNEL = 'C0DEV';
 const REQUESTER = 'U0REQUESTER';
@@ -126,13 +126,7 @@ describe('a full run on the kubernetes backend (API stand-in)', () => {
 
     const approvals = await Promise.all(mentions.map((m) => approvalMessage(harness.slack, CHANNEL, m.ts)));
     for (const approval of approvals) {
-      await harness.slack.clickButton({
-        user: APPROVER,
-        channel: CHANNEL,
-        messageTs: approval.ts,
-        actionId: 'airlock_approve',
-        value: buttonsOf(approval)[0]?.value,
-      });
+      await approve(harness.slack, { user: APPROVER, channel: CHANNEL, approval });
     }
     await eventually(() => harness.github.pulls.length === 2, 30_000, 'two pull requests');
     await eventually(

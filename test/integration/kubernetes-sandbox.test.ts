@@ -45,7 +45,12 @@ async function setup(
   });
   kube.writeKubeconfig(join(dir, 'kubeconfig'));
   const policy = parsePolicy(opts.policy ?? POLICY);
-  const provider = (active = opts.active ?? (() => true), p: Policy = policy, retries?: number) => {
+  const provider = (
+    active = opts.active ?? (() => true),
+    p: Policy = policy,
+    retries?: number,
+    housekeepingMs?: number,
+  ) => {
     const kc = new KubeConfig();
     kc.loadFromFile(join(dir, 'kubeconfig'));
     const sandboxes = new KubernetesSandboxes(new KubeApi(kc, NS, retries), p, {
@@ -53,6 +58,7 @@ async function setup(
       isRunActive: active,
       startTimeoutMs: 10_000,
       scheduleTimeoutMs: 300,
+      housekeepingMs,
     });
     cleanups.push(() => sandboxes.close());
     return sandboxes;
@@ -163,17 +169,18 @@ describe('kubernetes sandbox backend, against the API stand-in', () => {
   });
 
   it('re-attaches to a run’s pod after a restart and reaps the pods of finished or unknown runs', async () => {
-    const { kube, provider } = await setup();
+    const { kube, policy, provider } = await setup();
     const first = provider();
     const kept = await first.create('r1', { repo: 'acme/widgets' });
     await first.create('r2', { repo: 'acme/widgets' });
     await kept.writeFile('notes.txt', 'survives a restart');
     // A new airlock process: only r1 is still active in its store.
-    const second = provider((id) => id === 'r1');
+    const ended = new Set<string>();
+    const second = provider((id) => id === 'r1' && !ended.has(id), policy, undefined, 200);
     const again = await second.attach('r1');
     expect((await again?.readFile('notes.txt'))?.toString()).toBe('survives a restart');
     expect(await second.attach('unknown')).toBeUndefined();
-    await second.housekeeping();
+    await second.start(); // reaps at start, then every 200 ms here
     await eventually(
       () =>
         kube
@@ -183,6 +190,9 @@ describe('kubernetes sandbox backend, against the API stand-in', () => {
       5000,
       'only r1 left',
     );
+    // r1 ends while airlock runs: the next periodic pass takes its pod too.
+    ended.add('r1');
+    await eventually(() => kube.pods(NS).length === 0, 5000, 'r1 reaped later');
   });
 
   it('warm pool: a run claims a ready pod with a resourceVersion-guarded patch; concurrent runs never share one', async () => {

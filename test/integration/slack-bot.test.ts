@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ScriptStep } from '../fakes/anthropic-server.js';
 import { ADD_SUB_EDIT, fixAddScript, lastToolResult } from '../fakes/fix-add-script.js';
 import { eventually, type Harness, SECRETS, startHarness } from '../support/bot-harness.js';
-import { approvalMessage, buttonsOf, requestChanges } from '../support/slack-thread.js';
+import { approvalMessage, approve, buttonsOf, requestChanges } from '../support/slack-thread.js';
 
 const CHANNEL = 'C0DEV';
 const REQUESTER = 'U0REQUESTER';
@@ -28,14 +28,7 @@ describe('the Slack bot', () => {
       'the first reply',
     );
     const firstReplyMs = Date.now() - started;
-    const approval = await eventually(
-      () =>
-        harness.slack
-          .thread(CHANNEL, mention.ts)
-          .find((m) => buttonsOf(m).some((b) => b.action_id === 'airlock_approve')),
-      30_000,
-      'the approval message',
-    );
+    const approval = await approvalMessage(harness.slack, CHANNEL, mention.ts);
     return { mention, firstReply, firstReplyMs, approval };
   }
 
@@ -74,14 +67,8 @@ describe('the Slack bot', () => {
   it('refuses the requester and non-approvers, pushes once for an approver, and links the PR', async () => {
     h = await startHarness({ script: fixAddScript(), slack: { userGroups: { S0LEADS: ['U0LEAD'] } } });
     const { mention, approval } = await mentionAndWaitForApproval(h);
-    const click = (user: string) =>
-      h?.slack.clickButton({
-        user,
-        channel: CHANNEL,
-        messageTs: approval.ts,
-        actionId: 'airlock_approve',
-        value: buttonsOf(approval)[0]?.value,
-      });
+    const harness = h;
+    const click = (user: string) => approve(harness.slack, { user, channel: CHANNEL, approval });
 
     await click(REQUESTER);
     await click('U0STRANGER');
@@ -172,13 +159,7 @@ describe('the Slack bot', () => {
     expect(refusal.text).toContain('The diff changed');
     expect(h.github.pushes).toEqual([]);
 
-    await h.slack.clickButton({
-      user: APPROVER,
-      channel: CHANNEL,
-      messageTs: second.ts,
-      actionId: 'airlock_approve',
-      value: buttonsOf(second)[0]?.value,
-    });
+    await approve(h.slack, { user: APPROVER, channel: CHANNEL, approval: second });
     await eventually(() => h?.github.pulls[0], 20_000, 'the PR');
     expect(h.model.problems).toEqual([]);
   });
@@ -286,22 +267,9 @@ describe('the Slack bot', () => {
     );
     await new Promise((r) => setTimeout(r, 800));
     await h.restart();
-    const approval = await eventually(
-      () =>
-        h?.slack
-          .thread(CHANNEL, mention.ts)
-          .find((m) => buttonsOf(m).some((b) => b.action_id === 'airlock_approve')),
-      30_000,
-      'approval after resume',
-    );
+    const approval = await approvalMessage(h.slack, CHANNEL, mention.ts);
     await h.restart();
-    await h.slack.clickButton({
-      user: APPROVER,
-      channel: CHANNEL,
-      messageTs: approval.ts,
-      actionId: 'airlock_approve',
-      value: buttonsOf(approval)[0]?.value,
-    });
+    await approve(h.slack, { user: APPROVER, channel: CHANNEL, approval });
     await eventually(() => h?.github.pulls[0], 20_000, 'the PR after restart');
     expect(h.app.store.listRuns()).toHaveLength(1);
     expect(h.app.store.verifyAudit().ok).toBe(true);

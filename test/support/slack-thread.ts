@@ -47,3 +47,17 @@ export async function requestChanges(
     values: { feedback: { text: { type: 'plain_text_input', value: opts.feedback } } },
   });
 }
+
+/** Clicks Approve & push on an approval message, with the diff the message shows. */
+export function approve(
+  slack: FakeSlack,
+  opts: { user: string; channel: string; approval: { ts: string; blocks?: unknown[] } },
+) {
+  return slack.clickButton({
+    user: opts.user,
+    channel: opts.channel,
+    messageTs: opts.approval.ts,
+    actionId: 'airlock_approve',
+    value: buttonsOf(opts.approval)[0]?.value,
+  });
+}

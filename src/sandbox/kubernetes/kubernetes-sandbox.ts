@@ -187,7 +187,15 @@ export class KubernetesSandbox implements Sandbox {
       maxOutputBytes,
       trailerWithoutHalfClose: trailer,
     });
-    if (outcome.exitCode === null) throw await this.lost();
+    if (outcome.exitCode === null) {
+      throw (
+        (await this.podProblem()) ??
+        new AirlockError(
+          'sandbox_failed',
+          `The connection to the sandbox pod ${this.podName} was lost before the command finished.`,
+        )
+      );
+    }
     return outcome;
   }
 
@@ -196,9 +204,7 @@ export class KubernetesSandbox implements Sandbox {
     try {
       return await execInPod(this.kube.exec, this.ref, req);
     } catch (error) {
-      const pod = await this.kube.getPod(this.podName).catch(() => undefined);
-      if (!pod || podCondition(pod).kind === 'failed') throw await this.lost();
-      throw error;
+      throw (await this.podProblem()) ?? error;
     }
   }
 
@@ -206,21 +212,17 @@ export class KubernetesSandbox implements Sandbox {
   private async assertPodAlive(): Promise<void> {
     for (const wait of [0, 1000]) {
       await new Promise((r) => setTimeout(r, wait));
-      const pod = await this.kube.getPod(this.podName).catch(() => undefined);
-      if (!pod || podCondition(pod).kind === 'failed') throw await this.lost();
+      const problem = await this.podProblem();
+      if (problem) throw problem;
     }
   }
 
-  /** The stream ended without an exit status: say what happened to the pod if it is known. */
-  private async lost(): Promise<AirlockError> {
+  /** Why the pod can no longer serve the run (gone, or failed, in words), or undefined while it can. */
+  private async podProblem(): Promise<AirlockError | undefined> {
     const pod = await this.kube.getPod(this.podName).catch(() => undefined);
-    const condition = pod ? podCondition(pod) : undefined;
     if (!pod) return new AirlockError('sandbox_failed', `The sandbox pod ${this.podName} is gone.`);
-    if (condition?.kind === 'failed') return this.kube.podFailure(this.podName, condition);
-    return new AirlockError(
-      'sandbox_failed',
-      `The connection to the sandbox pod ${this.podName} was lost before the command finished.`,
-    );
+    const condition = podCondition(pod);
+    return condition.kind === 'failed' ? this.kube.podFailure(this.podName, condition) : undefined;
   }
 
   private inside(path: string): string {

@@ -1,15 +1,16 @@
 // Git side of the GitLab stand-in: bare repositories addressed by full project path (nested groups
 // allowed), GitLab's pre-receive refusal of protected branches, and smart HTTP through the real
 // `git http-backend` behind GitLab's Basic auth (any user name, the token as password).
-import { execFileSync } from 'node:child_process';
 import { chmod, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import {
+  basicCredentials,
   createBareRepo,
   isolatedGitEnv,
   listRefs,
   type RefUpdate,
+  refShaAt,
   runGit,
   serveGitHttp,
   takePushLog,
@@ -166,17 +167,7 @@ export class GitLabRepos {
   }
 
   refShaSync(repo: GitLabRepo, ref: string): string | undefined {
-    try {
-      const args = ['rev-parse', '--verify', '--quiet', `${ref}^{object}`];
-      const out = execFileSync('git', args, {
-        cwd: repo.barePath,
-        env: this.env,
-        stdio: ['ignore', 'pipe', 'ignore'],
-      });
-      return out.toString().trim() || undefined;
-    } catch {
-      return undefined;
-    }
+    return refShaAt(repo.barePath, ref, this.env);
   }
 
   /** Smart HTTP like GitLab's: Basic auth, any user name, the token as password. */
@@ -194,9 +185,6 @@ export class GitLabRepos {
   ): Promise<number> {
     const [, path = '', action = ''] = match;
     const auth = req.headers.authorization ?? '';
-    const basic = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(auth);
-    const decoded = basic?.[1] ? Buffer.from(basic[1], 'base64').toString('utf8') : '';
-    const colon = decoded.indexOf(':');
     req.on('error', () => {});
     const reply = (status: number, body: string, headers: Record<string, string> = {}) => {
       req.resume();
@@ -204,7 +192,8 @@ export class GitLabRepos {
       res.end(body);
       return status;
     };
-    if (colon < 0 || decoded.slice(colon + 1) !== opts.token) {
+    const credentials = basicCredentials(req);
+    if (credentials?.password !== opts.token) {
       const help = `${opts.baseUrl}/help/topics/git/troubleshooting_git.md#error-on-git-fetch-http-basic-access-denied`;
       return reply(
         401,
@@ -235,7 +224,7 @@ export class GitLabRepos {
       projectRoot: this.reposRoot,
       pathInfo: `/${repo.path}.git/${action}`,
       query: url.search.replace(/^\?/, ''),
-      remoteUser: decoded.slice(0, colon) || 'oauth2',
+      remoteUser: credentials.user || 'oauth2',
       env: isPush ? { ...this.env, FAKE_GITHUB_PUSH_LOG: pushLog } : this.env,
       beforeEnd: async () => {
         const updates = isPush ? await takePushLog(pushLog) : [];
