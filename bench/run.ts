@@ -8,7 +8,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Mirrors } from '../src/repos/mirror.js';
 import { LocalSandboxProvider } from '../src/sandbox/local/local-sandbox.js';
-import { initSnapshotRepository } from '../src/sandbox/workspace-git.js';
+import { initSnapshotRepository } from '../src/runs/workspace-git.js';
 import { openDatabase } from '../src/store/database.js';
 import { SqliteStore } from '../src/store/sqlite-store.js';
 

@@ -2,12 +2,10 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';
 import type { Dispatcher } from 'undici';
-import type { ModelClient } from './agent/model-client.js';
 import { installEgressProxy } from './config/egress-proxy.js';
 import { type AirlockEnv, readEnv, secretValues } from './config/env.js';
 import { loadPolicy, type Policy } from './config/policy.js';
 import { AirlockError } from './errors.js';
-import type { Forge } from './forge/forge.js';
 import { GitPublisher } from './forge/git-publisher.js';
 import {
   GitHubAppCredentials,
@@ -24,13 +22,15 @@ import { Redactor } from './log/redactor.js';
 import { createModelClient } from './models/create-model-client.js';
 import { Mirrors } from './repos/mirror.js';
 import { MirroredRepositories } from './repos/repository-source.js';
+import type { Forge } from './runs/ports/forge.js';
+import type { ModelClient } from './runs/ports/model.js';
+import type { SandboxProvider } from './runs/ports/sandbox.js';
+import type { Tickets } from './runs/ports/tickets.js';
 import { RunEngine } from './runs/run-engine.js';
 import { isTerminal } from './runs/run-state.js';
-import type { Tickets } from './runs/tickets.js';
 import { KubeApi, loadKubeConfig } from './sandbox/kubernetes/kube-api.js';
 import { KubernetesSandboxes } from './sandbox/kubernetes/kubernetes-sandboxes.js';
 import { LocalSandboxProvider } from './sandbox/local/local-sandbox.js';
-import type { SandboxProvider } from './sandbox/sandbox.js';
 import { openDatabase } from './store/database.js';
 import { SqliteStore } from './store/sqlite-store.js';
 

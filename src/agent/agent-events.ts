@@ -1,4 +1,4 @@
-import type { Message, ModelResponse } from './model-client.js';
+import type { Message, ModelResponse } from '../runs/ports/model.js';
 import type { ToolOutcome } from './tools/tool-result.js';
 
 /** One stream of typed events; the store, the CLI progress line and (later) Slack subscribe. */

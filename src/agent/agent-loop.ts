@@ -1,6 +1,6 @@
-import type { Sandbox } from '../sandbox/sandbox.js';
+import type { ContentBlock, Message, ModelClient, ModelResponse, ToolName } from '../runs/ports/model.js';
+import type { Sandbox } from '../runs/ports/sandbox.js';
 import type { AgentEventListener } from './agent-events.js';
-import type { ContentBlock, Message, ModelClient, ModelResponse, ToolName } from './model-client.js';
 import { costUsd, type Price } from './pricing.js';
 import { BashTool } from './tools/bash-tool.js';
 import { EditTool } from './tools/edit-tool.js';

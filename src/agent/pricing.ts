@@ -1,4 +1,4 @@
-import type { Usage } from './model-client.js';
+import type { Usage } from '../runs/ports/model.js';
 
 /** USD per million tokens. Cache writes cost 1.25× input and cache reads 0.1× (Anthropic's rates). */
 export interface Price {

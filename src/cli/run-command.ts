@@ -4,11 +4,11 @@ import { createInterface } from 'node:readline/promises';
 import type { App } from '../composition-root.js';
 import { limitsFor, repoPolicy } from '../config/policy.js';
 import { AirlockError } from '../errors.js';
-import { projectOf, ticketKeys } from '../jira/ticket-ref.js';
 import { mayPushHeadless } from '../runs/approval-policy.js';
 import { diffStat, formatDiffStat } from '../runs/diffstat.js';
-import { taskFromTicket } from '../runs/tickets.js';
-import type { RunRecord } from '../store/store.js';
+import type { RunRecord } from '../runs/ports/store.js';
+import { taskFromTicket } from '../runs/ports/tickets.js';
+import { projectOf, ticketKeys } from '../runs/ticket-ref.js';
 import { ProgressPrinter } from './progress.js';
 
 export interface RunOptions {

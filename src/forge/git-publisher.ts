@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { AirlockError } from '../errors.js';
 import { git, gitText } from '../repos/git.js';
 import type { Mirrors } from '../repos/mirror.js';
-import type { Forge, Publisher, PublishRequest, PublishResult } from './forge.js';
+import type { Forge, Publisher, PublishRequest, PublishResult } from '../runs/ports/forge.js';
 
 const IDENTITY = { name: 'airlock', email: 'airlock@users.noreply.local' };
 

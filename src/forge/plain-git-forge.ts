@@ -1,5 +1,5 @@
 import { AirlockError } from '../errors.js';
-import type { Forge } from './forge.js';
+import type { Forge } from '../runs/ports/forge.js';
 
 /** A repository reached by URL with git alone (a bare remote, a file path): push, no PR. */
 export class PlainGitForge implements Forge {

@@ -1,6 +1,6 @@
 import { Version2Client, Version3Client } from 'jira.js';
 import { AirlockError } from '../errors.js';
-import type { Ticket, Tickets } from '../runs/tickets.js';
+import type { Ticket, Tickets } from '../runs/ports/tickets.js';
 import { adfParagraphWithLink, adfToText } from './adf.js';
 
 interface RawComment {

@@ -1,5 +1,5 @@
 import { AirlockError } from '../errors.js';
-import type { Tickets } from '../runs/tickets.js';
+import type { Tickets } from '../runs/ports/tickets.js';
 
 const WHY =
   'Jira is not configured for airlock: set JIRA_BASE_URL and JIRA_EMAIL + JIRA_API_TOKEN (Cloud) or JIRA_PAT (Data Center).';

@@ -5,6 +5,7 @@ import type {
   TextBlockParam,
   ToolUnion,
 } from '@anthropic-ai/sdk/resources/messages/messages';
+import { AirlockError } from '../errors.js';
 import type {
   ContentBlock,
   Message,
@@ -12,8 +13,7 @@ import type {
   ModelRequest,
   ModelResponse,
   ToolName,
-} from '../agent/model-client.js';
-import { AirlockError } from '../errors.js';
+} from '../runs/ports/model.js';
 
 /** The part of the SDK client this adapter uses; Bedrock and Vertex clients have it too. */
 export interface MessagesApi {

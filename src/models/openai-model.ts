@@ -1,14 +1,8 @@
 import OpenAI from 'openai';
 import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
-import type {
-  ContentBlock,
-  Message,
-  ModelClient,
-  ModelRequest,
-  ModelResponse,
-} from '../agent/model-client.js';
 import { TOOL_SCHEMAS } from '../agent/tools/tool-schemas.js';
 import { AirlockError } from '../errors.js';
+import type { ContentBlock, Message, ModelClient, ModelRequest, ModelResponse } from '../runs/ports/model.js';
 
 /** Our conversation as Chat Completions messages: tool results become `tool` messages. */
 export function toChatMessages(system: string, messages: Message[]): ChatCompletionMessageParam[] {

@@ -1,13 +1,8 @@
 import type { Readable } from 'node:stream';
 import type { Policy } from '../config/policy.js';
-import type { Forge } from '../forge/forge.js';
+import type { Forge } from '../runs/ports/forge.js';
+import type { RepositorySource } from '../runs/ports/repositories.js';
 import type { Mirrors } from './mirror.js';
-
-/** The port runs/ uses to fix a run's base commit and take its snapshot. */
-export interface RepositorySource {
-  fetchBase(repo: string, base: string): Promise<string>;
-  snapshot(repo: string, sha: string): Readable;
-}
 
 export class MirroredRepositories implements RepositorySource {
   constructor(

@@ -1,7 +1,7 @@
 import { MAX_MODEL_CHARS } from '../agent/agent-loop.js';
-import type { ContentBlock, Message } from '../agent/model-client.js';
 import { headTail } from '../agent/truncate.js';
-import type { AuditEvent, ModelTurnRecord, ToolCallRecord } from '../store/store.js';
+import type { ContentBlock, Message } from './ports/model.js';
+import type { AuditEvent, ModelTurnRecord, ToolCallRecord } from './ports/store.js';
 
 /**
  * The conversation as the model saw it, rebuilt from the stored turns: each turn holds the

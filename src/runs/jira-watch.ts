@@ -1,11 +1,11 @@
 import type { Policy } from '../config/policy.js';
 import { messageOf } from '../errors.js';
-import { projectOf } from '../jira/ticket-ref.js';
 import type { Logger } from '../log/logger.js';
-import type { Store } from '../store/store.js';
-import type { Chat } from './chat.js';
+import type { Chat } from './ports/chat.js';
+import type { Store } from './ports/store.js';
+import { type Tickets, taskFromTicket } from './ports/tickets.js';
 import type { RunService } from './run-service.js';
-import { type Tickets, taskFromTicket } from './tickets.js';
+import { projectOf } from './ticket-ref.js';
 
 /**
  * jira.watch: polls a JQL query (outbound only) and starts a run for each new matching ticket,

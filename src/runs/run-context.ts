@@ -1,12 +1,12 @@
-import type { ModelClient } from '../agent/model-client.js';
 import type { Policy } from '../config/policy.js';
-import type { Publisher } from '../forge/forge.js';
 import type { Logger } from '../log/logger.js';
 import type { Redactor } from '../log/redactor.js';
-import type { RepositorySource } from '../repos/repository-source.js';
-import type { SandboxProvider } from '../sandbox/sandbox.js';
-import type { Store } from '../store/store.js';
-import type { Tickets } from './tickets.js';
+import type { Publisher } from './ports/forge.js';
+import type { ModelClient } from './ports/model.js';
+import type { RepositorySource } from './ports/repositories.js';
+import type { SandboxProvider } from './ports/sandbox.js';
+import type { Store } from './ports/store.js';
+import type { Tickets } from './ports/tickets.js';
 
 /** Everything a run needs, built once in the composition root and handed down. */
 export interface RunPorts {

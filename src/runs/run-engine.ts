@@ -1,22 +1,22 @@
 import type { AgentEvent } from '../agent/agent-events.js';
 import { AgentLoop, type AgentStop } from '../agent/agent-loop.js';
-import type { Message } from '../agent/model-client.js';
 import { priceFor } from '../agent/pricing.js';
 import { systemPrompt } from '../agent/system-prompt.js';
 import { limitsFor, repoPolicy } from '../config/policy.js';
 import { AirlockError, messageOf } from '../errors.js';
 import { runLogger } from '../log/logger.js';
-import type { Sandbox } from '../sandbox/sandbox.js';
-import { initSnapshotRepository } from '../sandbox/workspace-git.js';
-import type { RunRecord } from '../store/store.js';
 import { type Approver, type Decision, mayApprove } from './approval-policy.js';
 import { branchName, newRunId } from './branch-name.js';
 import { rebuildConversation, sessionSpend, withUserText } from './conversation.js';
 import { diffStat, formatDiffStat } from './diffstat.js';
+import type { Message } from './ports/model.js';
+import type { Sandbox } from './ports/sandbox.js';
+import type { RunRecord } from './ports/store.js';
 import type { RunPorts } from './run-context.js';
 import { isTerminal, type RunState } from './run-state.js';
 import { sandboxForSession } from './sandbox-rebuild.js';
 import { TranscriptRecorder } from './transcript-recorder.js';
+import { initSnapshotRepository } from './workspace-git.js';
 
 export interface RunRequest {
   repo: string;

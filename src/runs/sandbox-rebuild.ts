@@ -1,8 +1,8 @@
 import { AirlockError } from '../errors.js';
-import type { Sandbox } from '../sandbox/sandbox.js';
-import { initSnapshotRepository } from '../sandbox/workspace-git.js';
-import type { RunRecord } from '../store/store.js';
+import type { Sandbox } from './ports/sandbox.js';
+import type { RunRecord } from './ports/store.js';
 import type { RunPorts } from './run-context.js';
+import { initSnapshotRepository } from './workspace-git.js';
 
 const REVIEWED = '.git/airlock-reviewed.diff';
 

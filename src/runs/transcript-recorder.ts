@@ -1,5 +1,5 @@
 import type { AgentEvent } from '../agent/agent-events.js';
-import type { Store } from '../store/store.js';
+import type { Store } from './ports/store.js';
 
 /** Writes the agent's event stream to the store: every model turn and every tool call, whole. */
 export class TranscriptRecorder {

@@ -1,7 +1,7 @@
 import type { Logger } from '../log/logger.js';
-import type { Chat, RunNotice, RunProgress } from '../runs/chat.js';
 import { diffStat } from '../runs/diffstat.js';
-import type { RunRecord, Store } from '../store/store.js';
+import type { Chat, RunNotice, RunProgress } from '../runs/ports/chat.js';
+import type { RunRecord, Store } from '../runs/ports/store.js';
 import { Priority, type SlackOutbox } from './slack-outbox.js';
 import { approvalMessage, decidedApprovalMessage } from './views/approval-message.js';
 import { escapeMrkdwn, fit } from './views/limits.js';

@@ -1,10 +1,10 @@
 import type { Policy } from '../config/policy.js';
-import { projectOf } from '../jira/ticket-ref.js';
 import type { Logger } from '../log/logger.js';
 import type { Approver } from '../runs/approval-policy.js';
+import type { Store } from '../runs/ports/store.js';
+import { type Tickets, taskFromTicket } from '../runs/ports/tickets.js';
 import type { RunService } from '../runs/run-service.js';
-import { type Tickets, taskFromTicket } from '../runs/tickets.js';
-import type { Store } from '../store/store.js';
+import { projectOf } from '../runs/ticket-ref.js';
 import { chooseRepo, HELP_TEXT, parseRequest } from './intake.js';
 import { Priority, type SlackOutbox } from './slack-outbox.js';
 import type { UserGroups } from './user-groups.js';

@@ -1,8 +1,4 @@
 import { AirlockError } from '../errors.js';
-import type { RunState } from '../runs/run-state.js';
-import { canTransition } from '../runs/run-state.js';
-import { eventHash, GENESIS_HASH, sha256Hex } from './audit-chain.js';
-import { type Db, durably } from './database.js';
 import type {
   AuditEvent,
   AuditReport,
@@ -14,7 +10,11 @@ import type {
   RunTotals,
   Store,
   ToolCallRecord,
-} from './store.js';
+} from '../runs/ports/store.js';
+import type { RunState } from '../runs/run-state.js';
+import { canTransition } from '../runs/run-state.js';
+import { eventHash, GENESIS_HASH, sha256Hex } from './audit-chain.js';
+import { type Db, durably } from './database.js';
 import { verifyAuditChain } from './verify-audit.js';
 
 const FIELD_COLUMNS: Record<keyof RunFields, string> = {

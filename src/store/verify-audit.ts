@@ -1,6 +1,6 @@
+import type { AuditReport } from '../runs/ports/store.js';
 import { eventHash, GENESIS_HASH, sha256Hex } from './audit-chain.js';
 import type { Db } from './database.js';
-import type { AuditReport } from './store.js';
 
 type Row = Record<string, unknown>;
 

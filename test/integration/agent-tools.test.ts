@@ -5,8 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BashTool } from '../../src/agent/tools/bash-tool.js';
 import { EditTool } from '../../src/agent/tools/edit-tool.js';
 import { headTail } from '../../src/agent/truncate.js';
+import type { Sandbox } from '../../src/runs/ports/sandbox.js';
 import { LocalSandboxProvider } from '../../src/sandbox/local/local-sandbox.js';
-import type { Sandbox } from '../../src/sandbox/sandbox.js';
 
 const RUN = 'run-1';
 

@@ -1,9 +1,9 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
-import type { Message, ModelClient, ModelRequest } from '../../src/agent/model-client.js';
 import { readEnv } from '../../src/config/env.js';
 import { AirlockError } from '../../src/errors.js';
 import { createModelClient } from '../../src/models/create-model-client.js';
 import { DEFAULT_ANTHROPIC_MODEL } from '../../src/models/default-model.js';
+import type { Message, ModelClient, ModelRequest } from '../../src/runs/ports/model.js';
 import { type FakeAnthropic, type ScriptStep, startFakeAnthropic } from '../fakes/anthropic-server.js';
 import type { Json } from '../fakes/http.js';
 

@@ -19,10 +19,10 @@ import { Readable } from 'node:stream';
 import * as tar from 'tar';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AirlockError } from '../../src/errors.js';
+import type { Sandbox } from '../../src/runs/ports/sandbox.js';
+import { diffAgainst, initSnapshotRepository } from '../../src/runs/workspace-git.js';
 import { commandEnv } from '../../src/sandbox/command-env.js';
 import { LocalSandboxProvider } from '../../src/sandbox/local/local-sandbox.js';
-import type { Sandbox } from '../../src/sandbox/sandbox.js';
-import { diffAgainst, initSnapshotRepository } from '../../src/sandbox/workspace-git.js';
 
 /**
  * Scratch space lives under /var/tmp, not /tmp: bubblewrap binds the host's /var read-only into

@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { PublishRequest } from '../../src/forge/forge.js';
 import { GitPublisher } from '../../src/forge/git-publisher.js';
 import { GitHubForge } from '../../src/forge/github/github-forge.js';
 import { Mirrors } from '../../src/repos/mirror.js';
+import type { PublishRequest } from '../../src/runs/ports/forge.js';
 import { FIXTURE_FILES } from '../fakes/fixture-repo.js';
 import { type FakeGitHub, startFakeGitHub } from '../fakes/github-server.js';
 

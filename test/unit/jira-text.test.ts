@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { adfParagraphWithLink, adfToText } from '../../src/jira/adf.js';
-import { projectOf, ticketKeys } from '../../src/jira/ticket-ref.js';
+import { projectOf, ticketKeys } from '../../src/runs/ticket-ref.js';
 
 describe('ticket keys', () => {
   it('finds keys bare, in /browse/ links and in ?selectedIssue=', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Usage } from '../../src/agent/model-client.js';
 import { costUsd, priceFor } from '../../src/agent/pricing.js';
+import type { Usage } from '../../src/runs/ports/model.js';
 
 const usage = (u: Partial<Usage>): Usage => ({
   inputTokens: 0,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parsePolicy } from '../../src/config/policy.js';
 import { diffStat } from '../../src/runs/diffstat.js';
+import type { RunRecord } from '../../src/runs/ports/store.js';
 import { chooseRepo, parseRequest } from '../../src/slack/intake.js';
 import {
   APPROVE_ACTION,
@@ -13,7 +14,6 @@ import { codeBlock, fit } from '../../src/slack/views/limits.js';
 import { repoPicker } from '../../src/slack/views/repo-picker.js';
 import { requestChangesModal } from '../../src/slack/views/request-changes-modal.js';
 import { CANCEL_ACTION, statusMessage } from '../../src/slack/views/status-message.js';
-import type { RunRecord } from '../../src/store/store.js';
 
 const SHA = 'a'.repeat(64);
 const run: RunRecord = {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { Sandbox } from '../../sandbox/sandbox.js';
-import { shellQuote } from '../../sandbox/shell-quote.js';
+import type { Sandbox } from '../../runs/ports/sandbox.js';
+import { shellQuote } from '../../shared/shell-quote.js';
 import { headTail } from '../truncate.js';
 import { type ToolOutcome, toolError } from './tool-result.js';
 

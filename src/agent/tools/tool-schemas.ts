@@ -1,4 +1,4 @@
-import type { ToolName } from '../model-client.js';
+import type { ToolName } from '../../runs/ports/model.js';
 
 /**
  * The two tools as JSON-schema functions, for providers without Anthropic's client tools.

@@ -2,7 +2,7 @@ import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
 import { Octokit } from '@octokit/rest';
 import { AirlockError } from '../../errors.js';
-import type { Forge, PullRequest, PullRequestDraft } from '../forge.js';
+import type { Forge, PullRequest, PullRequestDraft } from '../../runs/ports/forge.js';
 import { type GitHubCredentials, PersonalToken } from './github-credentials.js';
 
 /** Octokit with GitHub's recommended retry and rate-limit handling. */

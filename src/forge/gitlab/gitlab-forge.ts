@@ -1,6 +1,6 @@
 import { Gitlab } from '@gitbeaker/rest';
 import { AirlockError } from '../../errors.js';
-import type { Forge, PullRequest, PullRequestDraft } from '../forge.js';
+import type { Forge, PullRequest, PullRequestDraft } from '../../runs/ports/forge.js';
 
 /**
  * Self-managed GitLab (GITLAB_URL) with a project-scoped access token (GITLAB_TOKEN):

@@ -8,8 +8,8 @@ import {
   type ExecOptions,
   type ExecResult,
   type Sandbox,
-} from '../sandbox.js';
-import { diffAgainst } from '../workspace-git.js';
+} from '../../runs/ports/sandbox.js';
+import { diffAgainst } from '../../runs/workspace-git.js';
 import type { KubeApi } from './kube-api.js';
 import { execInPod, type PodExecOutcome, type PodExecRequest, type PodRef } from './pod-exec.js';
 import { SANDBOX_CONTAINER, SANDBOX_WORKDIR } from './pod-spec.js';

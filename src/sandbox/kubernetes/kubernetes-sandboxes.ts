@@ -2,7 +2,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Policy } from '../../config/policy.js';
 import { AirlockError } from '../../errors.js';
-import type { Sandbox, SandboxProvider, SandboxSpec } from '../sandbox.js';
+import type { Sandbox, SandboxProvider, SandboxSpec } from '../../runs/ports/sandbox.js';
 import type { KubeApi } from './kube-api.js';
 import { KubernetesSandbox } from './kubernetes-sandbox.js';
 import {

@@ -3,16 +3,16 @@ import { constants } from 'node:fs';
 import { lstat, mkdir, open, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { AirlockError } from '../../errors.js';
-import { commandEnv } from '../command-env.js';
-import { OutputCapture } from '../output-capture.js';
 import {
   DEFAULT_MAX_OUTPUT_BYTES,
   type ExecOptions,
   type ExecResult,
   type Sandbox,
   type SandboxProvider,
-} from '../sandbox.js';
-import { diffAgainst } from '../workspace-git.js';
+} from '../../runs/ports/sandbox.js';
+import { diffAgainst } from '../../runs/workspace-git.js';
+import { commandEnv } from '../command-env.js';
+import { OutputCapture } from '../output-capture.js';
 import { bubblewrapWorks, bwrapArgs, SANDBOX_HOME, SANDBOX_WORKDIR } from './bubblewrap.js';
 
 const NONE_WARNING =

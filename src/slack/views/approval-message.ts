@@ -1,6 +1,6 @@
 import type { DiffStat } from '../../runs/diffstat.js';
 import { formatDiffStat } from '../../runs/diffstat.js';
-import type { RunRecord } from '../../store/store.js';
+import type { RunRecord } from '../../runs/ports/store.js';
 import { codeBlock, escapeMrkdwn, fit, LIMITS } from './limits.js';
 
 export const APPROVE_ACTION = 'airlock_approve';

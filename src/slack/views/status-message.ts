@@ -1,5 +1,5 @@
-import type { RunProgress } from '../../runs/chat.js';
-import type { RunRecord } from '../../store/store.js';
+import type { RunProgress } from '../../runs/ports/chat.js';
+import type { RunRecord } from '../../runs/ports/store.js';
 import { escapeMrkdwn, fit, LIMITS } from './limits.js';
 
 export const CANCEL_ACTION = 'airlock_cancel';

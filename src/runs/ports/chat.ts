@@ -1,5 +1,5 @@
-import type { RunRecord } from '../store/store.js';
-import type { DiffStat } from './diffstat.js';
+import type { DiffStat } from '../diffstat.js';
+import type { RunRecord } from './store.js';
 
 /** Where a run stands, for a status line: coalesced by the chat adapter, latest wins. */
 export interface RunProgress {

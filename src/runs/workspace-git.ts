@@ -1,5 +1,5 @@
 import { AirlockError } from '../errors.js';
-import { DIFF_MAX_BYTES, type Sandbox } from './sandbox.js';
+import { DIFF_MAX_BYTES, type Sandbox } from './ports/sandbox.js';
 
 /** Git as airlock runs it inside a sandbox: no pager, no prompts, no hooks, a fixed identity. */
 const GIT =

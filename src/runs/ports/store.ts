@@ -1,4 +1,4 @@
-import type { RunState } from '../runs/run-state.js';
+import type { RunState } from '../run-state.js';
 
 /** The Store port: what runs/ needs from persistence. */
 export interface RunRecord {

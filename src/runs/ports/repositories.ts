@@ -1,0 +1,7 @@
+import type { Readable } from 'node:stream';
+
+/** The port runs/ uses to fix a run's base commit and take its snapshot. */
+export interface RepositorySource {
+  fetchBase(repo: string, base: string): Promise<string>;
+  snapshot(repo: string, sha: string): Readable;
+}
