@@ -7,8 +7,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Mirrors } from '../src/repos/mirror.js';
-import { LocalSandboxProvider } from '../src/sandbox/local/local-sandbox.js';
 import { initSnapshotRepository } from '../src/runs/workspace-git.js';
+import { LocalSandboxProvider } from '../src/sandbox/local/local-sandbox.js';
 import { openDatabase } from '../src/store/database.js';
 import { SqliteStore } from '../src/store/sqlite-store.js';
 
@@ -41,6 +41,7 @@ async function timed<T>(fn: () => Promise<T> | T): Promise<number> {
         requester: 'U1',
         source: 'cli',
         baseRef: 'main',
+        ownerId: null,
       });
       for (let i = 1; i < perRun; i++) {
         store.recordToolCall({

@@ -6,26 +6,32 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { doctorCommand } from './cli/doctor-command.js';
 import { auditVerifyCommand, runsCommand, showCommand } from './cli/inspect-commands.js';
+import { retryCommand } from './cli/retry-command.js';
 import { runCommand } from './cli/run-command.js';
 import { podSpecCommand } from './cli/sandbox-command.js';
 import { serveCommand } from './cli/serve-command.js';
 import { type App, buildApp } from './composition-root.js';
-import { AirlockError, exitCodeFor } from './errors.js';
+import { AirlockError, exitCodeFor, messageOf } from './errors.js';
+import { describeStoreError } from './store/store-errors.js';
 
-/** Runs one command with the app built for it; maps every failure to a message and an exit code. */
+/**
+ * Runs one command with the app built for it; maps every failure to a message and an exit code.
+ * Opening the store first reconciles runs whose owner is gone (DESIGN.md §2, Ownership).
+ */
 async function withApp(
   fn: (app: App) => Promise<number> | number,
-  opts: { logTo?: 'file' | 'stderr' } = {},
+  opts: { logTo?: 'file' | 'stderr'; ownerKind?: string } = {},
 ): Promise<void> {
   let app: App | undefined;
   let code: number;
   try {
     app = buildApp(process.env, opts);
+    await reconcile(app);
     code = await fn(app);
   } catch (error) {
-    code = exitCodeFor(error);
-    const message =
-      error instanceof AirlockError ? error.message : `unexpected error: ${(error as Error).message}`;
+    const known = error instanceof AirlockError ? error : describeStoreError(error, databasePath(app));
+    code = exitCodeFor(known ?? error);
+    const message = known ? known.message : `unexpected error: ${messageOf(error)}`;
     const redacted = app ? app.redactor.redact(message) : message;
     process.stderr.write(`airlock: ${redacted}\n`);
     app?.logger.error(
@@ -33,9 +39,27 @@ async function withApp(
       'command failed',
     );
   } finally {
-    app?.close();
+    try {
+      app?.close();
+    } catch {
+      // Closing a store that failed is best effort; the error above was already said.
+    }
   }
   process.exitCode = code;
+}
+
+function databasePath(app: App | undefined): string {
+  return app ? join(app.dataDir, 'airlock.db') : 'the database in AIRLOCK_DATA_DIR';
+}
+
+/** Ends headless runs whose process died; a failure here never stops the command itself. */
+async function reconcile(app: App): Promise<void> {
+  try {
+    const { ended } = await app.lifecycle.reconcile({ adopt: false });
+    for (const run of ended) app.logger.warn({ run_id: run.id, err: run.error }, 'run interrupted');
+  } catch (error) {
+    app.logger.warn({ err: messageOf(error) }, 'could not reconcile runs whose owner is gone');
+  }
 }
 
 export function buildProgram(): Command {
@@ -47,7 +71,9 @@ export function buildProgram(): Command {
   program
     .command('serve')
     .description('the Slack bot: Socket Mode, runs, /healthz /readyz /metrics on AIRLOCK_HTTP_PORT')
-    .action(() => withApp((app) => serveCommand(app, process.stderr), { logTo: 'stderr' }));
+    .action(() =>
+      withApp((app) => serveCommand(app, process.stderr), { logTo: 'stderr', ownerKind: 'serve' }),
+    );
 
   program
     .command('demo')
@@ -68,12 +94,31 @@ export function buildProgram(): Command {
     .option('--yes', 'with --push: no confirmation (only where headless_push allows it)')
     .option('--json', 'print the result as JSON on stdout')
     .action((opts) =>
-      withApp((app) =>
-        runCommand(app, opts, {
-          stdout: process.stdout,
-          stderr: process.stderr,
-          stdinIsTTY: !!process.stdin.isTTY,
-        }),
+      withApp(
+        (app) =>
+          runCommand(app, opts, {
+            stdout: process.stdout,
+            stderr: process.stderr,
+            stdinIsTTY: !!process.stdin.isTTY,
+          }),
+        { ownerKind: 'run' },
+      ),
+    );
+
+  program
+    .command('retry')
+    .description('finish a run whose push or pull request failed: same approved bytes, same commit')
+    .argument('<run>', 'run id')
+    .option('--json', 'print the result as JSON on stdout')
+    .action((runId, opts) =>
+      withApp(
+        (app) =>
+          retryCommand(app, runId, opts, {
+            stdout: process.stdout,
+            stderr: process.stderr,
+            stdinIsTTY: !!process.stdin.isTTY,
+          }),
+        { ownerKind: 'retry' },
       ),
     );
 

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';
 import type { Dispatcher } from 'undici';
@@ -22,16 +22,19 @@ import { Redactor } from './log/redactor.js';
 import { createModelClient } from './models/create-model-client.js';
 import { Mirrors } from './repos/mirror.js';
 import { MirroredRepositories } from './repos/repository-source.js';
+import { OwnerLease } from './runs/owner-lease.js';
 import type { Forge } from './runs/ports/forge.js';
 import type { ModelClient } from './runs/ports/model.js';
 import type { SandboxProvider } from './runs/ports/sandbox.js';
 import type { Tickets } from './runs/ports/tickets.js';
-import { RunEngine } from './runs/run-engine.js';
+import { RequestResolver } from './runs/request-resolver.js';
+import { RunLifecycle } from './runs/run-lifecycle.js';
 import { isTerminal } from './runs/run-state.js';
 import { KubeApi, loadKubeConfig } from './sandbox/kubernetes/kube-api.js';
 import { KubernetesSandboxes } from './sandbox/kubernetes/kubernetes-sandboxes.js';
 import { LocalSandboxProvider } from './sandbox/local/local-sandbox.js';
 import { openDatabase } from './store/database.js';
+import { SqliteRunThreads } from './store/sqlite-run-threads.js';
 import { SqliteStore } from './store/sqlite-store.js';
 
 export interface App {
@@ -39,9 +42,14 @@ export interface App {
   policy: Policy;
   dataDir: string;
   store: SqliteStore;
+  /** Slack's thread bookkeeping, in the same database. */
+  threads: SqliteRunThreads;
   redactor: Redactor;
   logger: Logger;
-  engine: RunEngine;
+  /** This process as an owner of runs (registered on first use). */
+  owner: OwnerLease;
+  lifecycle: RunLifecycle;
+  resolver: RequestResolver;
   sandboxes: SandboxProvider;
   forgeFor: (repo: string) => Forge;
   model: () => ModelClient;
@@ -55,19 +63,25 @@ export interface App {
  * The one place that builds every client and passes it down (STYLE.md: Atlantis' NewServer).
  * Nothing else constructs an SDK client or reads the environment.
  */
-export function buildApp(processEnv: NodeJS.ProcessEnv, opts: { logTo?: 'file' | 'stderr' } = {}): App {
+export function buildApp(
+  processEnv: NodeJS.ProcessEnv,
+  opts: { logTo?: 'file' | 'stderr'; ownerKind?: string } = {},
+): App {
   const env = readEnv(processEnv);
   const egress = installEgressProxy(processEnv);
   const policy = loadPolicy(env.AIRLOCK_CONFIG);
   const dataDir = resolve(env.AIRLOCK_DATA_DIR);
-  mkdirSync(dataDir, { recursive: true });
+  ensureDataDir(dataDir);
   const redactor = new Redactor(secretValues(processEnv));
   const destination =
     opts.logTo === 'stderr'
       ? pino.destination(2)
       : pino.destination({ dest: join(dataDir, 'airlock.log'), mkdir: true, sync: true });
   const logger = createLogger({ level: env.AIRLOCK_LOG_LEVEL, redactor, destination });
-  const store = new SqliteStore(openDatabase(join(dataDir, 'airlock.db')));
+  const db = openDatabase(join(dataDir, 'airlock.db'));
+  const store = new SqliteStore(db);
+  const threads = new SqliteRunThreads(db);
+  const owner = new OwnerLease(store, { kind: opts.ownerKind ?? 'cli', logger });
 
   const urls = Object.fromEntries(Object.entries(policy.repos).map(([name, r]) => [name, r.url]));
   const github = new GitHubForge(githubCredentials(env, policy, redactor), {
@@ -121,10 +135,14 @@ export function buildApp(processEnv: NodeJS.ProcessEnv, opts: { logTo?: 'file' |
   const mirrors = new Mirrors(join(dataDir, 'mirrors'));
   let modelClient: ModelClient | undefined;
   const model = () => {
-    modelClient ??= createModelClient(env, policy.model.name);
+    modelClient ??= createModelClient(env, policy.model.name, {
+      idleTimeoutMs: policy.model.idle_timeout_seconds * 1000,
+      requestTimeoutMs: policy.model.request_timeout_seconds * 1000,
+    });
     return modelClient;
   };
-  const engine = new RunEngine({
+  const lifecycle = new RunLifecycle({
+    owner,
     store,
     policy,
     repos: new MirroredRepositories(mirrors, forgeFor, policy),
@@ -140,19 +158,45 @@ export function buildApp(processEnv: NodeJS.ProcessEnv, opts: { logTo?: 'file' |
     policy,
     dataDir,
     store,
+    threads,
     redactor,
     logger,
-    engine,
+    owner,
+    lifecycle,
+    resolver: new RequestResolver(policy, tickets),
     sandboxes,
     forgeFor,
     model,
     tickets,
     egress,
     close: () => {
+      owner.stop();
       store.close();
       logger.flush();
     },
   };
+}
+
+/** The data directory, created if missing; a file or an unwritable folder there is said plainly. */
+function ensureDataDir(dataDir: string): void {
+  try {
+    mkdirSync(dataDir, { recursive: true });
+    accessSync(dataDir, constants.W_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why =
+      code === 'EEXIST' || code === 'ENOTDIR'
+        ? 'is a file, not a directory'
+        : code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
+          ? 'is not writable by this user'
+          : code === 'ENOSPC'
+            ? 'cannot be created: the disk is full'
+            : `cannot be used (${code ?? (error as Error).message})`;
+    throw new AirlockError(
+      'config_invalid',
+      `AIRLOCK_DATA_DIR ${dataDir} ${why}. Point AIRLOCK_DATA_DIR at a writable directory.`,
+    );
+  }
 }
 
 /** A GitHub App when its variables are set (scoped, short-lived tokens), else GITHUB_TOKEN. */

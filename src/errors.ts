@@ -23,9 +23,15 @@ export class AirlockError extends Error {
   }
 }
 
-/** Exit codes of DESIGN.md §7: 0 done, 1 the run failed or was refused, 2 bad usage or config. */
+/**
+ * Exit codes of DESIGN.md §7: 0 done, 1 the run failed or was refused, 2 bad usage or config
+ * (an unknown run id is bad usage).
+ */
 export function exitCodeFor(error: unknown): 1 | 2 {
-  if (error instanceof AirlockError && ['config_invalid', 'usage', 'repo_unknown'].includes(error.code))
+  if (
+    error instanceof AirlockError &&
+    ['config_invalid', 'usage', 'repo_unknown', 'run_not_found'].includes(error.code)
+  )
     return 2;
   return 1;
 }

@@ -28,7 +28,7 @@ export async function startBot(
   app: App,
   opts: { slackRateScale?: number; expiryEveryMs?: number } = {},
 ): Promise<Bot> {
-  const { env, store, policy, logger, engine } = app;
+  const { env, store, policy, logger, lifecycle } = app;
   if (!env.SLACK_BOT_TOKEN || !env.SLACK_APP_TOKEN) {
     throw new AirlockError(
       'config_invalid',
@@ -46,26 +46,36 @@ export async function startBot(
   slack.app.client.on(WebClientEvent.RATE_LIMITED, () => {
     rateLimited++;
   });
+  // One bot per store: a second serve would run every run twice.
+  const registered = app.owner.register({ exclusive: true, kind: 'serve' });
+  if (!registered.ok) {
+    const { holder } = registered;
+    throw new AirlockError(
+      'usage',
+      `Another airlock serve (pid ${holder.pid} on ${holder.host}, started ${holder.startedAt}) owns the data directory ${app.dataDir}. Stop it first, or give this one its own AIRLOCK_DATA_DIR.`,
+    );
+  }
   const auth = await slack.app.client.auth.test().catch((error: Error) => {
     throw new AirlockError('config_invalid', `Slack refused SLACK_BOT_TOKEN: ${error.message}`);
   });
   const botUserId = String(auth.user_id);
 
   const outbox = new SlackOutbox(slack.app.client, { scale: opts.slackRateScale, logger });
-  const chat = new SlackChat(outbox, store, logger, {
+  const chat = new SlackChat(outbox, store, app.threads, logger, {
     botUserId,
     approvers: (run) => policy.repos[run.repo]?.approvers ?? [],
   });
-  const runs = new RunService({ engine, store, policy, chat, logger });
+  const runs = new RunService({ lifecycle, store, policy, chat, logger });
   const intake = new SlackIntake({
     runs,
     store,
+    threads: app.threads,
+    resolver: app.resolver,
     policy,
     outbox,
     groups: new UserGroups(outbox),
     logger,
     botUserId: () => botUserId,
-    tickets: app.tickets,
   });
   registerListeners(
     slack.app,
@@ -85,13 +95,25 @@ export async function startBot(
   });
 
   runs.expireApprovals();
-  runs.recover();
+  await runs.recover();
   // Reaps orphaned sandbox pods and fills the warm pool; failures are logged and retried.
   await app.sandboxes.start?.();
   await slack.start();
-  const expiry = setInterval(() => runs.expireApprovals(), opts.expiryEveryMs ?? 60_000);
+  const expiry = setInterval(() => {
+    runs.expireApprovals();
+    // Runs of an owner elsewhere whose lease lapsed, and failures this process could not record.
+    void runs.recover().catch((error: Error) => logger.warn({ err: error.message }, 'reconcile failed'));
+  }, opts.expiryEveryMs ?? 60_000);
   expiry.unref();
-  const watch = new JiraWatch({ tickets: app.tickets, runs, chat, store, policy, logger });
+  const watch = new JiraWatch({
+    tickets: app.tickets,
+    resolver: app.resolver,
+    runs,
+    chat,
+    store,
+    policy,
+    logger,
+  });
   const watchEvery = policy.jira?.watch?.every;
   let watching: Promise<unknown> = Promise.resolve();
   const watcher = watchEvery
@@ -122,6 +144,8 @@ export async function startBot(
         await slack.app.stop().catch(() => {});
         await app.sandboxes.close?.();
         await closeServer(health.server);
+        // Runs left moving are taken over by the next serve at once (the owner row is gone).
+        app.owner.stop();
       })();
       return stopping;
     },

@@ -1,6 +1,9 @@
 import type { App } from '../composition-root.js';
 import { AirlockError } from '../errors.js';
 import { diffStat, formatDiffStat } from '../runs/diffstat.js';
+import { describeOwner, ownerGone } from '../runs/owner-lease.js';
+import type { RunRecord } from '../runs/ports/store.js';
+import { isTerminal } from '../runs/run-state.js';
 
 type Out = { write(s: string): unknown };
 
@@ -21,10 +24,20 @@ export function runsCommand(app: App, opts: { limit?: string; json?: boolean }, 
   for (const r of runs) {
     const task = (r.task.split('\n')[0] ?? '').slice(0, 60);
     out.write(
-      `${r.id}  ${r.createdAt.slice(0, 19).replace('T', ' ')}  ${r.state.padEnd(17)}  ${r.repo}  ${task}\n`,
+      `${r.id}  ${r.createdAt.slice(0, 19).replace('T', ' ')}  ${r.state.padEnd(17)}  ${r.repo}  ${task}${ownerNote(app, r)}\n`,
     );
   }
   return 0;
+}
+
+/** Who moves an active run, so a run nobody moves shows as such (and why it will move again). */
+function ownerNote(app: App, run: RunRecord): string {
+  if (isTerminal(run.state)) return run.retryable ? '  (push failed: airlock retry)' : '';
+  const owner = app.store.owners().find((o) => o.id === run.ownerId);
+  if (!ownerGone(owner, app.owner.me, Date.now())) return `  [${describeOwner(owner)}]`;
+  return run.source === 'cli'
+    ? '  [owner gone: interrupted]'
+    : '  [owner gone: resumes when airlock serve starts]';
 }
 
 /** `airlock show RUN`: events, commands with exit codes, model turns, the diff. */
@@ -51,6 +64,7 @@ export function showCommand(app: App, runId: string, opts: { json?: boolean }, o
   if (run.branch) out.write(`branch ${run.branch}\n`);
   if (run.prUrl) out.write(`pull request ${run.prUrl}\n`);
   if (run.error) out.write(`error: ${run.error}\n`);
+  if (!isTerminal(run.state)) out.write(`owner:${ownerNote(app, run) || ' this process'}\n`);
   out.write(`\ntask:\n${indent(run.task)}\n`);
   if (run.summary) out.write(`\nsummary:\n${indent(run.summary)}\n`);
 

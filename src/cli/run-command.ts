@@ -1,14 +1,15 @@
-import { writeFileSync } from 'node:fs';
+import { accessSync, constants, statSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import type { App } from '../composition-root.js';
 import { limitsFor, repoPolicy } from '../config/policy.js';
-import { AirlockError } from '../errors.js';
+import { AirlockError, messageOf } from '../errors.js';
 import { mayPushHeadless } from '../runs/approval-policy.js';
 import { diffStat, formatDiffStat } from '../runs/diffstat.js';
 import type { RunRecord } from '../runs/ports/store.js';
-import { taskFromTicket } from '../runs/ports/tickets.js';
-import { projectOf, ticketKeys } from '../runs/ticket-ref.js';
+import { resolvedOrThrow } from '../runs/request-resolver.js';
+import type { PushOutcome, WorkResult } from '../runs/run-lifecycle.js';
 import { ProgressPrinter } from './progress.js';
 
 export interface RunOptions {
@@ -29,38 +30,35 @@ export interface Io {
   confirm?: (question: string) => Promise<boolean>;
 }
 
-/** `airlock run`: one headless run. Returns the exit code (DESIGN.md §7). */
-export async function runCommand(app: App, opts: RunOptions, io: Io): Promise<number> {
-  let ticketKey: string | undefined;
-  if (opts.jira) {
-    const [key] = ticketKeys(opts.jira);
-    if (!key)
-      throw new AirlockError(
-        'usage',
-        `--jira takes a ticket key or link (WID-7, …/browse/WID-7); got "${opts.jira}".`,
-      );
-    const ticket = await app.tickets.fetch(key);
-    ticketKey = key;
-    opts = {
-      ...opts,
-      repo: opts.repo ?? app.policy.jira?.projects[projectOf(key)],
-      task: taskFromTicket(ticket, opts.task),
-    };
-    if (!opts.repo) {
-      throw new AirlockError(
-        'usage',
-        `No repository for Jira project ${projectOf(key)}: pass --repo, or map it under jira.projects in airlock.yaml.`,
-      );
-    }
-  }
-  if (!opts.repo)
+/** --patch FILE must be writable before any token is spent. */
+function checkPatchPath(path: string): void {
+  const full = resolve(path);
+  const dir = dirname(full);
+  try {
+    if (!statSync(dir).isDirectory()) throw new Error('not a directory');
+    accessSync(dir, constants.W_OK);
+  } catch {
     throw new AirlockError(
       'usage',
-      `--repo is required. Configured: ${Object.keys(app.policy.repos).join(', ')}.`,
+      `--patch ${path}: the folder ${dir} does not exist or is not writable. Create it, or write the patch elsewhere.`,
     );
-  if (!opts.task?.trim())
+  }
+  try {
+    if (statSync(full).isDirectory())
+      throw new AirlockError('usage', `--patch ${path} is a directory; give a file name.`);
+  } catch (error) {
+    if (error instanceof AirlockError) throw error;
+  }
+}
+
+/**
+ * `airlock run`: one headless run, driven through the same lifecycle commands as the bot.
+ * Returns the exit code (DESIGN.md §7).
+ */
+export async function runCommand(app: App, opts: RunOptions, io: Io): Promise<number> {
+  if (opts.repo) repoPolicy(app.policy, opts.repo);
+  if (!opts.jira && !opts.task?.trim())
     throw new AirlockError('usage', '--task is required: what should the agent do? (or --jira KEY)');
-  const policy = repoPolicy(app.policy, opts.repo);
   if (opts.yes && !opts.push) throw new AirlockError('usage', '--yes only makes sense with --push.');
   if (opts.push && !opts.yes && !(io.stdinIsTTY && io.stderr.isTTY)) {
     throw new AirlockError(
@@ -68,25 +66,34 @@ export async function runCommand(app: App, opts: RunOptions, io: Io): Promise<nu
       '--push without --yes asks for confirmation, which needs a terminal. Add --yes (policy permitting).',
     );
   }
-  // Refuse before spending tokens when the answer is already known.
+  if (opts.patch) checkPatchPath(opts.patch);
+  const resolution = await app.resolver.resolve({ text: opts.task, repo: opts.repo, ticket: opts.jira });
+  if (!resolution.ok && resolution.kind === 'repo' && !opts.jira)
+    throw new AirlockError(
+      'usage',
+      `--repo is required. Configured: ${Object.keys(app.policy.repos).join(', ')}.`,
+    );
+  const request = resolvedOrThrow(resolution);
+  const policy = repoPolicy(app.policy, request.repo);
+  // Say before spending tokens that the push will be refused; the diff is still worth having.
   if (opts.push && opts.yes) {
-    const decision = mayPushHeadless(policy, opts.repo);
+    const decision = mayPushHeadless(policy, request.repo);
     if (!decision.allowed) io.stderr.write(`note: ${decision.reason}\n`);
   }
 
-  const { engine } = app;
-  const limits = limitsFor(app.policy, opts.repo);
-  const progress = new ProgressPrinter(io.stderr, limits.max_steps);
+  const { lifecycle } = app;
+  const progress = new ProgressPrinter(io.stderr, limitsFor(app.policy, request.repo).max_steps);
   if (app.sandboxes.warning) progress.line(app.sandboxes.warning);
-
-  let run: RunRecord = engine.request({
-    repo: opts.repo,
-    task: opts.task,
-    requester: `cli:${userInfo().username}`,
+  const user = `cli:${userInfo().username}`;
+  const requested = lifecycle.request({
+    ...request,
+    requester: { id: user },
     source: 'cli',
     baseRef: opts.base,
-    ticketKey,
+    trusted: true,
   });
+  if (!requested.allowed) throw new AirlockError('usage', requested.reason);
+  let run: RunRecord = requested.run;
   progress.line(`airlock run ${run.id} on ${run.repo} (${run.baseRef})`);
 
   const abort = new AbortController();
@@ -96,9 +103,9 @@ export async function runCommand(app: App, opts: RunOptions, io: Io): Promise<nu
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  let result: Awaited<ReturnType<typeof engine.work>>;
+  let result: WorkResult;
   try {
-    result = await engine.work(run.id, { signal: abort.signal, onEvent: (e) => progress.handle(e) });
+    result = await lifecycle.start(run.id, { signal: abort.signal, onEvent: (e) => progress.handle(e) });
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -107,8 +114,17 @@ export async function runCommand(app: App, opts: RunOptions, io: Io): Promise<nu
 
   try {
     const stat = formatDiffStat(diffStat(result.diff.toString('utf8')));
-    if (opts.patch && result.diff.length) writeFileSync(opts.patch, result.diff);
-    run = engine.settle(result);
+    if (opts.patch && result.diff.length) {
+      try {
+        writeFileSync(opts.patch, result.diff);
+      } catch (error) {
+        run =
+          lifecycle.fail(run.id, `Could not write the patch to ${opts.patch}: ${messageOf(error)}`) ?? run;
+        progress.line(`run failed: ${run.error}`);
+        return finish(io, opts, app, run, 1);
+      }
+    }
+    run = lifecycle.settle(result);
     progress.line(`\n${run.summary ?? ''}\n`);
     progress.line(stat);
 
@@ -122,47 +138,61 @@ export async function runCommand(app: App, opts: RunOptions, io: Io): Promise<nu
       return finish(io, opts, app, run, 1);
     }
     if (opts.patch) progress.line(`diff written to ${opts.patch} (sha256 ${run.diffSha256})`);
-    if (!opts.push) return finish(io, opts, app, engine.finishAsPatch(run.id), 0);
+    if (!opts.push) return finish(io, opts, app, lifecycle.finishAsPatch(run.id), 0);
 
     const sha = run.diffSha256 as string;
     if (opts.yes) {
-      const decision = mayPushHeadless(policy, opts.repo);
+      const decision = mayPushHeadless(policy, request.repo);
       if (!decision.allowed) {
-        run = engine.reject(run.id, 'policy', decision.reason);
+        run = lifecycle.reject(run.id, { operator: 'policy' }, decision.reason).run;
         progress.line(`not pushed: ${decision.reason}`);
         return finish(io, opts, app, run, 1);
       }
-      const approved = await engine.approve(run.id, { id: 'cli:--yes' }, sha, { headless: true });
-      return reportPush(io, opts, app, progress, approved.run);
+      const approved = await lifecycle.approve(run.id, { operator: 'cli:--yes' }, sha);
+      return reportPush(io, opts, app, progress, approved.push, approved.run);
     }
     io.stderr.write(`\n${result.diff.toString('utf8')}\n`);
     const confirm = io.confirm ?? askOnTerminal;
     if (!(await confirm(`Push this diff to a new branch of ${run.repo} and open a pull request? [y/N] `))) {
-      run = engine.reject(run.id, `cli:${userInfo().username}`, 'declined at the terminal');
+      run = lifecycle.reject(run.id, { operator: user }, 'declined at the terminal').run;
       progress.line('not pushed.');
       return finish(io, opts, app, run, 1);
     }
-    const approved = await engine.approve(run.id, { id: `cli:${userInfo().username}` }, sha, {
-      headless: true,
-    });
-    return reportPush(io, opts, app, progress, approved.run);
+    const approved = await lifecycle.approve(run.id, { operator: user }, sha);
+    return reportPush(io, opts, app, progress, approved.push, approved.run);
   } finally {
-    await engine.destroySandbox(run.id).catch(() => {});
+    await lifecycle.destroySandbox(run.id);
   }
 }
 
-function reportPush(io: Io, opts: RunOptions, app: App, progress: ProgressPrinter, run: RunRecord): number {
+/** Prints a push's outcome (branch, PR, Jira) and returns the exit code. */
+export function reportPush(
+  io: Io,
+  opts: Pick<RunOptions, 'json' | 'patch'>,
+  app: App,
+  progress: ProgressPrinter,
+  push: PushOutcome | undefined,
+  run: RunRecord,
+): number {
+  if (!push?.pushed) {
+    progress.line(`not pushed: ${run.error ?? push?.error ?? 'unknown error'}`);
+    return finish(io, opts, app, run, 1);
+  }
   progress.line(`pushed ${run.branch}${run.prUrl ? `\npull request: ${run.prUrl}` : ''}`);
-  for (const e of app.store.events(run.id)) {
-    if (e.type === 'ticket.updated')
-      progress.line(`jira: ${String(e.data.ticket)} ${String(e.data.action)} done`);
-    if (e.type === 'ticket.failed')
-      progress.line(`jira: ${String(e.data.action)} failed (the PR is open): ${String(e.data.error)}`);
+  for (const t of push.tickets) {
+    if (t.error) progress.line(`jira: ${t.action} failed (the PR is open): ${t.error}`);
+    else progress.line(`jira: ${t.ticket} ${t.action} done`);
   }
   return finish(io, opts, app, run, run.state === 'done' ? 0 : 1);
 }
 
-function finish(io: Io, opts: RunOptions, app: App, run: RunRecord, code: number): number {
+export function finish(
+  io: Io,
+  opts: Pick<RunOptions, 'json' | 'patch'>,
+  app: App,
+  run: RunRecord,
+  code: number,
+): number {
   if (opts.json) {
     const totals = app.store.totals(run.id);
     io.stdout.write(
@@ -177,6 +207,7 @@ function finish(io: Io, opts: RunOptions, app: App, run: RunRecord, code: number
         branch: run.branch,
         pr_url: run.prUrl,
         error: run.error,
+        retryable: run.retryable,
         patch: opts.patch ?? null,
         steps: totals.steps,
         tokens: totals.inputTokens + totals.outputTokens,

@@ -1,7 +1,7 @@
 import { MAX_MODEL_CHARS } from '../agent/agent-loop.js';
 import { headTail } from '../agent/truncate.js';
 import type { ContentBlock, Message } from './ports/model.js';
-import type { AuditEvent, ModelTurnRecord, ToolCallRecord } from './ports/store.js';
+import type { ModelTurnRecord, ToolCallRecord } from './ports/store.js';
 
 /**
  * The conversation as the model saw it, rebuilt from the stored turns: each turn holds the
@@ -58,28 +58,4 @@ export function withUserText(messages: Message[], text: string): Message[] {
     return [...messages.slice(0, -1), { role: 'user', content: [...last.content, { type: 'text', text }] }];
   }
   return [...messages, { role: 'user', content: [{ type: 'text', text }] }];
-}
-
-/** What the current work session has spent: turns after the newest move into `working`. */
-export function sessionSpend(events: AuditEvent[]): {
-  startedAt: string | undefined;
-  steps: number;
-  tokens: number;
-  costUsd: number;
-} {
-  let start = -1;
-  events.forEach((e, i) => {
-    if (e.type === 'run.working') start = i;
-  });
-  const spent = { startedAt: events[start]?.at, steps: 0, tokens: 0, costUsd: 0 };
-  for (const e of events.slice(start + 1)) {
-    if (e.type !== 'model.turn') continue;
-    spent.steps++;
-    spent.tokens += ['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens'].reduce(
-      (n, k) => n + Number(e.data[k] ?? 0),
-      0,
-    );
-    spent.costUsd += Number(e.data.cost_usd ?? 0);
-  }
-  return spent;
 }

@@ -3,19 +3,20 @@ import { messageOf } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Chat } from './ports/chat.js';
 import type { Store } from './ports/store.js';
-import { type Tickets, taskFromTicket } from './ports/tickets.js';
+import type { Tickets } from './ports/tickets.js';
+import type { RequestResolver } from './request-resolver.js';
 import type { RunService } from './run-service.js';
-import { projectOf } from './ticket-ref.js';
 
 /**
  * jira.watch: polls a JQL query (outbound only) and starts a run for each new matching ticket,
- * in a thread of its own in the configured channel. The ticket key is the run's intake key, so
- * a ticket is never picked twice, across restarts too.
+ * in a conversation of its own in the configured channel. The ticket key is the run's intake
+ * key, so a ticket is never picked twice, across restarts too.
  */
 export class JiraWatch {
   constructor(
     private readonly deps: {
       tickets: Tickets;
+      resolver: RequestResolver;
       runs: RunService;
       chat: Chat;
       store: Store;
@@ -39,31 +40,28 @@ export class JiraWatch {
     for (const key of keys) {
       const intakeKey = `jira:${key}`;
       if (this.deps.store.runByIntakeKey(intakeKey)) continue;
-      const repo = this.deps.policy.jira?.projects[projectOf(key)];
-      if (!repo) {
-        this.deps.logger.warn(
-          { ticket: key },
-          'jira watch: no repository mapped for this project (jira.projects)',
-        );
-        continue;
-      }
       try {
-        const ticket = await this.deps.tickets.fetch(key);
-        const thread = await this.deps.chat.startThread(
+        const resolved = await this.deps.resolver.resolve({ ticket: key });
+        if (!resolved.ok) {
+          this.deps.logger.warn({ ticket: key, reason: resolved.reason }, 'jira watch: not started');
+          continue;
+        }
+        const { repo, task } = resolved.request;
+        const title = task.split('\n')[0]?.replace(`Jira ticket ${key}: `, '') ?? key;
+        const url = this.deps.tickets.urlFor(key);
+        const origin = await this.deps.chat.open(
           watch.channel,
-          `:ticket: Picked up <${ticket.url}|${key}>: ${ticket.summary} (repository \`${repo}\`).`,
+          `:ticket: Picked up ${url ? `<${url}|${key}>` : key}: ${title} (repository \`${repo}\`).`,
         );
-        const { decision } = this.deps.runs.submit({
-          repo,
-          task: taskFromTicket(ticket),
+        const requested = this.deps.runs.submit({
+          ...resolved.request,
           requester: { id: 'jira:watch' },
           source: 'jira',
-          thread,
+          origin,
           intakeKey,
-          ticketKey: key,
           trusted: true,
         });
-        if (decision.allowed) started.push(key);
+        if (requested.allowed) started.push(key);
       } catch (error) {
         this.deps.logger.warn({ ticket: key, err: messageOf(error) }, 'jira watch: could not start a run');
       }

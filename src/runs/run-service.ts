@@ -2,51 +2,47 @@ import type { AgentEvent } from '../agent/agent-events.js';
 import { limitsFor, type Policy, repoPolicy } from '../config/policy.js';
 import { messageOf } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { type Approver, type Decision, mayApprove, mayRequest } from './approval-policy.js';
+import type { Approver, Decision } from './approval-policy.js';
 import { diffStat } from './diffstat.js';
-import type { Chat, RunProgress } from './ports/chat.js';
+import type { Chat, ChatOrigin } from './ports/chat.js';
 import type { RunRecord, Store } from './ports/store.js';
-import { type RunEngine, SHUTDOWN, ShutdownInterruption } from './run-engine.js';
+import {
+  type Outcome,
+  type PushOutcome,
+  type Requested,
+  type RunLifecycle,
+  type RunRequest,
+  SHUTDOWN,
+  ShutdownInterruption,
+  type WorkResult,
+} from './run-lifecycle.js';
+import { RunProgressTracker } from './run-progress.js';
 import { RunQueue } from './run-queue.js';
 import { isTerminal } from './run-state.js';
 
-export interface IntakeRequest {
-  repo: string;
-  task: string;
-  requester: Approver;
-  source: RunRecord['source'];
-  thread: { channel: string; threadTs: string };
-  /** The event id that asked; a redelivery finds the same run. */
-  intakeKey: string;
-  ticketKey?: string;
-  /** Configured by the operator (jira.watch): the requesters list does not apply. */
-  trusted?: boolean;
+export interface IntakeRequest extends RunRequest {
+  /** Where the request was made in the chat; the chat adapter ties the run to it. */
+  origin?: ChatOrigin;
 }
 
-type Work = { kind: 'start' } | { kind: 'feedback'; text: string } | { kind: 'resume' };
-
-const TEST_COMMAND =
-  /\b(test|pytest|jest|vitest|mocha|go test|cargo test|mvn|gradle|make check|npm run lint|tsc)\b/;
-const MAX_TEST_MILESTONES = 5;
+type Work = 'start' | 'resume';
 
 /**
- * Runs for a long-lived process (the Slack bot): intake with policy, a queue bounded by
- * limits.concurrent_runs, approvals, follow-ups, cancel, approval expiry and recovery after a
- * restart. Every decision is audited in the store; people hear about it through the Chat port.
+ * Scheduling for a long-lived process (the Slack bot): a queue bounded by
+ * limits.concurrent_runs, abort controllers, the follow-up inbox, progress. Every state change
+ * is a RunLifecycle command; people hear about it through the Chat port.
  */
 export class RunService {
   private readonly queue: RunQueue;
   private readonly pending = new Map<string, Work>();
   private readonly active = new Map<string, { abort: AbortController; inbox: string[] }>();
-  private readonly executions = new Map<string, Promise<void>>();
-  private readonly progress = new Map<string, RunProgress>();
-  private readonly testMilestones = new Map<string, number>();
+  private readonly executions = new Set<Promise<unknown>>();
   private accepting = true;
   private readonly now: () => number;
 
   constructor(
     private readonly deps: {
-      engine: RunEngine;
+      lifecycle: RunLifecycle;
       store: Store;
       policy: Policy;
       chat: Chat;
@@ -55,130 +51,78 @@ export class RunService {
     },
   ) {
     this.now = deps.now ?? Date.now;
-    this.queue = new RunQueue(deps.policy.limits.concurrent_runs, (id) => {
-      const execution = this.execute(id).finally(() => this.executions.delete(id));
-      this.executions.set(id, execution);
-      return execution;
-    });
+    this.queue = new RunQueue(deps.policy.limits.concurrent_runs, (id) => this.track(this.execute(id)));
   }
 
-  /** A new request. A refusal is a Decision; a repeated intake key returns the first run. */
-  submit(req: IntakeRequest): { decision: Decision; run?: RunRecord; duplicate?: boolean } {
-    if (!this.accepting)
-      return { decision: { allowed: false, reason: 'airlock is restarting; ask again in a minute.' } };
-    const decision: Decision = req.trusted
-      ? { allowed: true }
-      : mayRequest(repoPolicy(this.deps.policy, req.repo), req.requester);
-    if (!decision.allowed) return { decision };
-    const run = this.deps.engine.request({
-      repo: req.repo,
-      task: req.task,
-      requester: req.requester.id,
-      source: req.source,
-      intakeKey: req.intakeKey,
-      ticketKey: req.ticketKey,
-    });
-    if (!run.created) return { decision, run, duplicate: true };
-    this.deps.store.setThread(run.id, req.thread);
-    this.enqueue(run.id, { kind: 'start' });
-    return { decision, run };
+  /** A new request. A refusal comes back with its reason; a repeated intake key finds the first run. */
+  submit(req: IntakeRequest): Requested {
+    if (!this.accepting) return { allowed: false, reason: 'airlock is restarting; ask again in a minute.' };
+    const requested = this.deps.lifecycle.request(req);
+    if (!requested.allowed || !requested.created) return requested;
+    if (req.origin) this.deps.chat.bind(requested.run.id, req.origin);
+    this.enqueue(requested.run.id, 'start');
+    return requested;
   }
 
   async approve(runId: string, approver: Approver, diffSha256: string): Promise<Decision> {
-    const { engine } = this.deps;
-    let outcome: Awaited<ReturnType<RunEngine['approve']>>;
-    try {
-      outcome = await engine.approve(runId, approver, diffSha256);
-    } catch (error) {
-      this.deps.logger.error({ run_id: runId, err: messageOf(error) }, 'push failed');
-      this.finished(runId);
-      return { allowed: true };
-    }
+    const { lifecycle, chat } = this.deps;
+    const outcome = await this.track(
+      lifecycle.approve(runId, { person: approver }, diffSha256, {
+        pushed: (run) => chat.notify({ kind: 'approved', run, by: approver.id }),
+      }),
+    );
     if (!outcome.allowed) {
-      this.deps.chat.notify({ kind: 'refused', run: outcome.run, user: approver.id, reason: outcome.reason });
+      chat.notify({ kind: 'refused', run: outcome.run, user: approver.id, reason: outcome.reason });
       return outcome;
     }
-    this.deps.chat.notify({ kind: 'approved', run: outcome.run, by: approver.id });
-    this.finished(runId);
-    for (const e of this.deps.store.events(runId).filter((x) => x.type === 'ticket.failed')) {
-      this.deps.chat.notify({
-        kind: 'milestone',
-        run: outcome.run,
-        text: `:warning: The pull request is open, but Jira ${String(e.data.action)} on ${String(e.data.ticket)} failed: ${String(e.data.error)}`,
-      });
-    }
+    if (outcome.push) this.pushed(outcome.push);
+    return outcome;
+  }
+
+  /** Retry push (the button): the same approved bytes, no new agent work. */
+  async retryPush(runId: string, who: Approver): Promise<Decision> {
+    const outcome = await this.track(this.deps.lifecycle.retryPush(runId, { person: who }));
+    if (!outcome.allowed) return this.refusedTo(who, outcome);
+    if (outcome.push) this.pushed(outcome.push);
     return outcome;
   }
 
   reject(runId: string, who: Approver): Decision {
-    const run = this.deps.store.getRun(runId);
-    if (!run) return { allowed: false, reason: 'That run no longer exists.' };
-    const decision = this.mayDecide(run, who);
-    if (!decision.allowed) return this.refuse(run, who, decision);
-    const rejected = this.deps.store.transition(runId, ['awaiting_approval'], 'rejected', {
-      data: { by: who.id },
-      fields: { error: `Rejected by ${who.id}.` },
-      durable: true,
-    });
-    if (!rejected)
-      return this.refuse(run, who, {
-        allowed: false,
-        reason: `This run is ${run.state}; it cannot be rejected now.`,
-      });
-    this.finished(runId);
-    return decision;
+    const outcome = this.deps.lifecycle.reject(runId, { person: who });
+    if (!outcome.allowed) return this.refusedTo(who, outcome);
+    this.finished(outcome.run);
+    return outcome;
   }
 
   cancel(runId: string, who: Approver): Decision {
-    const run = this.deps.store.getRun(runId);
-    if (!run) return { allowed: false, reason: 'That run no longer exists.' };
-    const decision = this.mayDecide(run, who);
-    if (!decision.allowed) return this.refuse(run, who, decision);
-    this.deps.store.appendEvent(runId, 'cancel.requested', { by: who.id }, { durable: true });
-    const active = this.active.get(runId);
-    if (active) {
-      active.abort.abort('cancelled');
-      return decision;
+    const outcome = this.deps.lifecycle.cancel(runId, { person: who }, { running: this.active.has(runId) });
+    if (!outcome.allowed) return this.refusedTo(who, outcome);
+    if (outcome.abort) {
+      this.active.get(runId)?.abort.abort('cancelled');
+      return outcome;
     }
     this.queue.remove(runId);
-    const ended = this.deps.store.transition(
-      runId,
-      ['queued', 'awaiting_approval', 'changes_requested'],
-      'cancelled',
-      {
-        data: { by: who.id },
-        fields: { error: `Cancelled by ${who.id}.` },
-      },
-    );
-    if (!ended)
-      return this.refuse(run, who, {
-        allowed: false,
-        reason: `This run is ${run.state}; there is nothing to cancel.`,
-      });
-    this.finished(runId);
-    return decision;
+    this.finished(outcome.run);
+    return outcome;
   }
 
   /** Request changes (from the modal) on the diff the person saw. */
   requestChanges(runId: string, who: Approver, diffSha256: string, feedback: string): Decision {
-    const run = this.deps.store.getRun(runId);
-    if (!run) return { allowed: false, reason: 'That run no longer exists.' };
-    let decision = this.mayDecide(run, who);
-    if (decision.allowed && run.diffSha256 !== diffSha256) {
-      decision = { allowed: false, reason: 'The diff changed since you opened it; review the newest diff.' };
-    }
-    if (!decision.allowed) return this.refuse(run, who, decision);
-    return this.continueWith(run, who, feedback);
+    const outcome = this.deps.lifecycle.requestChanges(runId, who, diffSha256, feedback);
+    if (!outcome.allowed) return this.refusedTo(who, outcome);
+    this.deps.chat.notify({ kind: 'changes-requested', run: outcome.run, by: who.id });
+    this.enqueue(runId, 'resume');
+    return outcome;
   }
 
-  /** A thread reply. From the requester while the run is open, it steers the agent. */
-  followUp(channel: string, threadTs: string, who: Approver, text: string): Decision | undefined {
-    const run = this.deps.store.runInThread(channel, threadTs);
+  /** A reply in a run's conversation. From the requester while the run is open, it steers the agent. */
+  followUp(runId: string, who: Approver, text: string): Decision | undefined {
+    const run = this.deps.store.getRun(runId);
     if (!run || isTerminal(run.state) || who.id !== run.requester) return undefined;
     const active = this.active.get(run.id);
     if (active) {
       active.inbox.push(text);
-      this.deps.store.appendEvent(run.id, 'instruction.received', { by: who.id, text });
+      this.deps.lifecycle.instruct(run.id, who, text);
       this.deps.chat.notify({
         kind: 'milestone',
         run,
@@ -186,39 +130,34 @@ export class RunService {
       });
       return { allowed: true };
     }
-    if (run.state === 'awaiting_approval') return this.continueWith(run, who, text);
+    if (run.state === 'awaiting_approval' && run.diffSha256)
+      return this.requestChanges(run.id, who, run.diffSha256, text);
     return undefined;
   }
 
   /** Ends approvals older than the repository's approval_ttl. */
   expireApprovals(): void {
-    for (const run of this.deps.store.listRuns({ states: ['awaiting_approval'], limit: 10_000 })) {
-      const requested = [...this.deps.store.events(run.id)]
-        .reverse()
-        .find((e) => e.type === 'run.awaiting_approval');
-      const ttl = repoPolicy(this.deps.policy, run.repo).approval_ttl;
-      if (!requested || Date.parse(requested.at) + ttl > this.now()) continue;
-      const expired = this.deps.store.transition(run.id, ['awaiting_approval'], 'expired', {
-        fields: { error: 'Nobody approved this in time; the approval expired.' },
-      });
-      if (expired) this.finished(run.id);
-    }
+    for (const run of this.deps.lifecycle.expire()) this.finished(run);
   }
 
-  /** After a restart: every run that was moving moves again. Buttons of waiting runs just work. */
-  recover(): void {
-    const { store } = this.deps;
-    for (const run of store.listRuns({ states: ['queued', 'provisioning'], limit: 10_000 }).reverse()) {
-      this.enqueue(run.id, { kind: 'start' });
+  /**
+   * Takes over the runs whose owner is gone (a previous serve, after a restart or a crash) and
+   * moves each again; buttons of waiting runs just work. Safe to call periodically.
+   */
+  async recover(): Promise<void> {
+    if (!this.accepting) return;
+    const { adopted } = await this.deps.lifecycle.reconcile({ adopt: true });
+    for (const run of adopted.sort((a, b) => a.createdAt.localeCompare(b.createdAt))) {
+      if (run.state === 'queued' || run.state === 'provisioning' || run.state === 'requested')
+        this.enqueue(run.id, 'start', { quiet: true });
+      else if (run.state === 'working' || run.state === 'changes_requested') this.enqueue(run.id, 'resume');
+      else if (run.state === 'pushing')
+        void this.track(this.deps.lifecycle.push(run.id))
+          .then((push) => this.pushed(push))
+          .catch((error) =>
+            this.deps.logger.error({ run_id: run.id, err: messageOf(error) }, 'resumed push failed'),
+          );
     }
-    for (const run of store.listRuns({ states: ['working'], limit: 10_000 }))
-      this.enqueue(run.id, { kind: 'resume' });
-    for (const run of store.listRuns({ states: ['changes_requested'], limit: 10_000 })) {
-      const ask = [...store.events(run.id)].reverse().find((e) => e.type === 'run.changes_requested');
-      store.transition(run.id, ['changes_requested'], 'working', {});
-      this.enqueue(run.id, { kind: 'feedback', text: String(ask?.data.feedback ?? '') });
-    }
-    for (const run of store.listRuns({ states: ['pushing'], limit: 10_000 })) void this.resumePush(run);
   }
 
   /**
@@ -228,85 +167,48 @@ export class RunService {
   async shutdown(): Promise<void> {
     this.accepting = false;
     for (const { abort } of this.active.values()) abort.abort(SHUTDOWN);
-    await Promise.allSettled([...this.executions.values()]);
+    await Promise.allSettled([...this.executions]);
   }
 
   get load(): { running: number; waiting: number } {
     return this.queue.size;
   }
 
-  private continueWith(run: RunRecord, who: Approver, text: string): Decision {
-    const working = this.deps.engine.requestChanges(run.id, who.id, text);
-    if (!working)
-      return this.refuse(run, who, {
-        allowed: false,
-        reason: `This run is ${run.state}; it cannot take changes now.`,
-      });
-    this.deps.chat.notify({ kind: 'changes-requested', run: working, by: who.id });
-    this.enqueue(run.id, { kind: 'feedback', text });
-    return { allowed: true };
+  private track<T>(work: Promise<T>): Promise<T> {
+    this.executions.add(work);
+    void work.finally(() => this.executions.delete(work)).catch(() => {});
+    return work;
   }
 
-  private mayDecide(run: RunRecord, who: Approver): Decision {
-    if (who.id === run.requester) return { allowed: true };
-    const asApprover = mayApprove(
-      { ...repoPolicy(this.deps.policy, run.repo), four_eyes: false },
-      who,
-      run.requester,
-    );
-    return asApprover.allowed
-      ? asApprover
-      : { allowed: false, reason: 'Only the requester or an approver of this repository can do that.' };
+  private refusedTo(who: Approver, outcome: Outcome & { allowed: false }): Decision {
+    this.deps.chat.notify({ kind: 'refused', run: outcome.run, user: who.id, reason: outcome.reason });
+    return outcome;
   }
 
-  private refuse(run: RunRecord, who: Approver, decision: Decision & { allowed: false }): Decision {
-    this.deps.store.appendEvent(
-      run.id,
-      'action.refused',
-      { by: who.id, reason: decision.reason },
-      { durable: true },
-    );
-    this.deps.chat.notify({ kind: 'refused', run, user: who.id, reason: decision.reason });
-    return decision;
-  }
-
-  private enqueue(runId: string, work: Work): void {
+  private enqueue(runId: string, work: Work, opts: { quiet?: boolean } = {}): void {
     this.pending.set(runId, work);
     const position = this.queue.add(runId);
     const run = this.deps.store.getRun(runId);
-    if (run && work.kind === 'start') this.deps.chat.notify({ kind: 'accepted', run, position });
+    if (run && work === 'start' && !opts.quiet) this.deps.chat.notify({ kind: 'accepted', run, position });
   }
 
   private async execute(runId: string): Promise<void> {
-    const { engine, store, chat } = this.deps;
-    if (!this.accepting) return; // left queued (or working): the next start picks it up
-    const work = this.pending.get(runId) ?? { kind: 'start' };
+    const { lifecycle, chat } = this.deps;
+    if (!this.accepting) return; // left as it is: the next start picks it up
+    const work = this.pending.get(runId) ?? 'start';
     this.pending.delete(runId);
+    const run = this.deps.store.getRun(runId);
+    if (!run || isTerminal(run.state)) return;
     const abort = new AbortController();
     const inbox: string[] = [];
     this.active.set(runId, { abort, inbox });
-    const run = store.getRun(runId);
-    if (!run) return;
-    const limits = limitsFor(this.deps.policy, run.repo);
-    this.progress.set(runId, {
-      step: 0,
-      maxSteps: limits.max_steps,
-      startedAt: this.now(),
-      tokens: 0,
-      costUsd: 0,
-    });
-    const onEvent = (e: AgentEvent) => this.onAgentEvent(runId, e);
+    const tracker = new RunProgressTracker(limitsFor(this.deps.policy, run.repo).max_steps, this.now());
+    const onEvent = (e: AgentEvent) => this.onAgentEvent(runId, tracker, e);
     try {
-      if (work.kind === 'start') {
-        await engine.provision(runId, onEvent);
-      }
-      const result = await engine.session(runId, {
-        signal: abort.signal,
-        onEvent,
-        feedback: work.kind === 'feedback' ? work.text : undefined,
-        instructions: () => inbox.splice(0),
-      });
-      const settled = engine.settle(result);
+      const session = { signal: abort.signal, onEvent, instructions: () => inbox.splice(0) };
+      const result: WorkResult =
+        work === 'start' ? await lifecycle.start(runId, session) : await lifecycle.resume(runId, session);
+      const settled = lifecycle.settle(result);
       if (settled.state === 'awaiting_approval') {
         chat.notify({
           kind: 'awaiting-approval',
@@ -315,69 +217,39 @@ export class RunService {
           stat: diffStat(result.diff.toString('utf8')),
           approvers: repoPolicy(this.deps.policy, settled.repo).approvers,
         });
-      } else this.finished(runId);
+      } else this.finished(settled);
     } catch (error) {
       if (error instanceof ShutdownInterruption) return;
       this.deps.logger.warn({ run_id: runId, err: messageOf(error) }, 'run ended with an error');
-      this.finished(runId);
+      const ended = this.deps.store.getRun(runId);
+      if (ended) this.finished(ended);
     } finally {
       this.active.delete(runId);
-      this.progress.delete(runId);
     }
   }
 
-  private async resumePush(run: RunRecord): Promise<void> {
-    const granted = [...this.deps.store.events(run.id)].reverse().find((e) => e.type === 'approval.granted');
-    if (!granted) return;
-    try {
-      await this.deps.engine.push(run, String(granted.data.by), String(granted.data.approved_at));
-    } catch (error) {
-      this.deps.logger.error({ run_id: run.id, err: messageOf(error) }, 'resumed push failed');
+  private pushed(push: PushOutcome): void {
+    for (const t of push.tickets.filter((x) => x.error)) {
+      this.deps.chat.notify({
+        kind: 'milestone',
+        run: push.run,
+        text: `:warning: The pull request is open, but Jira ${t.action} on ${t.ticket} failed: ${t.error}`,
+      });
     }
-    this.finished(run.id);
+    this.finished(push.run);
   }
 
-  private finished(runId: string): void {
-    const run = this.deps.store.getRun(runId);
-    if (!run) return;
-    if (isTerminal(run.state)) void this.deps.engine.destroySandbox(runId).catch(() => {});
+  private finished(run: RunRecord): void {
+    if (isTerminal(run.state)) void this.deps.lifecycle.destroySandbox(run.id);
     this.deps.chat.notify({ kind: 'finished', run });
   }
 
-  private onAgentEvent(runId: string, e: AgentEvent): void {
-    const p = this.progress.get(runId);
+  private onAgentEvent(runId: string, tracker: RunProgressTracker, e: AgentEvent): void {
+    const { changed, milestone } = tracker.apply(e);
+    if (!changed) return;
     const run = this.deps.store.getRun(runId);
-    if (!p || !run) return;
-    if (e.type === 'step-started') p.step = e.step;
-    else if (e.type === 'turn-finished') {
-      const u = e.response.usage;
-      p.tokens += u.inputTokens + u.outputTokens + u.cacheReadTokens + u.cacheWriteTokens;
-      p.costUsd += e.costUsd;
-    } else if (e.type === 'tool-finished') {
-      const command = String(e.input.command ?? e.input.path ?? '').split('\n')[0] ?? '';
-      p.lastAction =
-        e.name === 'bash' || e.name === 'setup'
-          ? `$ ${command}`
-          : `${String(e.input.command)} ${String(e.input.path ?? '')}`;
-      p.lastExitCode = e.outcome.exitCode;
-      if (e.name === 'setup') {
-        this.deps.chat.notify({
-          kind: 'milestone',
-          run,
-          text: `Setup \`${command}\` finished with exit ${e.outcome.exitCode ?? 'killed'}.`,
-        });
-      } else if (e.name === 'bash' && TEST_COMMAND.test(command)) {
-        const n = (this.testMilestones.get(runId) ?? 0) + 1;
-        this.testMilestones.set(runId, n);
-        if (n <= MAX_TEST_MILESTONES) {
-          this.deps.chat.notify({
-            kind: 'milestone',
-            run,
-            text: `Ran \`${command.slice(0, 120)}\` → exit ${e.outcome.exitCode ?? 'killed'}.`,
-          });
-        }
-      }
-    } else return;
-    this.deps.chat.notify({ kind: 'progress', run, progress: { ...p } });
+    if (!run) return;
+    if (milestone) this.deps.chat.notify({ kind: 'milestone', run, text: milestone });
+    this.deps.chat.notify({ kind: 'progress', run, progress: { ...tracker.progress } });
   }
 }

@@ -37,7 +37,8 @@ export const TRANSITIONS: Record<RunState, readonly RunState[]> = {
   pushing: ['done', ...ENDINGS],
   done: [],
   rejected: [],
-  failed: [],
+  // A failed push the lifecycle marked retryable is the one way out of `failed` (airlock retry).
+  failed: ['pushing'],
   cancelled: [],
   expired: [],
 };

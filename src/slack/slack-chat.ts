@@ -1,10 +1,13 @@
 import type { Logger } from '../log/logger.js';
 import { diffStat } from '../runs/diffstat.js';
-import type { Chat, RunNotice, RunProgress } from '../runs/ports/chat.js';
+import type { Chat, ChatOrigin, RunNotice, RunProgress } from '../runs/ports/chat.js';
 import type { RunRecord, Store } from '../runs/ports/store.js';
+import type { RunThreads } from './run-threads.js';
 import { Priority, type SlackOutbox } from './slack-outbox.js';
+import { parseThreadOrigin, threadOrigin } from './thread-origin.js';
 import { approvalMessage, decidedApprovalMessage } from './views/approval-message.js';
 import { escapeMrkdwn, fit } from './views/limits.js';
+import { retryPushMessage } from './views/retry-push-message.js';
 import { statusMessage } from './views/status-message.js';
 
 /**
@@ -19,17 +22,23 @@ export class SlackChat implements Chat {
   constructor(
     private readonly outbox: SlackOutbox,
     private readonly store: Store,
+    private readonly threads: RunThreads,
     private readonly logger: Logger,
     private readonly opts: { botUserId: string; approvers: (run: RunRecord) => string[] },
   ) {}
 
-  async startThread(channel: string, text: string): Promise<{ channel: string; threadTs: string }> {
+  async open(channel: string, text: string): Promise<ChatOrigin> {
     const posted = await this.outbox.call<{ ts: string; channel: string }>(
       'chat.postMessage',
       { channel, text, unfurl_links: false },
       Priority.urgent,
     );
-    return { channel: posted.channel ?? channel, threadTs: posted.ts };
+    return threadOrigin(posted.channel ?? channel, posted.ts);
+  }
+
+  bind(runId: string, origin: ChatOrigin): void {
+    const thread = parseThreadOrigin(origin);
+    if (thread) this.threads.bind(runId, thread);
   }
 
   notify(notice: RunNotice): void {
@@ -42,7 +51,7 @@ export class SlackChat implements Chat {
   }
 
   private async handle(notice: RunNotice): Promise<void> {
-    const thread = this.store.thread(notice.run.id);
+    const thread = this.threads.get(notice.run.id);
     if (!thread) return;
     const { channel, threadTs } = thread;
     switch (notice.kind) {
@@ -70,7 +79,7 @@ export class SlackChat implements Chat {
           { channel, thread_ts: threadTs, text: message.text, blocks: message.blocks, unfurl_links: false },
           Priority.decision,
         );
-        this.store.updateThread(notice.run.id, { approvalTs: posted.ts });
+        this.threads.update(notice.run.id, { approvalTs: posted.ts });
         if (message.attachDiff) await this.uploadDiff(channel, threadTs, notice.run, notice.diff);
         return;
       }
@@ -107,7 +116,7 @@ export class SlackChat implements Chat {
   private async finish(run: RunRecord, channel: string, threadTs: string): Promise<void> {
     this.latest.set(run.id, { run });
     await this.updateStatus(run.id, channel, threadTs, Priority.decision);
-    const thread = this.store.thread(run.id);
+    const thread = this.threads.get(run.id);
     if (thread?.approvalTs && run.state !== 'done') {
       await this.markDecided(
         run,
@@ -117,12 +126,11 @@ export class SlackChat implements Chat {
     }
     let text: string | undefined;
     if (run.state === 'done' && run.outcome === 'pushed') {
-      const by = [...this.store.events(run.id)].reverse().find((e) => e.type === 'approval.granted')?.data.by;
       if (thread?.approvalTs) {
         await this.markDecided(
           run,
           channel,
-          `:white_check_mark: Approved by <@${String(by)}> and pushed \`${run.branch}\`.`,
+          `:white_check_mark: Approved by <@${String(run.approvedBy)}> and pushed \`${run.branch}\`.`,
         );
       }
       text = run.prUrl
@@ -130,6 +138,13 @@ export class SlackChat implements Chat {
         : `:rocket: Pushed branch \`${run.branch}\`.`;
     } else if (run.state === 'done' && run.outcome === 'no_changes') {
       text = `Finished with no changes.${run.summary ? `\n>${escapeMrkdwn(fit(run.summary, 2500, '…'))}` : ''}`;
+    } else if (run.state === 'failed' && run.retryable) {
+      const message = retryPushMessage(run);
+      await this.outbox.call(
+        'chat.postMessage',
+        { channel, thread_ts: threadTs, text: message.text, blocks: message.blocks, unfurl_links: false },
+        Priority.decision,
+      );
     } else if (run.state === 'failed')
       text = `:x: The run failed: ${escapeMrkdwn(run.error ?? 'unknown error')}`;
     if (text) await this.post(channel, threadTs, text, Priority.decision);
@@ -140,7 +155,7 @@ export class SlackChat implements Chat {
   private ensureStatus(runId: string, channel: string, threadTs: string): Promise<string | undefined> {
     let ready = this.statusReady.get(runId);
     if (ready) return ready;
-    const existing = this.store.thread(runId)?.statusTs;
+    const existing = this.threads.get(runId)?.statusTs;
     ready = existing
       ? Promise.resolve(existing)
       : (async () => {
@@ -153,7 +168,7 @@ export class SlackChat implements Chat {
             { channel, thread_ts: threadTs, text: message.text, blocks: message.blocks },
             Priority.urgent,
           );
-          this.store.updateThread(runId, { statusTs: posted.ts });
+          this.threads.update(runId, { statusTs: posted.ts });
           return posted.ts;
         })();
     this.statusReady.set(runId, ready);
@@ -183,7 +198,7 @@ export class SlackChat implements Chat {
   }
 
   private async markDecided(run: RunRecord, channel: string, line: string): Promise<void> {
-    const ts = this.store.thread(run.id)?.approvalTs;
+    const ts = this.threads.get(run.id)?.approvalTs;
     const diff = run.diffSha256 ? this.store.diff(run.id, run.diffSha256) : undefined;
     if (!ts || !diff) return;
     const text = diff.toString('utf8');
@@ -197,18 +212,12 @@ export class SlackChat implements Chat {
   }
 
   private async markSuperseded(run: RunRecord, channel: string, by: string): Promise<void> {
-    const ts = this.store.thread(run.id)?.approvalTs;
-    const sha = [...this.store.events(run.id)].reverse().find((e) => e.type === 'run.awaiting_approval')
-      ?.data.diff_sha256;
-    const diff = typeof sha === 'string' ? this.store.diff(run.id, sha) : undefined;
+    // The run still holds the diff that was shown: the next one is taken when the agent stops.
+    const ts = this.threads.get(run.id)?.approvalTs;
+    const diff = run.diffSha256 ? this.store.diff(run.id, run.diffSha256) : undefined;
     if (!ts || !diff) return;
     const text = diff.toString('utf8');
-    const original = approvalMessage(
-      { ...run, diffSha256: sha as string },
-      text,
-      diffStat(text),
-      this.opts.approvers(run),
-    );
+    const original = approvalMessage(run, text, diffStat(text), this.opts.approvers(run));
     const note = {
       type: 'context',
       elements: [

@@ -2,11 +2,12 @@ import type { Policy } from '../config/policy.js';
 import type { Logger } from '../log/logger.js';
 import type { Approver } from '../runs/approval-policy.js';
 import type { Store } from '../runs/ports/store.js';
-import { type Tickets, taskFromTicket } from '../runs/ports/tickets.js';
+import type { RequestResolver } from '../runs/request-resolver.js';
 import type { RunService } from '../runs/run-service.js';
-import { projectOf } from '../runs/ticket-ref.js';
-import { chooseRepo, HELP_TEXT, parseRequest } from './intake.js';
+import { HELP_TEXT, parseRequest } from './intake.js';
+import type { RunThreads } from './run-threads.js';
 import { Priority, type SlackOutbox } from './slack-outbox.js';
+import { threadOrigin } from './thread-origin.js';
 import type { UserGroups } from './user-groups.js';
 import { parseApprovalValue } from './views/approval-message.js';
 import { repoPicker } from './views/repo-picker.js';
@@ -30,12 +31,13 @@ export class SlackIntake {
     private readonly deps: {
       runs: RunService;
       store: Store;
+      threads: RunThreads;
+      resolver: RequestResolver;
       policy: Policy;
       outbox: SlackOutbox;
       groups: UserGroups;
       logger: Logger;
       botUserId: () => string;
-      tickets: Tickets;
     },
   ) {}
 
@@ -44,42 +46,13 @@ export class SlackIntake {
     const threadTs = msg.threadTs ?? msg.ts;
     const parsed = parseRequest(msg.text, this.deps.botUserId());
     if (!parsed.task) return this.say(msg.channel, threadTs, HELP_TEXT);
-    if (parsed.repo && !this.deps.policy.repos[parsed.repo]) {
-      return this.say(
-        msg.channel,
-        threadTs,
-        `I don't know \`${parsed.repo}\`. Repositories I work on: ${this.repoList()}.`,
-      );
-    }
-    let task = parsed.task;
-    let ticketKey: string | undefined;
-    let repo = chooseRepo(parsed, msg.channel, this.deps.policy);
-    if (parsed.tickets.length && !this.deps.tickets.configured) {
-      await this.say(
-        msg.channel,
-        threadTs,
-        `I saw ${parsed.tickets.join(', ')}, but Jira is not configured for airlock (JIRA_BASE_URL), so I'll work from your message alone.`,
-      );
-    } else if (parsed.tickets.length) {
-      const key = parsed.tickets[0] as string;
-      try {
-        const ticket = await this.deps.tickets.fetch(key);
-        // What the person wrote besides the ticket itself (its key and links).
-        const rest = parsed.task
-          .replace(/\(?https?:\/\/[^\s)]+\)?/g, ' ')
-          .replaceAll(key, ' ')
-          .replace(/^[\s:,-]+/, '')
-          .replace(/\s+/g, ' ')
-          .trim();
-        task = taskFromTicket(ticket, rest);
-        ticketKey = key;
-        repo = parsed.repo ?? this.deps.policy.jira?.projects[projectOf(key)] ?? repo;
-      } catch (error) {
-        return this.say(msg.channel, threadTs, `I could not read ${key}: ${(error as Error).message}`);
-      }
-    }
-    if (!repo) {
-      const picker = repoPicker(this.allowedRepos(), task);
+    const resolved = await this.deps.resolver.resolve({
+      text: parsed.task,
+      repo: parsed.repo,
+      channel: msg.channel,
+    });
+    if (!resolved.ok && resolved.kind === 'repo' && !parsed.tickets.length) {
+      const picker = repoPicker(Object.keys(this.deps.policy.repos), resolved.task ?? parsed.task);
       await this.deps.outbox.call(
         'chat.postMessage',
         { channel: msg.channel, thread_ts: threadTs, text: picker.text, blocks: picker.blocks },
@@ -87,6 +60,9 @@ export class SlackIntake {
       );
       return;
     }
+    if (!resolved.ok) return this.say(msg.channel, threadTs, resolved.reason);
+    for (const note of resolved.notes) await this.say(msg.channel, threadTs, note);
+    const { repo, task, ticketKey } = resolved.request;
     await this.start(msg, repo, task, threadTs, ticketKey);
   }
 
@@ -112,8 +88,10 @@ export class SlackIntake {
 
   /** A reply in a thread: a follow-up instruction when it comes from the requester. */
   async reply(msg: IncomingMessage & { threadTs: string }): Promise<void> {
+    const runId = this.deps.threads.runIn(msg.channel, msg.threadTs);
+    if (!runId) return;
     const person = await this.person(msg.user, []);
-    const decision = this.deps.runs.followUp(msg.channel, msg.threadTs, person, msg.text);
+    const decision = this.deps.runs.followUp(runId, person, msg.text);
     if (decision && !decision.allowed)
       await this.ephemeral(msg.channel, msg.user, msg.threadTs, decision.reason);
   }
@@ -131,6 +109,15 @@ export class SlackIntake {
     const run = parsed && this.deps.store.getRun(parsed.runId);
     if (!parsed || !run) return;
     this.deps.runs.reject(run.id, await this.person(user, this.deps.policy.repos[run.repo]?.approvers ?? []));
+  }
+
+  async retryPush(user: string, runId: string | undefined): Promise<void> {
+    const run = runId ? this.deps.store.getRun(runId) : undefined;
+    if (!run) return;
+    await this.deps.runs.retryPush(
+      run.id,
+      await this.person(user, this.deps.policy.repos[run.repo]?.approvers ?? []),
+    );
   }
 
   async cancel(user: string, runId: string | undefined): Promise<void> {
@@ -167,12 +154,12 @@ export class SlackIntake {
   ): Promise<void> {
     const policy = this.deps.policy.repos[repo];
     const requester = await this.person(msg.user, policy?.requesters ?? []);
-    const { decision } = this.deps.runs.submit({
+    const decision = this.deps.runs.submit({
       repo,
       task,
       requester,
       source: 'slack',
-      thread: { channel: msg.channel, threadTs },
+      origin: threadOrigin(msg.channel, threadTs),
       intakeKey: msg.eventId,
       ticketKey,
     });
@@ -192,16 +179,6 @@ export class SlackIntake {
       this.deps.logger.warn({ err: (error as Error).message }, 'could not resolve user groups');
       return { id: user, groups: [] };
     }
-  }
-
-  private allowedRepos(): string[] {
-    return Object.keys(this.deps.policy.repos);
-  }
-
-  private repoList(): string {
-    return this.allowedRepos()
-      .map((r) => `\`${r}\``)
-      .join(', ');
   }
 
   private async say(channel: string, threadTs: string, text: string): Promise<void> {

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { AirlockError } from '../errors.js';
 import { MIGRATIONS } from './migrations.js';
+import { describeStoreError } from './store-errors.js';
 
 export type Db = Database.Database;
 
@@ -12,17 +13,18 @@ export function openDatabase(path: string): Db {
   let db: Db;
   try {
     db = new Database(path);
+    db.pragma('busy_timeout = 5000');
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    migrate(db);
   } catch (error) {
-    throw new AirlockError(
-      'store_failed',
-      `Cannot open the database at ${path}: ${(error as Error).message}`,
+    if (error instanceof AirlockError) throw error;
+    throw (
+      describeStoreError(error, path) ??
+      new AirlockError('store_failed', `Cannot open the database at ${path}: ${(error as Error).message}`)
     );
   }
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.pragma('foreign_keys = ON');
-  db.pragma('busy_timeout = 5000');
-  migrate(db);
   return db;
 }
 

@@ -109,4 +109,41 @@ export const MIGRATIONS: string[] = [
   -- The Jira ticket a run came from, for the PR title and the comment back.
   ALTER TABLE runs ADD COLUMN ticket_key TEXT;
   `,
+  `
+  -- Working state as columns, written with the transition that sets it (nothing reads the
+  -- audit log back to learn it), and ownership: every run that is not terminal has an owner
+  -- process holding a heartbeat lease.
+  ALTER TABLE runs ADD COLUMN approved_by TEXT;
+  ALTER TABLE runs ADD COLUMN approved_at TEXT;
+  ALTER TABLE runs ADD COLUMN awaiting_since TEXT;
+  ALTER TABLE runs ADD COLUMN pending_feedback TEXT;
+  ALTER TABLE runs ADD COLUMN session_started_at TEXT;
+  ALTER TABLE runs ADD COLUMN retryable INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE runs ADD COLUMN owner_id TEXT;
+  CREATE INDEX runs_owner ON runs(owner_id);
+
+  CREATE TABLE owners (
+    id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    start_token TEXT,
+    kind TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    lease_until INTEGER NOT NULL
+  );
+
+  -- Runs made before this migration get their columns from the events that recorded them.
+  UPDATE runs SET
+    approved_by = (SELECT json_extract(data, '$.by') FROM events e
+                   WHERE e.run_id = runs.id AND e.type = 'approval.granted' ORDER BY seq DESC LIMIT 1),
+    approved_at = (SELECT json_extract(data, '$.approved_at') FROM events e
+                   WHERE e.run_id = runs.id AND e.type = 'approval.granted' ORDER BY seq DESC LIMIT 1),
+    awaiting_since = (SELECT at FROM events e
+                   WHERE e.run_id = runs.id AND e.type = 'run.awaiting_approval' ORDER BY seq DESC LIMIT 1),
+    pending_feedback = CASE WHEN state = 'changes_requested' THEN
+                   (SELECT json_extract(data, '$.feedback') FROM events e
+                    WHERE e.run_id = runs.id AND e.type = 'run.changes_requested' ORDER BY seq DESC LIMIT 1) END,
+    session_started_at = (SELECT at FROM events e
+                   WHERE e.run_id = runs.id AND e.type = 'run.working' ORDER BY seq DESC LIMIT 1);
+  `,
 ];

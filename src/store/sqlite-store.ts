@@ -4,15 +4,18 @@ import type {
   AuditReport,
   ModelTurnRecord,
   NewRun,
+  OwnerRecord,
   RunFields,
   RunRecord,
-  RunThread,
   RunTotals,
   Store,
   ToolCallRecord,
+  TransitionChange,
+  TransitionResult,
 } from '../runs/ports/store.js';
+import type { RunEvent } from '../runs/run-events.js';
 import type { RunState } from '../runs/run-state.js';
-import { canTransition } from '../runs/run-state.js';
+import { canTransition, isTerminal } from '../runs/run-state.js';
 import { eventHash, GENESIS_HASH, sha256Hex } from './audit-chain.js';
 import { type Db, durably } from './database.js';
 import { verifyAuditChain } from './verify-audit.js';
@@ -26,6 +29,13 @@ const FIELD_COLUMNS: Record<keyof RunFields, string> = {
   prUrl: 'pr_url',
   outcome: 'outcome',
   error: 'error',
+  approvedBy: 'approved_by',
+  approvedAt: 'approved_at',
+  awaitingSince: 'awaiting_since',
+  pendingFeedback: 'pending_feedback',
+  sessionStartedAt: 'session_started_at',
+  retryable: 'retryable',
+  ownerId: 'owner_id',
 };
 
 type Row = Record<string, unknown>;
@@ -48,8 +58,27 @@ function toRun(row: Row): RunRecord {
     outcome: (row.outcome as string) ?? null,
     error: (row.error as string) ?? null,
     ticketKey: (row.ticket_key as string) ?? null,
+    approvedBy: (row.approved_by as string) ?? null,
+    approvedAt: (row.approved_at as string) ?? null,
+    awaitingSince: (row.awaiting_since as string) ?? null,
+    pendingFeedback: (row.pending_feedback as string) ?? null,
+    sessionStartedAt: (row.session_started_at as string) ?? null,
+    retryable: row.retryable === 1,
+    ownerId: (row.owner_id as string) ?? null,
     createdAt: row.created_at as string,
     updatedAt: row.updated_at as string,
+  };
+}
+
+function toOwner(row: Row): OwnerRecord {
+  return {
+    id: row.id as string,
+    host: row.host as string,
+    pid: row.pid as number,
+    startToken: (row.start_token as string) ?? null,
+    kind: row.kind as string,
+    startedAt: row.started_at as string,
+    leaseUntil: row.lease_until as number,
   };
 }
 
@@ -71,7 +100,7 @@ export class SqliteStore implements Store {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  createRun(run: NewRun, data: Record<string, unknown> = {}): RunRecord & { created: boolean } {
+  createRun(run: NewRun & { ownerId: string | null }): RunRecord & { created: boolean } {
     const at = this.now().toISOString();
     return this.db.transaction(() => {
       if (run.intakeKey) {
@@ -82,8 +111,8 @@ export class SqliteStore implements Store {
       }
       this.db
         .prepare(
-          `INSERT INTO runs (id, repo, task, requester, source, state, base_ref, intake_key, ticket_key, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, 'requested', ?, ?, ?, ?, ?)`,
+          `INSERT INTO runs (id, repo, task, requester, source, state, base_ref, intake_key, ticket_key, owner_id, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, 'requested', ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           run.id,
@@ -94,60 +123,27 @@ export class SqliteStore implements Store {
           run.baseRef,
           run.intakeKey ?? null,
           run.ticketKey ?? null,
+          run.ownerId,
           at,
           at,
         );
-      this.appendEventRow(run.id, 'run.requested', {
-        repo: run.repo,
-        task: run.task,
-        requester: run.requester,
-        source: run.source,
-        base_ref: run.baseRef,
-        ticket: run.ticketKey,
-        ...data,
+      this.appendEventRow(run.id, {
+        type: 'run.requested',
+        data: {
+          repo: run.repo,
+          task: run.task,
+          requester: run.requester,
+          source: run.source,
+          base_ref: run.baseRef,
+          ticket: run.ticketKey ?? null,
+        },
       });
       return { ...this.mustGetRun(run.id), created: true };
     })();
   }
 
-  setThread(runId: string, thread: Pick<RunThread, 'channel' | 'threadTs'>): void {
-    this.db
-      .prepare('INSERT OR IGNORE INTO run_threads (run_id, channel, thread_ts) VALUES (?, ?, ?)')
-      .run(runId, thread.channel, thread.threadTs);
-  }
-
-  updateThread(runId: string, fields: Partial<Pick<RunThread, 'statusTs' | 'approvalTs'>>): void {
-    if (fields.statusTs !== undefined)
-      this.db.prepare('UPDATE run_threads SET status_ts = ? WHERE run_id = ?').run(fields.statusTs, runId);
-    if (fields.approvalTs !== undefined)
-      this.db
-        .prepare('UPDATE run_threads SET approval_ts = ? WHERE run_id = ?')
-        .run(fields.approvalTs, runId);
-  }
-
-  thread(runId: string): RunThread | undefined {
-    const row = this.db.prepare('SELECT * FROM run_threads WHERE run_id = ?').get(runId) as Row | undefined;
-    if (!row) return undefined;
-    return {
-      channel: row.channel as string,
-      threadTs: row.thread_ts as string,
-      statusTs: (row.status_ts as string) ?? null,
-      approvalTs: (row.approval_ts as string) ?? null,
-    };
-  }
-
   runByIntakeKey(key: string): RunRecord | undefined {
     const row = this.db.prepare('SELECT * FROM runs WHERE intake_key = ?').get(key) as Row | undefined;
-    return row ? toRun(row) : undefined;
-  }
-
-  runInThread(channel: string, threadTs: string): RunRecord | undefined {
-    const row = this.db
-      .prepare(
-        `SELECT runs.* FROM runs JOIN run_threads t ON t.run_id = runs.id
-         WHERE t.channel = ? AND t.thread_ts = ? ORDER BY runs.created_at DESC, runs.id DESC LIMIT 1`,
-      )
-      .get(channel, threadTs) as Row | undefined;
     return row ? toRun(row) : undefined;
   }
 
@@ -156,7 +152,7 @@ export class SqliteStore implements Store {
     return row ? toRun(row) : undefined;
   }
 
-  listRuns(opts: { limit?: number; states?: RunState[] } = {}): RunRecord[] {
+  listRuns(opts: { limit?: number; states?: readonly RunState[] } = {}): RunRecord[] {
     const states = opts.states ?? [];
     const where = states.length ? `WHERE state IN (${states.map(() => '?').join(',')})` : '';
     const rows = this.db
@@ -165,47 +161,41 @@ export class SqliteStore implements Store {
     return rows.map(toRun);
   }
 
-  transition(
-    id: string,
-    from: readonly RunState[],
-    to: RunState,
-    event: { type?: string; data?: Record<string, unknown>; fields?: RunFields; durable?: boolean },
-  ): RunRecord | undefined {
-    const apply = () => {
+  transition(id: string, change: TransitionChange): TransitionResult {
+    const apply = (): TransitionResult => {
       const current = this.mustGetRun(id);
-      if (!from.includes(current.state)) return undefined;
-      if (!canTransition(current.state, to)) {
+      if (!change.from.includes(current.state)) return { ok: false, run: current };
+      const reason = change.check?.(current);
+      if (reason) return { ok: false, run: current, reason };
+      if (!canTransition(current.state, change.to)) {
         throw new AirlockError(
           'store_failed',
-          `Run ${id}: ${current.state} → ${to} is not a valid transition`,
+          `Run ${id}: ${current.state} → ${change.to} is not a valid transition`,
         );
       }
-      this.writeFields(id, { ...event.fields }, to);
-      this.appendEventRow(id, event.type ?? `run.${to}`, { from: current.state, to, ...event.data });
-      return this.mustGetRun(id);
+      // A terminal run has no owner: nothing is left to move it.
+      const fields = isTerminal(change.to) ? { ...change.fields, ownerId: null } : { ...change.fields };
+      this.writeFields(id, fields, change.to);
+      const event = change.event ?? { type: `run.${change.to}`, data: {} };
+      this.appendEventRow(id, {
+        type: event.type,
+        data: { from: current.state, to: change.to, ...event.data },
+      } as RunEvent);
+      return { ok: true, run: this.mustGetRun(id) };
     };
-    return event.durable ? durably(this.db, apply) : this.db.transaction(apply)();
+    return change.durable ? durably(this.db, apply) : this.db.transaction(apply)();
   }
 
-  updateRun(
-    id: string,
-    fields: RunFields,
-    event: { type: string; data?: Record<string, unknown> },
-  ): RunRecord {
+  updateRun(id: string, fields: RunFields, event: RunEvent): RunRecord {
     return this.db.transaction(() => {
       this.writeFields(id, fields);
-      this.appendEventRow(id, event.type, event.data ?? {});
+      this.appendEventRow(id, event);
       return this.mustGetRun(id);
     })();
   }
 
-  appendEvent(
-    runId: string,
-    type: string,
-    data: Record<string, unknown> = {},
-    opts: { durable?: boolean } = {},
-  ) {
-    const write = () => this.appendEventRow(runId, type, data);
+  appendEvent(runId: string, event: RunEvent, opts: { durable?: boolean } = {}): AuditEvent {
+    const write = () => this.appendEventRow(runId, event);
     return opts.durable ? durably(this.db, write) : this.db.transaction(write)();
   }
 
@@ -238,17 +228,20 @@ export class SqliteStore implements Store {
           turn.costUsd,
           at,
         );
-      this.appendEventRow(turn.runId, 'model.turn', {
-        turn_id: Number(lastInsertRowid),
-        step: turn.step,
-        model: turn.model,
-        request_sha256: sha256Hex(request),
-        response_sha256: sha256Hex(response),
-        input_tokens: turn.usage.inputTokens,
-        output_tokens: turn.usage.outputTokens,
-        cache_read_tokens: turn.usage.cacheReadTokens,
-        cache_write_tokens: turn.usage.cacheWriteTokens,
-        cost_usd: turn.costUsd,
+      this.appendEventRow(turn.runId, {
+        type: 'model.turn',
+        data: {
+          turn_id: Number(lastInsertRowid),
+          step: turn.step,
+          model: turn.model,
+          request_sha256: sha256Hex(request),
+          response_sha256: sha256Hex(response),
+          input_tokens: turn.usage.inputTokens,
+          output_tokens: turn.usage.outputTokens,
+          cache_read_tokens: turn.usage.cacheReadTokens,
+          cache_write_tokens: turn.usage.cacheWriteTokens,
+          cost_usd: turn.costUsd,
+        },
       });
     })();
   }
@@ -295,15 +288,18 @@ export class SqliteStore implements Store {
           call.durationMs,
           at,
         );
-      this.appendEventRow(call.runId, 'tool.call', {
-        call_id: Number(lastInsertRowid),
-        step: call.step,
-        name: call.name,
-        input_sha256: sha256Hex(input),
-        output_sha256: sha256Hex(call.output),
-        exit_code: call.exitCode,
-        is_error: call.isError,
-        duration_ms: call.durationMs,
+      this.appendEventRow(call.runId, {
+        type: 'tool.call',
+        data: {
+          call_id: Number(lastInsertRowid),
+          step: call.step,
+          name: call.name,
+          input_sha256: sha256Hex(input),
+          output_sha256: sha256Hex(call.output),
+          exit_code: call.exitCode,
+          is_error: call.isError,
+          duration_ms: call.durationMs,
+        },
       });
     })();
   }
@@ -340,6 +336,18 @@ export class SqliteStore implements Store {
     };
   }
 
+  spendSince(runId: string, since: string): { steps: number; tokens: number; costUsd: number } {
+    const row = this.db
+      .prepare(
+        `SELECT COUNT(*) AS steps,
+                COALESCE(SUM(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens), 0) AS tokens,
+                COALESCE(SUM(cost_usd), 0) AS cost
+         FROM model_turns WHERE run_id = ? AND at >= ?`,
+      )
+      .get(runId, since) as Row;
+    return { steps: row.steps as number, tokens: row.tokens as number, costUsd: row.cost as number };
+  }
+
   saveDiff(runId: string, diff: Buffer): string {
     const sha = sha256Hex(diff);
     this.db.transaction(() => {
@@ -347,7 +355,7 @@ export class SqliteStore implements Store {
         .prepare('INSERT OR IGNORE INTO diffs (run_id, sha256, diff, created_at) VALUES (?, ?, ?, ?)')
         .run(runId, sha, diff, this.now().toISOString());
       if (inserted.changes > 0)
-        this.appendEventRow(runId, 'diff.captured', { sha256: sha, bytes: diff.length });
+        this.appendEventRow(runId, { type: 'diff.captured', data: { sha256: sha, bytes: diff.length } });
     })();
     return sha;
   }
@@ -357,6 +365,58 @@ export class SqliteStore implements Store {
       .prepare('SELECT diff FROM diffs WHERE run_id = ? AND sha256 = ?')
       .get(runId, sha256) as Row | undefined;
     return row ? (row.diff as Buffer) : undefined;
+  }
+
+  registerOwner(
+    owner: OwnerRecord,
+    conflict?: (others: OwnerRecord[]) => OwnerRecord | undefined,
+  ): { ok: true } | { ok: false; holder: OwnerRecord } {
+    return this.db
+      .transaction(() => {
+        const holder = conflict?.(this.owners());
+        if (holder) return { ok: false as const, holder };
+        this.db
+          .prepare(
+            `INSERT INTO owners (id, host, pid, start_token, kind, started_at, lease_until)
+           VALUES (?, ?, ?, ?, ?, ?, ?)`,
+          )
+          .run(
+            owner.id,
+            owner.host,
+            owner.pid,
+            owner.startToken,
+            owner.kind,
+            owner.startedAt,
+            owner.leaseUntil,
+          );
+        return { ok: true as const };
+      })
+      .immediate();
+  }
+
+  heartbeat(ownerId: string, leaseUntil: number): boolean {
+    return (
+      this.db.prepare('UPDATE owners SET lease_until = ? WHERE id = ?').run(leaseUntil, ownerId).changes > 0
+    );
+  }
+
+  releaseOwner(ownerId: string): void {
+    this.db.prepare('DELETE FROM owners WHERE id = ?').run(ownerId);
+  }
+
+  owners(): OwnerRecord[] {
+    return (this.db.prepare('SELECT * FROM owners ORDER BY started_at').all() as Row[]).map(toOwner);
+  }
+
+  adoptRun(runId: string, previous: string | null, owner: string): RunRecord | undefined {
+    return this.db.transaction(() => {
+      const moved = this.db
+        .prepare('UPDATE runs SET owner_id = ?, updated_at = ? WHERE id = ? AND owner_id IS ?')
+        .run(owner, this.now().toISOString(), runId, previous);
+      if (moved.changes === 0) return undefined;
+      this.appendEventRow(runId, { type: 'owner.adopted', data: { owner, previous } });
+      return this.mustGetRun(runId);
+    })();
   }
 
   verifyAudit(): AuditReport {
@@ -397,12 +457,14 @@ export class SqliteStore implements Store {
     for (const [key, value] of Object.entries(fields)) {
       if (value === undefined) continue;
       sets.push(`${FIELD_COLUMNS[key as keyof RunFields]} = ?`);
-      values.push(value);
+      values.push(typeof value === 'boolean' ? Number(value) : value);
     }
     this.db.prepare(`UPDATE runs SET ${sets.join(', ')} WHERE id = ?`).run(...values, id);
   }
 
-  private appendEventRow(runId: string, type: string, data: Record<string, unknown>): AuditEvent {
+  private appendEventRow(runId: string, event: RunEvent): AuditEvent {
+    const { type } = event;
+    const data = event.data as unknown as Record<string, unknown>;
     const last = this.db.prepare('SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1').get() as
       | Row
       | undefined;

@@ -21,8 +21,9 @@ function seed(): SqliteStore {
       requester: 'U1',
       source: 'cli',
       baseRef: 'main',
+      ownerId: null,
     });
-    store.transition(id, ['requested'], 'queued', {});
+    store.transition(id, { from: ['requested'], to: 'queued' });
     store.recordModelTurn({
       runId: id,
       step: 1,
@@ -148,9 +149,11 @@ describe('the audit chain', () => {
 describe('the store', () => {
   it('moves a run only from the states the caller expects', () => {
     const store = new SqliteStore(openDatabase(path));
-    expect(store.transition('run1', ['requested'], 'queued', {})).toBeUndefined();
-    expect(store.transition('run1', ['queued'], 'provisioning', {})?.state).toBe('provisioning');
-    expect(() => store.transition('run1', ['provisioning'], 'done', {})).toThrow(/not a valid transition/);
+    expect(store.transition('run1', { from: ['requested'], to: 'queued' }).ok).toBe(false);
+    expect(store.transition('run1', { from: ['queued'], to: 'provisioning' }).run.state).toBe('provisioning');
+    expect(() => store.transition('run1', { from: ['provisioning'], to: 'done' })).toThrow(
+      /not a valid transition/,
+    );
     expect(store.getRun('run1')?.state).toBe('provisioning');
     store.close();
   });

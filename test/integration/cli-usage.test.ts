@@ -68,9 +68,9 @@ describe('the command line', () => {
     expect(r.stdout).toContain('No runs yet');
   });
 
-  it('`airlock show` of an unknown run exits 1 with a hint', async () => {
+  it('`airlock show` of an unknown run is bad usage: exit 2 with a hint', async () => {
     const r = await runCli(['show', 'nope'], env('repos:\n  acme/widgets: {}\n'));
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toContain('No run nope. List runs with `airlock runs`.');
   });
 });

@@ -12,7 +12,8 @@ describe('a thousand runs at once against Slack’s rate tiers', () => {
       expect(app.store.countByState()).toEqual({ awaiting_approval: 1000 });
       for (const [i, m] of mentions.entries()) {
         const thread = slack.thread(channels[i % channels.length] as string, m.ts);
-        const run = app.store.runInThread(channels[i % channels.length] as string, m.ts);
+        const runId = app.threads.runIn(channels[i % channels.length] as string, m.ts);
+        const run = runId ? app.store.getRun(runId) : undefined;
         const statuses = thread.filter((msg) =>
           JSON.stringify(msg.blocks ?? []).includes(`run \`${run?.id}\``),
         );

@@ -73,7 +73,7 @@ export async function loadScenario(opts: {
   const deadline = Date.now() + 15 * 60_000;
   for (;;) {
     const runs = app.store.listRuns({ limit: opts.runs * 2 });
-    const posted = runs.filter((r) => app.store.thread(r.id)?.approvalTs).length;
+    const posted = runs.filter((r) => app.threads.get(r.id)?.approvalTs).length;
     if (posted >= mentions.length || Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -94,7 +94,7 @@ export async function loadScenario(opts: {
   let lastApprovalWaitMs = 0;
   for (const run of app.store.listRuns({ limit: opts.runs * 2 })) {
     const awaiting = app.store.events(run.id).find((e) => e.type === 'run.awaiting_approval');
-    const thread = app.store.thread(run.id);
+    const thread = app.threads.get(run.id);
     const at = thread && postedAt.get(`${thread.channel}:${thread.threadTs}`);
     if (awaiting && at) lastApprovalWaitMs = Math.max(lastApprovalWaitMs, at - Date.parse(awaiting.at));
   }

@@ -33,6 +33,13 @@ const run: RunRecord = {
   outcome: null,
   error: null,
   ticketKey: null,
+  approvedBy: null,
+  approvedAt: null,
+  awaitingSince: null,
+  pendingFeedback: null,
+  sessionStartedAt: null,
+  retryable: false,
+  ownerId: null,
   createdAt: '2026-11-27T00:00:00.000Z',
   updatedAt: '2026-11-27T00:00:00.000Z',
 };

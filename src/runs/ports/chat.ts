@@ -23,16 +23,25 @@ export type RunNotice =
   | { kind: 'refused'; run: RunRecord; user: string; reason: string }
   | { kind: 'finished'; run: RunRecord };
 
+/**
+ * Where in the chat a request was made (a Slack thread), as the chat adapter names it. Opaque to
+ * runs/, which only hands it back to the adapter to tie a run to its conversation.
+ */
+export type ChatOrigin = string;
+
 export interface Chat {
   notify(notice: RunNotice): void;
-  /** Posts a new top-level message whose thread a run will live in. */
-  startThread(channel: string, text: string): Promise<{ channel: string; threadTs: string }>;
+  /** Ties a run to where it was asked for, before anything is said about it. */
+  bind(runId: string, origin: ChatOrigin): void;
+  /** Opens a new conversation (a top-level message) in `channel` that a run will live in. */
+  open(channel: string, text: string): Promise<ChatOrigin>;
 }
 
 /** For headless runs: nobody to tell. */
 export const NO_CHAT: Chat = {
   notify: () => {},
-  startThread: async () => {
-    throw new Error('no chat to start a thread in');
+  bind: () => {},
+  open: async () => {
+    throw new Error('no chat to open a conversation in');
   },
 };

@@ -22,18 +22,3 @@ export interface Tickets {
   /** For `airlock doctor`: who airlock is on Jira. */
   check(): Promise<string>;
 }
-
-/** The agent's task, built from a ticket: summary, description, the newest comments. */
-export function taskFromTicket(ticket: Ticket, extra?: string): string {
-  const comments = ticket.comments
-    .slice(-5)
-    .map((c) => `- ${c.author} (${c.created.slice(0, 10)}): ${c.body.trim()}`);
-  return [
-    `Jira ticket ${ticket.key}: ${ticket.summary}`,
-    ticket.url,
-    '',
-    ticket.description.trim() || '(no description)',
-    ...(comments.length ? ['', 'Recent comments:', ...comments] : []),
-    ...(extra?.trim() ? ['', `Also: ${extra.trim()}`] : []),
-  ].join('\n');
-}

@@ -3,6 +3,7 @@ import type { SlackIntake } from '../slack-intake.js';
 import { APPROVE_ACTION, CHANGES_ACTION, REJECT_ACTION } from '../views/approval-message.js';
 import { PICK_REPO_ACTION } from '../views/repo-picker.js';
 import { CHANGES_MODAL, FEEDBACK_BLOCK, FEEDBACK_INPUT } from '../views/request-changes-modal.js';
+import { RETRY_PUSH_ACTION } from '../views/retry-push-message.js';
 import { CANCEL_ACTION } from '../views/status-message.js';
 
 type Loose = Record<string, unknown>;
@@ -72,6 +73,11 @@ export function registerListeners(
     await ack();
     const { user, value } = button(body);
     later(intake.cancel(user, value));
+  });
+  app.action(RETRY_PUSH_ACTION, async ({ ack, body }) => {
+    await ack();
+    const { user, value } = button(body);
+    later(intake.retryPush(user, value));
   });
   app.action(CHANGES_ACTION, async ({ ack, body }) => {
     await ack();

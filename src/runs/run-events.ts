@@ -1,0 +1,106 @@
+import type { RunState } from './run-state.js';
+
+/**
+ * Every audit event airlock writes, with its data typed. The log is the record of what happened;
+ * nothing reads it back to learn a run's working state (that lives in the run's columns).
+ */
+export type TransitionType = `run.${Exclude<RunState, 'requested'>}`;
+
+/** What every state change records; the store adds `from` and `to` in the same transaction. */
+export interface TransitionData {
+  from: RunState;
+  to: RunState;
+  by?: string;
+  reason?: string;
+  feedback?: string;
+  diff_sha256?: string | null;
+  diffstat?: string;
+  /** The process that was gone when reconciliation ended or resumed the run. */
+  owner?: string;
+}
+
+type Transition<T extends string, D = object> = { type: T; data: TransitionData & D };
+
+export type RunEvent =
+  | {
+      type: 'run.requested';
+      data: {
+        repo: string;
+        task: string;
+        requester: string;
+        source: string;
+        base_ref: string;
+        ticket: string | null;
+      };
+    }
+  | Transition<TransitionType>
+  | Transition<
+      'approval.granted',
+      { by: string; diff_sha256: string; approved_at: string; headless: boolean }
+    >
+  | Transition<
+      'push.done',
+      {
+        branch: string;
+        commit: string;
+        already_pushed: boolean;
+        pr_url: string | null;
+        pr_created: boolean | null;
+      }
+    >
+  | Transition<'push.failed', { error: string; retryable: true }>
+  | Transition<'push.retried', { by: string }>
+  | { type: 'base.fixed'; data: { base_ref: string; base_sha: string } }
+  | { type: 'sandbox.ready'; data: { snapshot_commit: string; workdir: string } }
+  | { type: 'sandbox.rebuilt'; data: { reason: string; snapshot_commit: string; diff_sha256: string | null } }
+  | { type: 'setup.finished'; data: { command: string; exit_code: number | null; output_tail: string } }
+  | { type: 'agent.stopped'; data: { kind: string; reason?: string } }
+  | { type: 'diff.captured'; data: { sha256: string; bytes: number } }
+  | { type: 'diff.taken'; data: { bytes: number; sha256: string | null } }
+  | { type: 'approval.refused'; data: { by: string; diff_sha256: string; reason: string } }
+  | { type: 'action.refused'; data: { by: string; action: string; reason: string } }
+  | { type: 'cancel.requested'; data: { by: string } }
+  | { type: 'instruction.received'; data: { by: string; text: string } }
+  | { type: 'ticket.updated'; data: { ticket: string; action: string } }
+  | { type: 'ticket.failed'; data: { ticket: string; action: string; error: string } }
+  | { type: 'owner.adopted'; data: { owner: string; previous: string | null } }
+  | { type: 'feedback.delivered'; data: Record<string, never> }
+  | {
+      type: 'model.turn';
+      data: {
+        turn_id: number;
+        step: number;
+        model: string;
+        request_sha256: string;
+        response_sha256: string;
+        input_tokens: number;
+        output_tokens: number;
+        cache_read_tokens: number;
+        cache_write_tokens: number;
+        cost_usd: number;
+      };
+    }
+  | {
+      type: 'tool.call';
+      data: {
+        call_id: number;
+        step: number;
+        name: string;
+        input_sha256: string;
+        output_sha256: string;
+        exit_code: number | null;
+        is_error: boolean;
+        duration_ms: number;
+      };
+    };
+
+export type RunEventType = RunEvent['type'];
+
+/** A transition's event without the `from`/`to` the store fills in. */
+export type TransitionEvent = RunEvent extends infer E
+  ? E extends { type: infer T; data: infer D }
+    ? D extends TransitionData
+      ? { type: T; data: Omit<D, 'from' | 'to'> }
+      : never
+    : never
+  : never;

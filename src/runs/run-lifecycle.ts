@@ -1,0 +1,771 @@
+import type { AgentStop } from '../agent/agent-loop.js';
+import { limitsFor, type RepoPolicy, repoPolicy } from '../config/policy.js';
+import { AirlockError, messageOf } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import { runAgentSession, type SessionOptions } from './agent-session.js';
+import { type Approver, type Decision, mayApprove, mayRequest } from './approval-policy.js';
+import { branchName, newRunId } from './branch-name.js';
+import { diffStat, formatDiffStat } from './diffstat.js';
+import { describeOwner, type OwnerLease, ownerGone } from './owner-lease.js';
+import type { RunRecord, TransitionChange, TransitionResult } from './ports/store.js';
+import { pullRequestBody, pullRequestTitle } from './pull-request-text.js';
+import type { RunPorts } from './run-context.js';
+import { isTerminal, type RunState } from './run-state.js';
+import { attachSandbox, type PreparedSandbox, prepareSandbox } from './sandbox-preparation.js';
+import { isTestCommand } from './test-commands.js';
+import { reportToTicket, type TicketResult } from './ticket-report.js';
+
+export type { SessionOptions } from './agent-session.js';
+
+export interface RunRequest {
+  repo: string;
+  task: string;
+  requester: Approver;
+  source: RunRecord['source'];
+  baseRef?: string;
+  /** What asked (a Slack event id, a ticket); a repeat finds the first run. */
+  intakeKey?: string;
+  ticketKey?: string;
+  /** Configured by the operator (jira.watch, the command line): the requesters list does not apply. */
+  trusted?: boolean;
+}
+
+export type Requested =
+  | { allowed: false; reason: string }
+  | { allowed: true; run: RunRecord; created: boolean };
+
+export interface WorkResult {
+  run: RunRecord;
+  stop: AgentStop;
+  diff: Buffer;
+}
+
+export interface PushOutcome {
+  run: RunRecord;
+  pushed: boolean;
+  /** Why the push failed; the run is then `failed` and retryable. */
+  error?: string;
+  tickets: TicketResult[];
+}
+
+export type Outcome = Decision & { run: RunRecord };
+export type ApprovalOutcome = Outcome & { push?: PushOutcome };
+
+/** Who acts: a person (policy applies), or the operator at a terminal or the policy itself. */
+export type Actor = { person: Approver } | { operator: string };
+
+/** The abort reason airlock uses when it stops: the run is left as it is, to resume on start. */
+export const SHUTDOWN = 'airlock-shutdown';
+
+export class ShutdownInterruption extends Error {
+  constructor() {
+    super('airlock is shutting down; the run resumes when it starts again');
+  }
+}
+
+const ACTIVE: readonly RunState[] = [
+  'requested',
+  'queued',
+  'provisioning',
+  'working',
+  'awaiting_approval',
+  'changes_requested',
+  'pushing',
+];
+
+/** Sources whose runs `serve` takes over when their owner is gone; the others end "interrupted". */
+const SERVED_SOURCES: ReadonlySet<string> = new Set(['slack', 'jira']);
+
+function actorId(actor: Actor): string {
+  return 'person' in actor ? actor.person.id : actor.operator;
+}
+
+/**
+ * The only code that changes a run's state (DESIGN.md §2). Each command checks and writes in
+ * one transaction and returns what it did; refusals are values with a reason. Callers schedule
+ * (RunService) or drive from a terminal (airlock run); neither writes state.
+ */
+export class RunLifecycle {
+  private readonly now: () => number;
+  /** Runs whose failure could not be recorded (a locked or full database): retried on reconcile. */
+  private readonly stranded = new Map<string, { error: string; state: 'failed' | 'cancelled' }>();
+
+  constructor(private readonly ports: RunPorts & { owner: OwnerLease }) {
+    this.now = ports.now ?? Date.now;
+  }
+
+  private log(run: RunRecord): Logger {
+    return this.ports.logger.child({ run_id: run.id, repo: run.repo });
+  }
+
+  private policyOf(run: Pick<RunRecord, 'repo'>): RepoPolicy {
+    return repoPolicy(this.ports.policy, run.repo);
+  }
+
+  /** A transition with this process as the owner of a run that stays active. */
+  private move(id: string, change: TransitionChange): TransitionResult {
+    const fields = isTerminal(change.to)
+      ? change.fields
+      : { ...change.fields, ownerId: this.ports.owner.id() };
+    return this.ports.store.transition(id, { ...change, fields });
+  }
+
+  private must(result: TransitionResult): RunRecord {
+    if (result.ok) return result.run;
+    throw new AirlockError(
+      'store_failed',
+      `Run ${result.run.id} is ${result.run.state}; ${result.reason ?? 'another action moved it first'}.`,
+    );
+  }
+
+  private mustGet(runId: string): RunRecord {
+    const run = this.ports.store.getRun(runId);
+    if (!run) throw new AirlockError('run_not_found', `No run ${runId}. List runs with \`airlock runs\`.`);
+    return run;
+  }
+
+  /** requested → queued. A repeated intake key returns the first run; a refusal says why. */
+  request(req: RunRequest): Requested {
+    const policy = repoPolicy(this.ports.policy, req.repo);
+    if (!req.trusted) {
+      const decision = mayRequest(policy, req.requester);
+      if (!decision.allowed) return decision;
+    }
+    const run = this.ports.store.createRun({
+      id: newRunId(this.now()),
+      repo: req.repo,
+      task: this.ports.redactor.redact(req.task),
+      requester: req.requester.id,
+      source: req.source,
+      baseRef: req.baseRef ?? policy.base,
+      intakeKey: req.intakeKey,
+      ticketKey: req.ticketKey,
+      ownerId: this.ports.owner.id(),
+    });
+    if (!run.created) return { allowed: true, run, created: false };
+    return {
+      allowed: true,
+      run: this.must(this.move(run.id, { from: ['requested'], to: 'queued' })),
+      created: true,
+    };
+  }
+
+  /**
+   * queued → provisioning → working, then the first work session: fixes the base commit,
+   * prepares the sandbox (snapshot, setup) and runs the agent. Safe to repeat after a restart.
+   */
+  async start(runId: string, opts: SessionOptions = {}): Promise<WorkResult> {
+    const { store } = this.ports;
+    let run = this.mustGet(runId);
+    try {
+      if (run.state === 'queued')
+        run = this.must(this.move(run.id, { from: ['queued'], to: 'provisioning' }));
+      if (run.state !== 'provisioning') return await this.resume(runId, opts);
+      const baseSha = run.baseSha ?? (await this.ports.repos.fetchBase(run.repo, run.baseRef));
+      if (!run.baseSha)
+        run = store.updateRun(
+          run.id,
+          { baseSha },
+          { type: 'base.fixed', data: { base_ref: run.baseRef, base_sha: baseSha } },
+        );
+      const prepared = await this.prepare(run, baseSha, undefined, opts);
+      run = store.updateRun(
+        run.id,
+        { snapshotCommit: prepared.snapshotCommit },
+        {
+          type: 'sandbox.ready',
+          data: { snapshot_commit: prepared.snapshotCommit, workdir: prepared.sandbox.workdir },
+        },
+      );
+      this.log(run).info({ base_sha: baseSha }, 'sandbox ready');
+      this.must(
+        this.move(run.id, {
+          from: ['provisioning'],
+          to: 'working',
+          fields: { sessionStartedAt: new Date(this.now()).toISOString() },
+        }),
+      );
+    } catch (error) {
+      throw await this.sessionFailed(runId, error, opts.signal);
+    }
+    return this.resume(runId, opts);
+  }
+
+  /**
+   * A work session in a working run: after a restart (the conversation goes on from the last
+   * stored turn) or with a person's pending feedback (changes_requested → working). Ends by taking
+   * the diff; settle() decides what comes next.
+   */
+  async resume(runId: string, opts: SessionOptions = {}): Promise<WorkResult> {
+    const { store } = this.ports;
+    let run = this.mustGet(runId);
+    try {
+      if (run.state === 'changes_requested')
+        run = this.must(
+          this.move(run.id, {
+            from: ['changes_requested'],
+            to: 'working',
+            fields: { sessionStartedAt: new Date(this.now()).toISOString() },
+          }),
+        );
+      if (run.state !== 'working')
+        throw new AirlockError('store_failed', `Run ${run.id} is ${run.state}, not working.`);
+      const { sandbox, snapshotCommit } = await this.sessionSandbox(run, opts);
+      run = this.mustGet(runId);
+      const stop = await runAgentSession(this.ports, run, sandbox, {
+        ...opts,
+        feedback: run.pendingFeedback,
+        onFeedbackDelivered: () => {
+          if (this.mustGet(runId).pendingFeedback)
+            store.updateRun(runId, { pendingFeedback: null }, { type: 'feedback.delivered', data: {} });
+        },
+      });
+      if (stop.kind === 'cancelled' && opts.signal?.reason === SHUTDOWN) throw new ShutdownInterruption();
+      store.appendEvent(run.id, {
+        type: 'agent.stopped',
+        data: { kind: stop.kind, reason: 'reason' in stop ? stop.reason : undefined },
+      });
+      const diff = await sandbox.diff(snapshotCommit);
+      const summary = this.ports.redactor.redact(stop.summary);
+      const diffSha256 = diff.length ? store.saveDiff(run.id, diff) : null;
+      run = store.updateRun(
+        run.id,
+        { summary, diffSha256, pendingFeedback: null },
+        { type: 'diff.taken', data: { bytes: diff.length, sha256: diffSha256 } },
+      );
+      this.log(run).info({ stop: stop.kind, diff_bytes: diff.length }, 'agent stopped');
+      return { run, stop, diff };
+    } catch (error) {
+      throw await this.sessionFailed(runId, error, opts.signal);
+    }
+  }
+
+  /** The run's sandbox, or a rebuilt one after review (the reviewed diff applied). */
+  private async sessionSandbox(run: RunRecord, opts: SessionOptions): Promise<PreparedSandbox> {
+    const found = await attachSandbox(this.ports, run);
+    if (!('gone' in found)) return found;
+    // Only a run whose last session ended in a reviewed diff can be rebuilt from what was reviewed.
+    const afterReview = run.pendingFeedback !== null && run.baseSha !== null;
+    if (!afterReview || !run.baseSha)
+      throw new AirlockError('sandbox_failed', `${found.gone} Start a new run.`);
+    const reviewed = run.diffSha256 ? this.ports.store.diff(run.id, run.diffSha256) : undefined;
+    const prepared = await this.prepare(run, run.baseSha, reviewed, opts);
+    this.ports.store.updateRun(
+      run.id,
+      { snapshotCommit: prepared.snapshotCommit },
+      {
+        type: 'sandbox.rebuilt',
+        data: { reason: found.gone, snapshot_commit: prepared.snapshotCommit, diff_sha256: run.diffSha256 },
+      },
+    );
+    return prepared;
+  }
+
+  private async prepare(
+    run: RunRecord,
+    baseSha: string,
+    reviewedDiff: Buffer | undefined,
+    opts: SessionOptions,
+  ): Promise<PreparedSandbox> {
+    const limits = limitsFor(this.ports.policy, run.repo);
+    const prepared = await prepareSandbox(this.ports, run, {
+      baseSha,
+      reviewedDiff,
+      setup: this.policyOf(run).setup,
+      setupTimeoutMs: limits.command_timeout_seconds * 1000,
+    });
+    const { setup } = prepared;
+    if (setup) {
+      this.ports.store.recordToolCall({
+        runId: run.id,
+        step: 0,
+        toolUseId: 'setup',
+        name: 'setup',
+        input: { command: setup.command },
+        output: setup.output,
+        exitCode: setup.exitCode,
+        isError: setup.exitCode !== 0,
+        durationMs: setup.durationMs,
+      });
+      this.ports.store.appendEvent(run.id, {
+        type: 'setup.finished',
+        data: { command: setup.command, exit_code: setup.exitCode, output_tail: setup.output.slice(-2000) },
+      });
+      opts.onEvent?.({
+        type: 'tool-finished',
+        step: 0,
+        toolUseId: 'setup',
+        name: 'setup',
+        input: { command: setup.command },
+        outcome: {
+          content: setup.output,
+          fullOutput: setup.output,
+          isError: setup.exitCode !== 0,
+          exitCode: setup.exitCode,
+        },
+        durationMs: setup.durationMs,
+      });
+    }
+    return prepared;
+  }
+
+  /** Records a session's failure (or leaves the run to resume on a shutdown); returns what to throw. */
+  private async sessionFailed(
+    runId: string,
+    error: unknown,
+    signal: AbortSignal | undefined,
+  ): Promise<unknown> {
+    if (error instanceof ShutdownInterruption || signal?.reason === SHUTDOWN)
+      return new ShutdownInterruption();
+    const cancelled = signal?.aborted || (error instanceof AirlockError && error.code === 'cancelled');
+    this.fail(runId, cancelled ? 'Cancelled.' : messageOf(error), { cancelled });
+    await this.destroySandbox(runId);
+    return error;
+  }
+
+  /** After a session: a finished agent with a diff awaits approval; no diff is done with no changes. */
+  settle(result: WorkResult): RunRecord {
+    const { run, stop, diff } = result;
+    if (stop.kind === 'cancelled') return this.fail(run.id, 'Cancelled.', { cancelled: true }) ?? run;
+    if (stop.kind === 'budget')
+      return this.fail(run.id, `The agent stopped before finishing: ${stop.reason}.`) ?? run;
+    if (diff.length === 0)
+      return this.must(
+        this.move(run.id, { from: ['working'], to: 'done', fields: { outcome: 'no_changes' } }),
+      );
+    return this.must(
+      this.move(run.id, {
+        from: ['working'],
+        to: 'awaiting_approval',
+        event: {
+          type: 'run.awaiting_approval',
+          data: { diff_sha256: run.diffSha256, diffstat: formatDiffStat(diffStat(diff.toString('utf8'))) },
+        },
+        fields: { awaitingSince: new Date(this.now()).toISOString() },
+      }),
+    );
+  }
+
+  /**
+   * Approves the exact diff `diffSha256` and pushes it. The decision (policy, approval TTL, diff
+   * hash, state) is made inside the transaction that moves the run to `pushing`; a refusal is
+   * audited and returned.
+   */
+  async approve(
+    runId: string,
+    actor: Actor,
+    diffSha256: string,
+    opts: { pushed?: (run: RunRecord) => void } = {},
+  ): Promise<ApprovalOutcome> {
+    const run = this.mustGet(runId);
+    const policy = this.policyOf(run);
+    const by = actorId(actor);
+    const approvedAt = new Date(this.now()).toISOString();
+    const result = this.move(runId, {
+      from: ['awaiting_approval'],
+      to: 'pushing',
+      check: (current) => {
+        if ('person' in actor) {
+          const decision = mayApprove(policy, actor.person, current.requester);
+          if (!decision.allowed) return decision.reason;
+        }
+        if (current.diffSha256 !== diffSha256)
+          return 'The diff changed since this approval was requested; review the newest diff.';
+        const since = current.awaitingSince ? Date.parse(current.awaitingSince) : this.now();
+        if (since + policy.approval_ttl <= this.now())
+          return 'This approval request has expired; ask for the run again.';
+        return undefined;
+      },
+      event: {
+        type: 'approval.granted',
+        data: { by, diff_sha256: diffSha256, approved_at: approvedAt, headless: 'operator' in actor },
+      },
+      fields: { branch: branchName(run.id, run.task), approvedBy: by, approvedAt },
+      durable: true,
+    });
+    if (!result.ok) {
+      const reason =
+        result.reason ??
+        (result.run.state === 'pushing' || result.run.state === 'done'
+          ? 'Someone else acted on this run first.'
+          : `This run is ${result.run.state.replace('_', ' ')}; there is nothing to approve.`);
+      this.ports.store.appendEvent(
+        runId,
+        { type: 'approval.refused', data: { by, diff_sha256: diffSha256, reason } },
+        { durable: true },
+      );
+      return { allowed: false, reason, run: result.run };
+    }
+    opts.pushed?.(result.run);
+    const push = await this.push(runId);
+    return { allowed: true, run: push.run, push };
+  }
+
+  /**
+   * Pushes a run in `pushing`: the approved bytes as the same commit on the same branch, then
+   * the pull request. Safe to repeat. A failure ends the run `failed` and retryable.
+   */
+  async push(runId: string): Promise<PushOutcome> {
+    const { store } = this.ports;
+    const run = this.mustGet(runId);
+    const diff = run.diffSha256 ? store.diff(run.id, run.diffSha256) : undefined;
+    if (run.state !== 'pushing' || !diff || !run.baseSha || !run.branch || !run.approvedAt)
+      throw new AirlockError('store_failed', `Run ${run.id} has no approved diff to push.`);
+    const title = pullRequestTitle(run);
+    let published: Awaited<ReturnType<RunPorts['publisher']['publish']>>;
+    try {
+      published = await this.ports.publisher.publish({
+        runId: run.id,
+        repo: run.repo,
+        baseRef: run.baseRef,
+        baseSha: run.baseSha,
+        diff,
+        branch: run.branch,
+        commitTitle: title,
+        commitBody: `${run.summary ?? ''}\n\nTask: ${run.task}`,
+        approvedAt: run.approvedAt,
+        pullRequest: {
+          title,
+          body: pullRequestBody(
+            run,
+            run.approvedBy ?? 'unknown',
+            formatDiffStat(diffStat(diff.toString('utf8'))),
+            this.checksRan(run.id),
+            run.ticketKey ? this.ports.tickets.urlFor(run.ticketKey) : undefined,
+          ),
+          draft: this.policyOf(run).pr?.draft ?? false,
+          labels: this.policyOf(run).pr?.labels ?? [],
+        },
+      });
+    } catch (error) {
+      const reason = this.ports.redactor.redact(messageOf(error));
+      this.log(run).error({ err: reason }, 'push failed');
+      const failed = this.must(
+        this.move(run.id, {
+          from: ['pushing'],
+          to: 'failed',
+          event: { type: 'push.failed', data: { error: reason, retryable: true } },
+          fields: {
+            error: `${reason} Nothing was lost: Retry push (or \`airlock retry ${run.id}\`) pushes the same approved diff.`,
+            retryable: true,
+            outcome: 'push_failed',
+          },
+          durable: true,
+        }),
+      );
+      return { run: failed, pushed: false, error: reason, tickets: [] };
+    }
+    this.log(run).info({ commit: published.commitSha, pr: published.pullRequest?.url }, 'pushed');
+    const done = this.must(
+      this.move(run.id, {
+        from: ['pushing'],
+        to: 'done',
+        event: {
+          type: 'push.done',
+          data: {
+            branch: run.branch,
+            commit: published.commitSha,
+            already_pushed: published.alreadyPushed,
+            pr_url: published.pullRequest?.url ?? null,
+            pr_created: published.pullRequest?.created ?? null,
+          },
+        },
+        fields: {
+          prUrl: published.pullRequest?.url ?? null,
+          outcome: 'pushed',
+          error: null,
+          retryable: false,
+        },
+        durable: true,
+      }),
+    );
+    const tickets =
+      done.ticketKey && published.pullRequest
+        ? await reportToTicket(this.ports.tickets, this.ports.policy, done.ticketKey, done.id, {
+            url: published.pullRequest.url,
+            title,
+          })
+        : [];
+    for (const t of tickets) {
+      store.appendEvent(
+        done.id,
+        t.error
+          ? {
+              type: 'ticket.failed',
+              data: { ticket: t.ticket, action: t.action, error: this.ports.redactor.redact(t.error) },
+            }
+          : { type: 'ticket.updated', data: { ticket: t.ticket, action: t.action } },
+      );
+    }
+    return { run: done, pushed: true, tickets };
+  }
+
+  /**
+   * Finishes a run whose push or pull request failed: failed (retryable) → pushing, then the
+   * same push. Never runs the agent again; the approval stands, so no new one is asked.
+   */
+  async retryPush(runId: string, actor: Actor): Promise<ApprovalOutcome> {
+    const run = this.mustGet(runId);
+    const policy = this.policyOf(run);
+    const by = actorId(actor);
+    const result = this.move(runId, {
+      from: ['failed'],
+      to: 'pushing',
+      check: (current) => {
+        if (!current.retryable) return 'Only a run whose push failed can be retried.';
+        if ('person' in actor) {
+          const decision = mayApprove(policy, actor.person, current.requester);
+          if (!decision.allowed && actor.person.id !== current.approvedBy) return decision.reason;
+        }
+        return undefined;
+      },
+      event: { type: 'push.retried', data: { by } },
+      fields: { retryable: false, error: null, outcome: null },
+      durable: true,
+    });
+    if (!result.ok) {
+      const reason =
+        result.reason ?? `This run is ${result.run.state.replace('_', ' ')}; there is no push to retry.`;
+      this.refused(runId, by, 'retry', reason);
+      return { allowed: false, reason, run: result.run };
+    }
+    const push = await this.push(runId);
+    return { allowed: true, run: push.run, push };
+  }
+
+  /** Request changes on the diff the person saw: awaiting_approval → changes_requested. */
+  requestChanges(runId: string, who: Approver, diffSha256: string, feedback: string): Outcome {
+    const clean = this.ports.redactor.redact(feedback);
+    const result = this.move(runId, {
+      from: ['awaiting_approval'],
+      to: 'changes_requested',
+      check: (current) => {
+        const decision = this.mayDecide(current, { person: who });
+        if (!decision.allowed) return decision.reason;
+        if (current.diffSha256 !== diffSha256)
+          return 'The diff changed since you opened it; review the newest diff.';
+        return undefined;
+      },
+      event: { type: 'run.changes_requested', data: { by: who.id, feedback: clean } },
+      fields: { pendingFeedback: clean, awaitingSince: null },
+    });
+    if (!result.ok) {
+      const reason =
+        result.reason ?? `This run is ${result.run.state.replace('_', ' ')}; it cannot take changes now.`;
+      this.refused(runId, who.id, 'request changes', reason);
+      return { allowed: false, reason, run: result.run };
+    }
+    return { allowed: true, run: result.run };
+  }
+
+  /** An instruction for the agent while it works (recorded; the scheduler delivers it). */
+  instruct(runId: string, who: Approver, text: string): void {
+    this.ports.store.appendEvent(runId, {
+      type: 'instruction.received',
+      data: { by: who.id, text: this.ports.redactor.redact(text) },
+    });
+  }
+
+  reject(runId: string, actor: Actor, reason?: string): Outcome {
+    const by = actorId(actor);
+    const result = this.move(runId, {
+      from: ['requested', 'awaiting_approval'],
+      to: 'rejected',
+      check: (current) => {
+        const decision = this.mayDecide(current, actor);
+        return decision.allowed ? undefined : decision.reason;
+      },
+      event: { type: 'run.rejected', data: { by, reason } },
+      fields: { error: reason ?? `Rejected by ${by}.` },
+      durable: true,
+    });
+    if (!result.ok) {
+      const why =
+        result.reason ?? `This run is ${result.run.state.replace('_', ' ')}; it cannot be rejected now.`;
+      this.refused(runId, by, 'reject', why);
+      return { allowed: false, reason: why, run: result.run };
+    }
+    return { allowed: true, run: result.run };
+  }
+
+  /**
+   * Cancel. A run whose agent is working (`running`) is stopped by its scheduler, which ends the
+   * session as cancelled; one that is waiting ends here.
+   */
+  cancel(runId: string, actor: Actor, opts: { running: boolean }): Outcome & { abort?: boolean } {
+    const by = actorId(actor);
+    const run = this.mustGet(runId);
+    const decision = this.mayDecide(run, actor);
+    if (!decision.allowed) {
+      this.refused(runId, by, 'cancel', decision.reason);
+      return { ...decision, run };
+    }
+    if (opts.running) {
+      this.ports.store.appendEvent(runId, { type: 'cancel.requested', data: { by } }, { durable: true });
+      return { allowed: true, run, abort: true };
+    }
+    const result = this.move(runId, {
+      from: ['requested', 'queued', 'awaiting_approval', 'changes_requested'],
+      to: 'cancelled',
+      event: { type: 'run.cancelled', data: { by } },
+      fields: { error: `Cancelled by ${by}.` },
+    });
+    if (!result.ok) {
+      const reason = `This run is ${result.run.state.replace('_', ' ')}; there is nothing to cancel.`;
+      this.refused(runId, by, 'cancel', reason);
+      return { allowed: false, reason, run: result.run };
+    }
+    return { allowed: true, run: result.run };
+  }
+
+  /** Ends approvals older than their repository's approval_ttl; returns the runs it ended. */
+  expire(): RunRecord[] {
+    const expired: RunRecord[] = [];
+    for (const run of this.ports.store.listRuns({ states: ['awaiting_approval'], limit: 10_000 })) {
+      const ttl = this.policyOf(run).approval_ttl;
+      const result = this.move(run.id, {
+        from: ['awaiting_approval'],
+        to: 'expired',
+        check: (current) =>
+          current.awaitingSince && Date.parse(current.awaitingSince) + ttl > this.now()
+            ? 'not yet'
+            : undefined,
+        fields: { error: 'Nobody approved this in time; the approval expired.' },
+      });
+      if (result.ok) expired.push(result.run);
+    }
+    return expired;
+  }
+
+  /**
+   * Ends a run `failed` (or `cancelled`) from whatever active state it is in. When even that
+   * cannot be written (a locked or full database), the run is left to reconciliation — retried
+   * here on the next reconcile, or by the next process once this one is gone — never stuck.
+   */
+  fail(runId: string, error: string, opts: { cancelled?: boolean } = {}): RunRecord | undefined {
+    const state = opts.cancelled ? 'cancelled' : 'failed';
+    const clean = this.ports.redactor.redact(error);
+    try {
+      const run = this.mustGet(runId);
+      if (isTerminal(run.state)) return run;
+      this.log(run).error({ err: clean }, `run ${state}`);
+      const result = this.ports.store.transition(runId, {
+        from: ACTIVE,
+        to: state,
+        event: { type: `run.${state}`, data: { reason: clean } },
+        fields: { error: clean },
+      });
+      this.stranded.delete(runId);
+      return result.run;
+    } catch (writeError) {
+      this.stranded.set(runId, { error: clean, state });
+      this.ports.logger.error(
+        { run_id: runId, err: messageOf(writeError) },
+        'could not record the end of a run; it is left to reconciliation',
+      );
+      return undefined;
+    }
+  }
+
+  /** Ends a run that was handed out as a patch: nothing is pushed. */
+  finishAsPatch(runId: string): RunRecord {
+    return this.must(
+      this.move(runId, {
+        from: ['awaiting_approval'],
+        to: 'done',
+        fields: { outcome: 'patch', awaitingSince: null },
+      }),
+    );
+  }
+
+  /**
+   * Runs whose owner is gone (DESIGN.md §2, Ownership). Headless runs end `failed`, saying they
+   * were interrupted, and their sandboxes are destroyed. With `adopt` (serve), Slack and Jira runs
+   * become this process's, to resume. Also retries failures this process could not record.
+   */
+  async reconcile(opts: { adopt: boolean }): Promise<{ adopted: RunRecord[]; ended: RunRecord[] }> {
+    const { store } = this.ports;
+    for (const [runId, s] of this.stranded) this.fail(runId, s.error, { cancelled: s.state === 'cancelled' });
+    const owners = new Map(store.owners().map((o) => [o.id, o]));
+    const now = this.now();
+    const gone = new Set<string | null>();
+    const adopted: RunRecord[] = [];
+    const ended: RunRecord[] = [];
+    for (const run of store.listRuns({ states: ACTIVE, limit: 100_000 })) {
+      if (this.ports.owner.isMe(run.ownerId)) continue;
+      const owner = run.ownerId ? owners.get(run.ownerId) : undefined;
+      if (!ownerGone(owner, this.ports.owner.me, now)) continue;
+      gone.add(run.ownerId);
+      if (SERVED_SOURCES.has(run.source)) {
+        if (!opts.adopt) continue;
+        const mine = store.adoptRun(run.id, run.ownerId, this.ports.owner.id());
+        if (mine) adopted.push(mine);
+        continue;
+      }
+      const who = describeOwner(owner);
+      const wasPushing = run.state === 'pushing';
+      const result = store.transition(run.id, {
+        from: [run.state],
+        to: 'failed',
+        check: (current) => (current.ownerId === run.ownerId ? undefined : 'adopted by another process'),
+        event: {
+          type: 'run.failed',
+          data: { reason: 'interrupted', owner: who },
+        },
+        fields: {
+          error: wasPushing
+            ? `Interrupted: ${who} stopped while pushing. \`airlock retry ${run.id}\` finishes the push.`
+            : `Interrupted: ${who} stopped while the run was ${run.state.replace('_', ' ')}. Start it again.`,
+          retryable: wasPushing,
+          outcome: wasPushing ? 'push_failed' : null,
+        },
+      });
+      if (!result.ok) continue;
+      ended.push(result.run);
+      await this.destroySandbox(run.id);
+    }
+    for (const id of gone) {
+      const owner = id ? owners.get(id) : undefined;
+      if (owner && !store.listRuns({ states: ACTIVE, limit: 100_000 }).some((r) => r.ownerId === id))
+        store.releaseOwner(owner.id);
+    }
+    return { adopted, ended };
+  }
+
+  /** Destroys a run's sandbox if it is still there; failures are logged (the reaper tries again). */
+  async destroySandbox(runId: string): Promise<void> {
+    try {
+      const sandbox = await this.ports.sandboxes.attach(runId);
+      await sandbox?.destroy();
+    } catch (error) {
+      this.ports.logger.warn({ run_id: runId, err: messageOf(error) }, 'could not destroy the sandbox');
+    }
+  }
+
+  /** May this actor reject, cancel or request changes? The requester, an approver, or the operator. */
+  mayDecide(run: RunRecord, actor: Actor): Decision {
+    if ('operator' in actor || actor.person.id === run.requester) return { allowed: true };
+    const asApprover = mayApprove({ ...this.policyOf(run), four_eyes: false }, actor.person, run.requester);
+    return asApprover.allowed
+      ? asApprover
+      : { allowed: false, reason: 'Only the requester or an approver of this repository can do that.' };
+  }
+
+  private refused(runId: string, by: string, action: string, reason: string): void {
+    this.ports.store.appendEvent(
+      runId,
+      { type: 'action.refused', data: { by, action, reason } },
+      { durable: true },
+    );
+  }
+
+  /** The checks the agent ran (the newest ten), for the pull request's body. */
+  private checksRan(runId: string): Array<{ command: string; exitCode: number | null }> {
+    return this.ports.store
+      .toolCalls(runId)
+      .filter((c) => c.name === 'bash' && typeof (c.input as { command?: unknown }).command === 'string')
+      .map((c) => ({ command: (c.input as { command: string }).command, exitCode: c.exitCode }))
+      .filter((c) => isTestCommand(c.command))
+      .slice(-10);
+  }
+}
