@@ -1,5 +1,6 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { WebClient } from '@slack/web-api';
 import { pino } from 'pino';
 import type { Dispatcher } from 'undici';
 import { installEgressProxy } from './config/egress-proxy.js';
@@ -33,6 +34,7 @@ import { isTerminal } from './runs/run-state.js';
 import { KubeApi, loadKubeConfig } from './sandbox/kubernetes/kube-api.js';
 import { KubernetesSandboxes } from './sandbox/kubernetes/kubernetes-sandboxes.js';
 import { LocalSandboxProvider } from './sandbox/local/local-sandbox.js';
+import { createSlackApp, type SlackConnection } from './slack/slack-app.js';
 import { openDatabase } from './store/database.js';
 import { SqliteRunThreads } from './store/sqlite-run-threads.js';
 import { SqliteStore } from './store/sqlite-store.js';
@@ -54,6 +56,10 @@ export interface App {
   forgeFor: (repo: string) => Forge;
   model: () => ModelClient;
   tickets: Tickets;
+  /** The Slack app (Bolt in Socket Mode), built on first use: only `serve` needs it. */
+  slack: () => SlackConnection;
+  /** Web API clients for the bot and app tokens, for `airlock doctor`; undefined when unset. */
+  slackClients: () => { bot: WebClient; app: WebClient } | undefined;
   /** The proxying dispatcher when HTTPS_PROXY/HTTP_PROXY is set, for Socket Mode's WebSocket. */
   egress?: Dispatcher;
   close(): void;
@@ -153,9 +159,36 @@ export function buildApp(
     logger,
     redactor,
   });
+  let slack: SlackConnection | undefined;
+  const slackConnection = (): SlackConnection => {
+    if (!env.SLACK_BOT_TOKEN || !env.SLACK_APP_TOKEN) {
+      throw new AirlockError(
+        'config_invalid',
+        'airlock serve needs SLACK_BOT_TOKEN (xoxb-…) and SLACK_APP_TOKEN (xapp-…, with connections:write). See README: Slack app.',
+      );
+    }
+    slack ??= createSlackApp({
+      botToken: env.SLACK_BOT_TOKEN,
+      appToken: env.SLACK_APP_TOKEN,
+      apiUrl: env.SLACK_API_URL,
+      logger,
+      dispatcher: egress,
+    });
+    return slack;
+  };
+  const slackClients = () => {
+    if (!env.SLACK_BOT_TOKEN || !env.SLACK_APP_TOKEN) return undefined;
+    const options = { slackApiUrl: env.SLACK_API_URL, retryConfig: { retries: 0 } };
+    return {
+      bot: new WebClient(env.SLACK_BOT_TOKEN, options),
+      app: new WebClient(env.SLACK_APP_TOKEN, options),
+    };
+  };
   return {
     env,
     policy,
+    slack: slackConnection,
+    slackClients,
     dataDir,
     store,
     threads,

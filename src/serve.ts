@@ -6,7 +6,6 @@ import { JiraWatch } from './runs/jira-watch.js';
 import { RunService } from './runs/run-service.js';
 import { startHealthServer } from './server/health-server.js';
 import { registerListeners } from './slack/listeners/register.js';
-import { createSlackApp } from './slack/slack-app.js';
 import { SlackChat } from './slack/slack-chat.js';
 import { SlackIntake } from './slack/slack-intake.js';
 import { SlackOutbox } from './slack/slack-outbox.js';
@@ -29,23 +28,6 @@ export async function startBot(
   opts: { slackRateScale?: number; expiryEveryMs?: number } = {},
 ): Promise<Bot> {
   const { env, store, policy, logger, lifecycle } = app;
-  if (!env.SLACK_BOT_TOKEN || !env.SLACK_APP_TOKEN) {
-    throw new AirlockError(
-      'config_invalid',
-      'airlock serve needs SLACK_BOT_TOKEN (xoxb-…) and SLACK_APP_TOKEN (xapp-…, with connections:write). See README: Slack app.',
-    );
-  }
-  const slack = createSlackApp({
-    botToken: env.SLACK_BOT_TOKEN,
-    appToken: env.SLACK_APP_TOKEN,
-    apiUrl: env.SLACK_API_URL,
-    logger,
-    dispatcher: app.egress,
-  });
-  let rateLimited = 0;
-  slack.app.client.on(WebClientEvent.RATE_LIMITED, () => {
-    rateLimited++;
-  });
   // One bot per store: a second serve would run every run twice.
   const registered = app.owner.register({ exclusive: true, kind: 'serve' });
   if (!registered.ok) {
@@ -55,6 +37,11 @@ export async function startBot(
       `Another airlock serve (pid ${holder.pid} on ${holder.host}, started ${holder.startedAt}) owns the data directory ${app.dataDir}. Stop it first, or give this one its own AIRLOCK_DATA_DIR.`,
     );
   }
+  const slack = app.slack();
+  let rateLimited = 0;
+  slack.app.client.on(WebClientEvent.RATE_LIMITED, () => {
+    rateLimited++;
+  });
   const auth = await slack.app.client.auth.test().catch((error: Error) => {
     throw new AirlockError('config_invalid', `Slack refused SLACK_BOT_TOKEN: ${error.message}`);
   });

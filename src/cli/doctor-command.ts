@@ -49,7 +49,7 @@ export async function doctorCommand(app: App, out: Out): Promise<number> {
         return `${app.sandboxes.kind}, isolated with bubblewrap (no network)`;
       },
     },
-    { name: 'slack', run: () => checkSlack(app.env) },
+    { name: 'slack', run: () => checkSlack(app.env, app.slackClients()) },
     { name: 'jira', run: () => app.tickets.check() },
     {
       name: 'model',

@@ -162,6 +162,10 @@ const policySchema = z
       .object({
         name: z.string().min(1).optional(),
         max_output_tokens: z.number().int().positive().default(8192),
+        // A hung endpoint ends the run (DESIGN.md §3): the longest wait for the next byte, and one
+        // deadline per model call, retries included. At most a day: timers overflow past ~24.8 days.
+        idle_timeout_seconds: z.number().positive().max(86_400).default(120),
+        request_timeout_seconds: z.number().positive().max(86_400).default(900),
         // USD per million tokens, for models whose price airlock does not know.
         price: z
           .object({ input: z.number().nonnegative(), output: z.number().nonnegative() })
@@ -169,7 +173,7 @@ const policySchema = z
           .optional(),
       })
       .strict()
-      .default({ max_output_tokens: 8192 }),
+      .default({ max_output_tokens: 8192, idle_timeout_seconds: 120, request_timeout_seconds: 900 }),
   })
   .strict()
   .superRefine((p, ctx) => {

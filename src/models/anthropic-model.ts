@@ -14,6 +14,12 @@ import type {
   ModelResponse,
   ToolName,
 } from '../runs/ports/model.js';
+import {
+  DEFAULT_MODEL_TIMEOUTS,
+  type Endpoint,
+  type ModelTimeouts,
+  withinTimeouts,
+} from './model-timeouts.js';
 
 /** The part of the SDK client this adapter uses; Bedrock and Vertex clients have it too. */
 export interface MessagesApi {
@@ -94,22 +100,27 @@ export class AnthropicModel implements ModelClient {
     private readonly client: MessagesApi,
     readonly model: string,
     readonly provider: 'anthropic' | 'bedrock' | 'vertex' = 'anthropic',
+    private readonly timeouts: ModelTimeouts = DEFAULT_MODEL_TIMEOUTS,
   ) {}
 
+  /** One call (its retries included) under the timeouts, failures explained with the provider's name. */
+  private call<T>(signal: AbortSignal | undefined, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const endpoint: Endpoint = { name: PROVIDER_NAMES[this.provider], check: HANG_CHECKS[this.provider] };
+    const describe = (error: unknown) => describeModelError(error, this.provider);
+    return withinTimeouts({ timeouts: this.timeouts, signal, endpoint, describe }, run);
+  }
+
   async check(): Promise<string> {
-    if (!this.client.models)
+    const models = this.client.models;
+    if (!models)
       return `${this.model} (${PROVIDER_NAMES[this.provider]} has no models endpoint; not checked)`;
-    try {
-      const info = await this.client.models.retrieve(this.model);
-      return `${info.id} is available`;
-    } catch (error) {
-      throw describeModelError(error, this.provider);
-    }
+    const info = await this.call(undefined, (signal) => models.retrieve(this.model, {}, { signal }));
+    return `${info.id} is available`;
   }
 
   async complete(request: ModelRequest): Promise<ModelResponse> {
     const system: TextBlockParam[] = [{ type: 'text', text: request.system, cache_control: EPHEMERAL }];
-    try {
+    return this.call(request.signal, async (signal) => {
       const stream = this.client.messages.stream(
         {
           model: this.model,
@@ -118,7 +129,7 @@ export class AnthropicModel implements ModelClient {
           tools: toolDefinitions(request.tools),
           messages: toMessageParams(request.messages),
         },
-        { signal: request.signal },
+        { signal },
       );
       if (request.onText) stream.on('text', request.onText);
       const message = await stream.finalMessage();
@@ -133,16 +144,23 @@ export class AnthropicModel implements ModelClient {
           cacheWriteTokens: message.usage.cache_creation_input_tokens ?? 0,
         },
       };
-    } catch (error) {
-      throw describeModelError(error, this.provider);
-    }
+    });
   }
 }
 
 const PROVIDER_NAMES = { anthropic: 'Anthropic', bedrock: 'Bedrock', vertex: 'Vertex AI' } as const;
 
+/** What to look at when the provider's endpoint hangs. */
+const HANG_CHECKS = {
+  anthropic: "ANTHROPIC_BASE_URL, the egress proxy, and the endpoint's health",
+  bedrock: "AWS_REGION, the egress proxy or VPC endpoint, and Bedrock's service health",
+  vertex:
+    "CLOUD_ML_REGION, the egress proxy or Private Service Connect endpoint, and Vertex AI's service health",
+} as const;
+
 export function describeModelError(error: unknown, provider: keyof typeof PROVIDER_NAMES): AirlockError {
   const name = PROVIDER_NAMES[provider];
+  if (error instanceof AirlockError) return error;
   if (error instanceof Anthropic.APIUserAbortError) return new AirlockError('cancelled', 'Cancelled.');
   if (error instanceof Anthropic.AuthenticationError) {
     return new AirlockError(

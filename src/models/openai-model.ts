@@ -1,8 +1,21 @@
 import OpenAI from 'openai';
-import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
+import { Stream } from 'openai/core/streaming';
+import type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatCompletionMessageParam,
+  ChatCompletionTool,
+} from 'openai/resources/chat/completions';
 import { TOOL_SCHEMAS } from '../agent/tools/tool-schemas.js';
 import { AirlockError } from '../errors.js';
-import type { ContentBlock, Message, ModelClient, ModelRequest, ModelResponse } from '../runs/ports/model.js';
+import type { Message, ModelClient, ModelRequest, ModelResponse } from '../runs/ports/model.js';
+import {
+  DEFAULT_MODEL_TIMEOUTS,
+  type Endpoint,
+  type ModelTimeouts,
+  withinTimeouts,
+} from './model-timeouts.js';
+import { type ChatReply, collectChunks, fromCompletion, toModelResponse } from './openai-reply.js';
 
 /** Our conversation as Chat Completions messages: tool results become `tool` messages. */
 export function toChatMessages(system: string, messages: Message[]): ChatCompletionMessageParam[] {
@@ -36,42 +49,53 @@ export function toChatMessages(system: string, messages: Message[]): ChatComplet
   return out;
 }
 
-function parseArguments(raw: string): Record<string, unknown> {
-  try {
-    const value = JSON.parse(raw || '{}');
-    return value && typeof value === 'object' ? value : { _raw: raw };
-  } catch {
-    // The tool reports the bad input back to the model, which can retry.
-    return { _invalid_json: raw };
-  }
-}
-
 /** Any OpenAI-compatible Chat Completions endpoint: vLLM, Ollama, LiteLLM, Azure OpenAI. */
 export class OpenAIModel implements ModelClient {
   readonly provider = 'openai';
+  /** Named by host, since "the endpoint" could be any of several servers. */
+  private readonly endpoint: Endpoint;
 
   constructor(
     private readonly client: OpenAI,
     readonly model: string,
-  ) {}
+    private readonly timeouts: ModelTimeouts = DEFAULT_MODEL_TIMEOUTS,
+  ) {
+    this.endpoint = {
+      name: `OpenAI-compatible endpoint ${new URL(client.baseURL).host}`,
+      check: 'OPENAI_BASE_URL, the egress proxy, and that the server is up with the model loaded',
+    };
+  }
+
+  /** One call (its retries included) under the timeouts, failures explained with the endpoint's name. */
+  private call<T>(
+    signal: AbortSignal | undefined,
+    run: (signal: AbortSignal) => Promise<T>,
+    describe = (error: unknown) => describeOpenAIError(error, this.endpoint.name),
+  ): Promise<T> {
+    return withinTimeouts({ timeouts: this.timeouts, signal, endpoint: this.endpoint, describe }, run);
+  }
 
   async check(): Promise<string> {
-    try {
+    const listModels = async (signal: AbortSignal) => {
       const ids: string[] = [];
-      for await (const model of this.client.models.list()) ids.push(model.id);
-      if (!ids.includes(this.model))
-        throw new AirlockError(
-          'model_failed',
-          `the endpoint does not serve ${this.model}; it serves ${ids.join(', ') || 'nothing'}`,
-        );
-      return `${this.model} is served`;
-    } catch (error) {
-      if (error instanceof AirlockError) throw error;
+      for await (const model of this.client.models.list({ signal })) ids.push(model.id);
+      return ids;
+    };
+    const ids = await this.call(undefined, listModels, (error) =>
+      error instanceof AirlockError
+        ? error
+        : new AirlockError(
+            'model_failed',
+            `${this.endpoint.name}: ${(error as Error).message}. Check OPENAI_BASE_URL and OPENAI_API_KEY.`,
+            { cause: error },
+          ),
+    );
+    if (!ids.includes(this.model))
       throw new AirlockError(
         'model_failed',
-        `OpenAI-compatible endpoint: ${(error as Error).message}. Check OPENAI_BASE_URL and OPENAI_API_KEY.`,
+        `the endpoint does not serve ${this.model}; it serves ${ids.join(', ') || 'nothing'}`,
       );
-    }
+    return `${this.model} is served`;
   }
 
   async complete(request: ModelRequest): Promise<ModelResponse> {
@@ -83,72 +107,52 @@ export class OpenAIModel implements ModelClient {
         parameters: TOOL_SCHEMAS[name].parameters,
       },
     }));
-    try {
-      const completion = await this.client.chat.completions.create(
-        {
-          model: this.model,
-          max_tokens: request.maxOutputTokens,
-          messages: toChatMessages(request.system, request.messages),
-          tools,
-        },
-        { signal: request.signal },
-      );
-      const choice = completion.choices[0];
-      if (!choice)
-        throw new AirlockError('model_failed', 'OpenAI-compatible endpoint: the response has no choices.');
-      const content: ContentBlock[] = [];
-      if (choice.message.content) {
-        content.push({ type: 'text', text: choice.message.content });
-        request.onText?.(choice.message.content);
+    return this.call(request.signal, async (signal) => {
+      // Streamed, so that the idle timeout means "no byte for that long", not "no whole reply".
+      const response = await this.client.chat.completions
+        .create(
+          {
+            model: this.model,
+            max_tokens: request.maxOutputTokens,
+            messages: toChatMessages(request.system, request.messages),
+            tools,
+            stream: true,
+            stream_options: { include_usage: true },
+          },
+          { signal },
+        )
+        .asResponse();
+      let reply: ChatReply | undefined;
+      if (response.headers.get('content-type')?.includes('text/event-stream')) {
+        const chunks = Stream.fromSSEResponse<ChatCompletionChunk>(response, new AbortController());
+        reply = await collectChunks(chunks, request.onText);
+        // The SSE reader ends quietly on an abort: a cut reply must not pass for a whole one.
+        signal.throwIfAborted();
+      } else {
+        // Some servers and proxies ignore `stream` and answer with one completion.
+        reply = fromCompletion((await response.json()) as ChatCompletion, request.onText);
       }
-      for (const call of choice.message.tool_calls ?? []) {
-        if (call.type !== 'function') continue;
-        content.push({
-          type: 'tool_use',
-          id: call.id,
-          name: call.function.name,
-          input: parseArguments(call.function.arguments),
-        });
-      }
-      const finish = choice.finish_reason;
-      return {
-        content,
-        stopReason:
-          finish === 'tool_calls'
-            ? 'tool_use'
-            : finish === 'length'
-              ? 'max_tokens'
-              : finish === 'stop'
-                ? 'end_turn'
-                : 'other',
-        model: completion.model,
-        usage: {
-          inputTokens: completion.usage?.prompt_tokens ?? 0,
-          outputTokens: completion.usage?.completion_tokens ?? 0,
-          cacheReadTokens: 0,
-          cacheWriteTokens: 0,
-        },
-      };
-    } catch (error) {
-      if (error instanceof AirlockError) throw error;
-      if (error instanceof OpenAI.APIUserAbortError) throw new AirlockError('cancelled', 'Cancelled.');
-      if (error instanceof OpenAI.AuthenticationError) {
-        throw new AirlockError(
-          'model_failed',
-          'OpenAI-compatible endpoint: the API key was refused (401). Check OPENAI_API_KEY.',
-          { cause: error },
-        );
-      }
-      if (error instanceof OpenAI.APIConnectionError) {
-        throw new AirlockError(
-          'model_failed',
-          `OpenAI-compatible endpoint: cannot reach it (${error.message}). Check OPENAI_BASE_URL.`,
-          { cause: error },
-        );
-      }
-      throw new AirlockError('model_failed', `OpenAI-compatible endpoint: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
+      if (!reply)
+        throw new AirlockError('model_failed', `${this.endpoint.name}: the response has no choices.`);
+      return toModelResponse(reply, this.model);
+    });
   }
+}
+
+function describeOpenAIError(error: unknown, name: string): AirlockError {
+  if (error instanceof AirlockError) return error;
+  if (error instanceof OpenAI.APIUserAbortError) return new AirlockError('cancelled', 'Cancelled.');
+  if (error instanceof OpenAI.AuthenticationError) {
+    return new AirlockError('model_failed', `${name}: the API key was refused (401). Check OPENAI_API_KEY.`, {
+      cause: error,
+    });
+  }
+  if (error instanceof OpenAI.APIConnectionError) {
+    return new AirlockError(
+      'model_failed',
+      `${name}: cannot reach it (${error.message}). Check OPENAI_BASE_URL.`,
+      { cause: error },
+    );
+  }
+  return new AirlockError('model_failed', `${name}: ${(error as Error).message}`, { cause: error });
 }

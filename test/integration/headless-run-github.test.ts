@@ -133,7 +133,11 @@ describe('airlock run against GitHub', () => {
       repos: [{ owner: 'acme', name: 'widgets', files: FIXTURE_FILES }],
     });
     const { GitHubForge } = await import('../../src/forge/github/github-forge.js');
-    const forge = GitHubForge.create({ apiUrl: github.apiUrl, token: SECRETS.GITHUB_TOKEN, urls: {} });
+    const { PersonalToken } = await import('../../src/forge/github/github-credentials.js');
+    const forge = new GitHubForge(new PersonalToken(SECRETS.GITHUB_TOKEN), {
+      apiUrl: github.apiUrl,
+      urls: {},
+    });
     const { execFileSync } = await import('node:child_process');
     const bare = github.barePath('acme', 'widgets');
     const main = github.refSha('acme', 'widgets', 'refs/heads/main') as string;

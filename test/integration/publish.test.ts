@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GitPublisher } from '../../src/forge/git-publisher.js';
+import { PersonalToken } from '../../src/forge/github/github-credentials.js';
 import { GitHubForge } from '../../src/forge/github/github-forge.js';
 import { Mirrors } from '../../src/repos/mirror.js';
 import type { PublishRequest } from '../../src/runs/ports/forge.js';
@@ -37,7 +38,7 @@ beforeEach(async () => {
   });
   dir = mkdtempSync(join(tmpdir(), 'airlock-publish-'));
   const mirrors = new Mirrors(dir);
-  const forge = GitHubForge.create({ apiUrl: github.apiUrl, token: TOKEN, urls: {} });
+  const forge = new GitHubForge(new PersonalToken(TOKEN), { apiUrl: github.apiUrl, urls: {} });
   publisher = new GitPublisher(mirrors, () => forge);
   const baseSha = await mirrors.fetchBase(
     'acme/widgets',
@@ -115,7 +116,7 @@ describe('publishing an approved diff', () => {
   });
 
   it('without a token it says which variable to set', async () => {
-    const forge = GitHubForge.create({ apiUrl: github.apiUrl, urls: {} });
+    const forge = new GitHubForge(new PersonalToken(undefined), { apiUrl: github.apiUrl, urls: {} });
     const tokenless = new GitPublisher(new Mirrors(dir), () => forge);
     await expect(tokenless.publish(request)).rejects.toThrow(/Set GITHUB_TOKEN/);
   });

@@ -140,3 +140,33 @@ describe('the environment', () => {
     expect(readEnv({ AIRLOCK_PROVIDER: '' }).AIRLOCK_PROVIDER).toBe('anthropic');
   });
 });
+
+describe('the model timeouts', () => {
+  it('default to 120 s without a byte and 900 s per model call, also when model names only a model', () => {
+    const defaults = { idle_timeout_seconds: 120, request_timeout_seconds: 900 };
+    expect(parsePolicy('repos:\n  a/b: {}\n').model).toMatchObject(defaults);
+    expect(parsePolicy('repos:\n  a/b: {}\nmodel: { name: claude-opus-5-5 }\n').model).toMatchObject(
+      defaults,
+    );
+  });
+
+  it('take the values DESIGN.md §7 shows, fractions included', () => {
+    const policy = parsePolicy(
+      'repos:\n  a/b: {}\nmodel: { idle_timeout_seconds: 0.5, request_timeout_seconds: 600 }\n',
+    );
+    expect(policy.model).toMatchObject({ idle_timeout_seconds: 0.5, request_timeout_seconds: 600 });
+  });
+
+  it('refuse a timeout that is not positive or longer than a day, naming the key', () => {
+    for (const [key, value] of [
+      ['idle_timeout_seconds', '0'],
+      ['idle_timeout_seconds', '-5'],
+      ['request_timeout_seconds', '"15m"'],
+      ['request_timeout_seconds', '9999999'],
+    ]) {
+      const e = error(() => parsePolicy(`repos:\n  a/b: {}\nmodel: { ${key}: ${value} }\n`));
+      expect(e.code).toBe('config_invalid');
+      expect(e.message).toContain(`model.${key}`);
+    }
+  });
+});

@@ -3,7 +3,7 @@ import { throttling } from '@octokit/plugin-throttling';
 import { Octokit } from '@octokit/rest';
 import { AirlockError } from '../../errors.js';
 import type { Forge, PullRequest, PullRequestDraft } from '../../runs/ports/forge.js';
-import { type GitHubCredentials, PersonalToken } from './github-credentials.js';
+import type { GitHubCredentials } from './github-credentials.js';
 
 /** Octokit with GitHub's recommended retry and rate-limit handling. */
 const GitHubClient = Octokit.plugin(retry, throttling);
@@ -16,15 +16,6 @@ export class GitHubForge implements Forge {
     private readonly credentials: GitHubCredentials,
     private readonly opts: { apiUrl: string; urls: Record<string, string | undefined> },
   ) {}
-
-  /** Personal-token mode (GITHUB_TOKEN), or no token (public repositories, fetch only). */
-  static create(opts: {
-    apiUrl: string;
-    token?: string;
-    urls: Record<string, string | undefined>;
-  }): GitHubForge {
-    return new GitHubForge(new PersonalToken(opts.token), opts);
-  }
 
   /** A client whose token may write pull requests on this one repository. */
   private async clientFor(repo: string): Promise<Octokit> {
