@@ -158,6 +158,9 @@ export class RunLifecycle {
     const { store } = this.ports;
     let run = this.mustGet(runId);
     try {
+      // A run adopted before it was queued (its owner died in between) starts like any other.
+      if (run.state === 'requested')
+        run = this.must(this.move(run.id, { from: ['requested'], to: 'queued' }));
       if (run.state === 'queued')
         run = this.must(this.move(run.id, { from: ['queued'], to: 'provisioning' }));
       if (run.state !== 'provisioning') return await this.resume(runId, opts);

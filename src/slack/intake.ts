@@ -1,5 +1,3 @@
-import type { Policy } from '../config/policy.js';
-
 export interface ParsedRequest {
   task: string;
   /** From `repo:owner/name` in the text. */
@@ -33,15 +31,6 @@ export function parseRequest(text: string, botUserId: string): ParsedRequest {
     .trim();
   const tickets = [...new Set([...task.matchAll(JIRA_KEY)].map((m) => m[1] as string))];
   return { task, repo, tickets };
-}
-
-/** The repository: named in the text, else the channel's default, else undefined (ask). */
-export function chooseRepo(parsed: ParsedRequest, channel: string, policy: Policy): string | undefined {
-  if (parsed.repo) return parsed.repo;
-  return (
-    policy.channels[channel]?.repo ??
-    (Object.keys(policy.repos).length === 1 ? Object.keys(policy.repos)[0] : undefined)
-  );
 }
 
 export const HELP_TEXT =

@@ -46,13 +46,20 @@ export class SlackIntake {
     const threadTs = msg.threadTs ?? msg.ts;
     const parsed = parseRequest(msg.text, this.deps.botUserId());
     if (!parsed.task) return this.say(msg.channel, threadTs, HELP_TEXT);
-    const resolved = await this.deps.resolver.resolve({
-      text: parsed.task,
-      repo: parsed.repo,
-      channel: msg.channel,
-    });
-    if (!resolved.ok && resolved.kind === 'repo' && !parsed.tickets.length) {
-      const picker = repoPicker(Object.keys(this.deps.policy.repos), resolved.task ?? parsed.task);
+    await this.resolveAndStart(msg, threadTs, parsed.task, parsed.repo, { pickerOnMissingRepo: true });
+  }
+
+  /** Resolves what was asked (the one resolver every intake uses), then starts the run or says why not. */
+  private async resolveAndStart(
+    msg: IncomingMessage,
+    threadTs: string,
+    text: string,
+    repo: string | undefined,
+    opts: { pickerOnMissingRepo: boolean },
+  ): Promise<void> {
+    const resolved = await this.deps.resolver.resolve({ text, repo, channel: msg.channel });
+    if (!resolved.ok && resolved.kind === 'repo' && opts.pickerOnMissingRepo) {
+      const picker = repoPicker(Object.keys(this.deps.policy.repos), resolved.task ?? text);
       await this.deps.outbox.call(
         'chat.postMessage',
         { channel: msg.channel, thread_ts: threadTs, text: picker.text, blocks: picker.blocks },
@@ -62,8 +69,8 @@ export class SlackIntake {
     }
     if (!resolved.ok) return this.say(msg.channel, threadTs, resolved.reason);
     for (const note of resolved.notes) await this.say(msg.channel, threadTs, note);
-    const { repo, task, ticketKey } = resolved.request;
-    await this.start(msg, repo, task, threadTs, ticketKey);
+    const request = resolved.request;
+    await this.start(msg, request.repo, request.task, threadTs, request.ticketKey);
   }
 
   /** The repository picked from the select in the thread: the task is the thread's first message. */
@@ -78,11 +85,12 @@ export class SlackIntake {
       return;
     }
     const parsed = parseRequest(first.text, this.deps.botUserId());
-    await this.start(
+    await this.resolveAndStart(
       { eventId: `pick:${channel}:${threadTs}`, user, channel, text: first.text, ts: threadTs },
-      repo,
-      parsed.task,
       threadTs,
+      parsed.task,
+      repo,
+      { pickerOnMissingRepo: false },
     );
   }
 

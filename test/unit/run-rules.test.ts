@@ -58,8 +58,9 @@ describe('who may approve', () => {
 });
 
 describe('run states', () => {
-  it('terminal states lead nowhere', () => {
-    for (const s of TERMINAL_STATES) for (const t of RUN_STATES) expect(canTransition(s, t)).toBe(false);
+  it('terminal states lead nowhere, but a failed push can be retried (failed → pushing)', () => {
+    for (const s of TERMINAL_STATES)
+      for (const t of RUN_STATES) expect(canTransition(s, t)).toBe(s === 'failed' && t === 'pushing');
   });
 
   it('follows the documented path and the follow-up loop', () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parsePolicy } from '../../src/config/policy.js';
 import { diffStat } from '../../src/runs/diffstat.js';
 import type { RunRecord } from '../../src/runs/ports/store.js';
-import { chooseRepo, parseRequest } from '../../src/slack/intake.js';
+import { parseRequest } from '../../src/slack/intake.js';
 import {
   APPROVE_ACTION,
   approvalMessage,
@@ -165,13 +165,5 @@ describe('reading a mention', () => {
 
   it('finds Jira keys', () => {
     expect(parseRequest('<@UBOT> please do WID-7 and OPS-12', 'UBOT').tickets).toEqual(['WID-7', 'OPS-12']);
-  });
-
-  it('picks the repository from the text, else the channel, else the only one, else asks', () => {
-    const two = parsePolicy('repos:\n  a/one: {}\n  a/two: {}\nchannels:\n  C1: { repo: a/two }\n');
-    expect(chooseRepo({ task: 'x', tickets: [], repo: 'a/one' }, 'C1', two)).toBe('a/one');
-    expect(chooseRepo({ task: 'x', tickets: [] }, 'C1', two)).toBe('a/two');
-    expect(chooseRepo({ task: 'x', tickets: [] }, 'C2', two)).toBeUndefined();
-    expect(chooseRepo({ task: 'x', tickets: [] }, 'C2', parsePolicy('repos:\n  a/one: {}\n'))).toBe('a/one');
   });
 });

@@ -36,12 +36,3 @@ export interface Chat {
   /** Opens a new conversation (a top-level message) in `channel` that a run will live in. */
   open(channel: string, text: string): Promise<ChatOrigin>;
 }
-
-/** For headless runs: nobody to tell. */
-export const NO_CHAT: Chat = {
-  notify: () => {},
-  bind: () => {},
-  open: async () => {
-    throw new Error('no chat to open a conversation in');
-  },
-};
