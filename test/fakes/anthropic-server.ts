@@ -19,6 +19,16 @@ import {
   splitInto,
   startRecordingServer,
 } from './http.js';
+import {
+  describeTrouble,
+  isTrouble,
+  jsonBody,
+  playTrouble,
+  sseBody,
+  type Trouble,
+  troubledReply,
+} from './hung-endpoint.js';
+import { registerStandIn } from './stand-ins.js';
 
 export type { RecordedRequest, ScriptedError } from './http.js';
 
@@ -40,10 +50,14 @@ export interface ScriptedReply {
   }>;
 }
 
+/** A hung endpoint (see hung-endpoint.ts): `{ hang: true }`, `{ stall: reply }`, `{ drip: reply, gapMs }`. */
+export type ScriptedTrouble = Trouble<ScriptedReply>;
+
 export type ScriptStep =
   | ScriptedReply
   | ScriptedError
-  | ((req: MessagesRequestBody) => ScriptedReply | ScriptedError);
+  | ScriptedTrouble
+  | ((req: MessagesRequestBody) => ScriptedReply | ScriptedError | ScriptedTrouble);
 
 export interface FakeAnthropic {
   /** Base URL to give the SDK as `baseURL`, e.g. http://127.0.0.1:PORT */
@@ -51,12 +65,30 @@ export interface FakeAnthropic {
   apiKey: string;
   /** Every request, including rejected ones. */
   requests: RecordedRequest[];
-  /** Every rejection reason / script misuse; tests should usually assert this is empty. */
+  /** Every rejection reason / script misuse; any a test does not claim with takeProblems() fails it. */
   problems: string[];
+  /** Claims the problems not yet checked, for a test that provokes them on purpose. */
+  takeProblems(): string[];
   push(...steps: ScriptStep[]): void;
   /** Unconsumed script steps. */
   remaining(): number;
+  /** Claims (and drops) the unconsumed steps, described, for a test that leaves them on purpose. */
+  takeUnconsumed(): string[];
   close(): Promise<void>;
+}
+
+function describeStep(step: ScriptStep): string {
+  if (typeof step === 'function') return 'a function step';
+  if (isScriptedError(step)) return `error ${step.status} ${step.type}`;
+  if (isTrouble(step)) return describeTrouble(step);
+  const blocks = step.content.map((b) =>
+    b.type === 'tool_use'
+      ? `tool_use ${b.name}`
+      : b.type === 'text'
+        ? `text ${JSON.stringify(b.text)}`
+        : b.type,
+  );
+  return `reply [${blocks.join(', ')}]`;
 }
 
 /** `anthropic-version` values the fake accepts (the SDK in use sends 2026-10-21). */
@@ -226,7 +258,7 @@ export async function startFakeAnthropic(
     if ((xKey ?? bearer) !== apiKey) throw new HttpError(401, 'authentication_error', 'invalid x-api-key');
   }
 
-  function nextStep(body: MessagesRequestBody): ScriptedReply | ScriptedError {
+  function nextStep(body: MessagesRequestBody): ScriptedReply | ScriptedError | ScriptedTrouble {
     const step = script.shift();
     if (step === undefined) throw scriptBug('api_error', 'fake-anthropic: script exhausted');
     if (typeof step !== 'function') return step;
@@ -261,13 +293,17 @@ export async function startFakeAnthropic(
       });
       return;
     }
-    const { content, stopReason, stopSequence } = materialize(step, body, toolNames, toolChoice, ledger);
-    ledger.remember(content);
+    const trouble = isTrouble(step) ? step : undefined;
+    const reply = isTrouble(step) ? troubledReply(step) : step;
+    if (!reply) return; // a hang: never answered
+    const { content, stopReason, stopSequence } = materialize(reply, body, toolNames, toolChoice, ledger);
+    // A stalled reply never reaches the client, so its thinking is not expected back.
+    if (!(trouble && 'stall' in trouble)) ledger.remember(content);
     const usage = {
-      input_tokens: step.usage?.input_tokens ?? Math.ceil(ctx.record.rawBody.length / 4),
-      output_tokens: step.usage?.output_tokens ?? Math.ceil(JSON.stringify(content).length / 4),
-      cache_creation_input_tokens: step.usage?.cache_creation_input_tokens ?? 0,
-      cache_read_input_tokens: step.usage?.cache_read_input_tokens ?? 0,
+      input_tokens: reply.usage?.input_tokens ?? Math.ceil(ctx.record.rawBody.length / 4),
+      output_tokens: reply.usage?.output_tokens ?? Math.ceil(JSON.stringify(content).length / 4),
+      cache_creation_input_tokens: reply.usage?.cache_creation_input_tokens ?? 0,
+      cache_read_input_tokens: reply.usage?.cache_read_input_tokens ?? 0,
     };
     const message: OutMessage = {
       id: randomId('msg_01', 22),
@@ -279,7 +315,11 @@ export async function startFakeAnthropic(
       stop_sequence: stopSequence,
       usage,
     };
-    if (body.stream === true) sendSse(ctx.res, streamEvents(message, content), { 'request-id': requestId });
+    if (trouble) {
+      const out = body.stream === true ? sseBody(streamEvents(message, content)) : jsonBody(message);
+      playTrouble(ctx.res, trouble, out, { 'request-id': requestId }, 'api_error');
+    } else if (body.stream === true)
+      sendSse(ctx.res, streamEvents(message, content), { 'request-id': requestId });
     else sendJson(ctx.res, 200, message, { 'request-id': requestId });
   }
 
@@ -353,13 +393,20 @@ export async function startFakeAnthropic(
     },
   );
 
+  const takeUnconsumed = () => script.drain().map(describeStep);
+  const standIn = registerStandIn({ name: `anthropic ${started.origin}`, problems, takeUnconsumed });
   return {
     url: started.origin,
     apiKey,
     requests,
     problems,
+    takeProblems: standIn.takeProblems,
     push: (...steps) => script.push(...steps),
     remaining: () => script.length,
-    close: started.close,
+    takeUnconsumed,
+    close: () => {
+      standIn.closed();
+      return started.close();
+    },
   };
 }

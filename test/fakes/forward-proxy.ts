@@ -2,6 +2,7 @@ import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import { closeServer } from './server-util.js';
+import { registerStandIn } from './stand-ins.js';
 
 export interface ForwardProxy {
   url: string;
@@ -11,6 +12,10 @@ export interface ForwardProxy {
   absolute: string[];
   /** Tunnels whose first request was a WebSocket upgrade (readable because the stand-ins speak plain HTTP). */
   websockets: string[];
+  /** Requests it could not forward; any a test does not claim with takeProblems() fails it. */
+  problems: string[];
+  /** Claims the problems not yet checked, for a test that provokes them on purpose. */
+  takeProblems(): string[];
   close(): Promise<void>;
 }
 
@@ -23,11 +28,13 @@ export async function startForwardProxy(): Promise<ForwardProxy> {
   const seen: string[] = [];
   const absolute: string[] = [];
   const websockets: string[] = [];
+  const problems: string[] = [];
   const server = createServer((req, res) => {
     let target: URL;
     try {
       target = new URL(req.url ?? '');
     } catch {
+      problems.push(`${req.method} ${req.url}: a proxy needs an absolute URI`);
       res.writeHead(400).end('a proxy needs an absolute URI');
       return;
     }
@@ -46,7 +53,10 @@ export async function startForwardProxy(): Promise<ForwardProxy> {
         answer.pipe(res);
       },
     );
-    upstream.on('error', () => res.writeHead(502).end());
+    upstream.on('error', (err) => {
+      problems.push(`${req.method} ${target.href}: upstream unreachable: ${err.message}`);
+      res.writeHead(502).end();
+    });
     req.pipe(upstream);
   });
   server.on('connect', (req, socket, head) => {
@@ -70,11 +80,18 @@ export async function startForwardProxy(): Promise<ForwardProxy> {
     socket.on('error', drop);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const standIn = registerStandIn({ name: `forward proxy ${url}`, problems });
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url,
     seen,
     absolute,
     websockets,
-    close: () => closeServer(server),
+    problems,
+    takeProblems: standIn.takeProblems,
+    close: () => {
+      standIn.closed();
+      return closeServer(server);
+    },
   };
 }

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { GIT_PATH, type GitRepo, GitRepos, type RefUpdate } from './git-http-backend.js';
 import { type AppTokenRequest, FakeGitHubApp, type FakeGitHubAppSpec } from './github-app.js';
 import { closeServer, parseOrRaw, readBody, settle } from './server-util.js';
+import { registerStandIn } from './stand-ins.js';
 
 export { generateAppKeyPair } from './github-app.js';
 
@@ -41,12 +42,21 @@ export interface FakeGitHub {
   pulls: FakePull[];
   requests: Array<{ method: string; path: string; authorization?: string; body?: unknown; status: number }>;
   pushes: Array<{ owner: string; repo: string; updates: RefUpdate[] }>;
+  /** Unknown routes, silently ignored parameters, leaked tokens, crashes; any a test does not claim with takeProblems() fails it. */
   problems: string[];
+  /** Claims the problems not yet checked, for a test that provokes them on purpose. */
+  takeProblems(): string[];
   refSha(owner: string, name: string, ref: string): string | undefined;
   /** Installation-token requests the GitHub App endpoint received (empty without `app`). */
   tokenRequests: AppTokenRequest[];
   /** Test hook: every installation token minted so far answers 401 from now on. */
   expireTokens(): void;
+  /**
+   * Fault injection: the next `times` requests matching `method` and `path` get `status` with
+   * GitHub's error body, after authentication (as a real outage or a permission problem would).
+   * A fault never hit is reported as unconsumed after the test.
+   */
+  failNext(fault: { method: string; path: RegExp; status: number; message: string; times?: number }): void;
   /** Labels on issue or pull request `number`. */
   labels(owner: string, repo: string, number: number): string[];
   close(): Promise<void>;
@@ -321,8 +331,13 @@ export async function startFakeGitHub(opts: {
   // ---- REST routing -------------------------------------------------------------------------------
   const labelsByIssue = new Map<string, string[]>();
 
+  const faults: Array<{ method: string; path: RegExp; status: number; message: string; times: number }> = [];
+
   async function route(req: IncomingMessage, url: URL, raw: string, headers: Record<string, string>) {
     const method = req.method ?? 'GET';
+    const fault = faults.find(
+      (f) => f.method === method && f.path.test(url.pathname.slice('/api/v3'.length)),
+    );
     if (!req.headers['user-agent'])
       throw fail(
         403,
@@ -340,6 +355,10 @@ export async function startFakeGitHub(opts: {
       throw fail(400, `API version '${version}' is not supported.`);
     if (rateRemaining <= 0) throw fail(403, `API rate limit exceeded for user ID ${BOT.id}.`);
     if (url.pathname !== '/api/v3/rate_limit') rateRemaining--; // GitHub does not count this one
+    if (fault) {
+      if (--fault.times <= 0) faults.splice(faults.indexOf(fault), 1);
+      throw fail(fault.status, fault.message);
+    }
     let body: Json = {};
     if (raw.trim() !== '') {
       try {
@@ -523,6 +542,12 @@ export async function startFakeGitHub(opts: {
     });
   });
 
+  const standIn = registerStandIn({
+    name: `github ${webUrl}`,
+    problems,
+    takeUnconsumed: () =>
+      faults.splice(0).map((f) => `fault ${f.status} on ${f.method} ${f.path} (${f.times} left)`),
+  });
   const mustRepo = (owner: string, name: string) => {
     const repo = git.find(owner, name);
     if (!repo) throw new Error(`no fake repo ${owner}/${name}`);
@@ -538,12 +563,15 @@ export async function startFakeGitHub(opts: {
     requests,
     pushes,
     problems,
+    takeProblems: standIn.takeProblems,
     refSha: (owner, name, ref) => git.refShaSync(mustRepo(owner, name), ref),
     tokenRequests: app?.tokenRequests ?? [],
     expireTokens: () => app?.expireTokens(),
+    failNext: (fault) => faults.push({ times: 1, ...fault }),
     labels: (owner: string, repo: string, number: number) =>
       labelsByIssue.get(`${owner}/${repo}#${number}`) ?? [],
     async close() {
+      standIn.closed();
       await closeServer(server);
       await rm(root, { recursive: true, force: true });
     },

@@ -12,6 +12,7 @@ import { GITLAB_GIT_PATH, type GitLabProjectSpec, GitLabRepos } from './gitlab/g
 import { type FakeMergeRequest, GitLabError, type Json, type MergeRequest } from './gitlab/json.js';
 import { GitLabRest } from './gitlab/rest.js';
 import { closeServer, parseOrRaw, readBody, settle } from './server-util.js';
+import { registerStandIn } from './stand-ins.js';
 
 export type { FakeMergeRequest, GitLabProjectSpec };
 export interface FakeGitLab {
@@ -24,7 +25,10 @@ export interface FakeGitLab {
   mergeRequests: FakeMergeRequest[];
   requests: Array<{ method: string; path: string; auth?: string; body?: unknown; status: number }>;
   pushes: Array<{ project: string; updates: RefUpdate[] }>;
+  /** Unknown routes, silently ignored parameters, leaked tokens, crashes; any a test does not claim with takeProblems() fails it. */
   problems: string[];
+  /** Claims the problems not yet checked, for a test that provokes them on purpose. */
+  takeProblems(): string[];
   refSha(path: string, ref: string): string | undefined;
   close(): Promise<void>;
 }
@@ -152,6 +156,7 @@ export async function startFakeGitLab(opts: {
     });
   });
 
+  const standIn = registerStandIn({ name: `gitlab ${url}`, problems });
   const mustRepo = (path: string) => {
     const repo = git.find(path);
     if (!repo) throw new Error(`no fake project ${path}`);
@@ -166,8 +171,10 @@ export async function startFakeGitLab(opts: {
     requests,
     pushes,
     problems,
+    takeProblems: standIn.takeProblems,
     refSha: (path, ref) => git.refShaSync(mustRepo(path), ref),
     async close() {
+      standIn.closed();
       await closeServer(server);
       await rm(root, { recursive: true, force: true });
     },

@@ -83,6 +83,10 @@ export class ScriptQueue<S> {
   shift(): S | undefined {
     return this.steps.shift();
   }
+  /** Removes and returns every step not yet taken. */
+  drain(): S[] {
+    return this.steps.splice(0);
+  }
   get length(): number {
     return this.steps.length;
   }

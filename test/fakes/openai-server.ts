@@ -16,7 +16,17 @@ import {
   splitInto,
   startRecordingServer,
 } from './http.js';
+import {
+  describeTrouble,
+  isTrouble,
+  jsonBody,
+  playTrouble,
+  sseBody,
+  type Trouble,
+  troubledReply,
+} from './hung-endpoint.js';
 import { validateChatRequest } from './openai-validate.js';
+import { registerStandIn } from './stand-ins.js';
 
 export type { RecordedRequest, ScriptedError } from './http.js';
 
@@ -28,10 +38,14 @@ export interface ScriptedChatReply {
   usage?: Partial<{ prompt_tokens: number; completion_tokens: number }>;
 }
 
+/** A hung endpoint (see hung-endpoint.ts): `{ hang: true }`, `{ stall: reply }`, `{ drip: reply, gapMs }`. */
+export type ScriptedChatTrouble = Trouble<ScriptedChatReply>;
+
 export type ChatScriptStep =
   | ScriptedChatReply
   | ScriptedError
-  | ((body: Json) => ScriptedChatReply | ScriptedError);
+  | ScriptedChatTrouble
+  | ((body: Json) => ScriptedChatReply | ScriptedError | ScriptedChatTrouble);
 
 export interface FakeOpenAI {
   /** Base URL including /v1, e.g. http://127.0.0.1:PORT/v1 */
@@ -39,12 +53,27 @@ export interface FakeOpenAI {
   apiKey: string;
   /** Every request, including rejected ones. */
   requests: RecordedRequest[];
-  /** Every rejection reason / script misuse; tests should usually assert this is empty. */
+  /** Every rejection reason / script misuse; any a test does not claim with takeProblems() fails it. */
   problems: string[];
+  /** Claims the problems not yet checked, for a test that provokes them on purpose. */
+  takeProblems(): string[];
   push(...steps: ChatScriptStep[]): void;
   /** Unconsumed script steps. */
   remaining(): number;
+  /** Claims (and drops) the unconsumed steps, described, for a test that leaves them on purpose. */
+  takeUnconsumed(): string[];
   close(): Promise<void>;
+}
+
+function describeStep(step: ChatScriptStep): string {
+  if (typeof step === 'function') return 'a function step';
+  if (isScriptedError(step)) return `error ${step.status} ${step.type}`;
+  if (isTrouble(step)) return describeTrouble(step);
+  const parts = [
+    ...(step.content ? [`content ${JSON.stringify(step.content)}`] : []),
+    ...(step.tool_calls ?? []).map((c) => `tool_call ${c.name}`),
+  ];
+  return `reply [${parts.join(', ')}]`;
 }
 
 export interface FakeOpenAIOptions {
@@ -163,7 +192,7 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
       );
   }
 
-  function nextStep(body: unknown): ScriptedChatReply | ScriptedError {
+  function nextStep(body: unknown): ScriptedChatReply | ScriptedError | ScriptedChatTrouble {
     const step = script.shift();
     if (step === undefined) throw scriptBug('server_error', 'fake-openai: script exhausted');
     if (typeof step !== 'function') return step;
@@ -186,29 +215,31 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
       sendJson(ctx.res, step.status, errorBody(step.type, step.message), { ...headers, ...step.headers });
       return;
     }
-    const { content, calls, finish } = materialize(step, body, toolNames, toolChoice);
-    const prompt = step.usage?.prompt_tokens ?? Math.ceil(ctx.record.rawBody.length / 4);
+    const trouble = isTrouble(step) ? step : undefined;
+    const reply = isTrouble(step) ? troubledReply(step) : step;
+    if (!reply) return; // a hang: never answered
+    const { content, calls, finish } = materialize(reply, body, toolNames, toolChoice);
+    const prompt = reply.usage?.prompt_tokens ?? Math.ceil(ctx.record.rawBody.length / 4);
     const completion =
-      step.usage?.completion_tokens ?? Math.ceil(JSON.stringify({ content, calls }).length / 4);
+      reply.usage?.completion_tokens ?? Math.ceil(JSON.stringify({ content, calls }).length / 4);
     const usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
     const base = { id: randomId('chatcmpl-', 29), created: Math.floor(Date.now() / 1000), model: body.model };
     if (body.stream === true) {
       const includeUsage = body.stream_options?.include_usage === true;
-      sendSse(ctx.res, streamChunks(base, content, calls, finish, usage, includeUsage), headers);
+      const chunks = streamChunks(base, content, calls, finish, usage, includeUsage);
+      if (trouble) playTrouble(ctx.res, trouble, sseBody(chunks), headers, 'server_error');
+      else sendSse(ctx.res, chunks, headers);
       return;
     }
     const message = { role: 'assistant', content, ...(calls.length > 0 ? { tool_calls: calls } : {}) };
-    sendJson(
-      ctx.res,
-      200,
-      {
-        ...base,
-        object: 'chat.completion',
-        choices: [{ index: 0, message, logprobs: null, finish_reason: finish }],
-        usage,
-      },
-      headers,
-    );
+    const whole = {
+      ...base,
+      object: 'chat.completion',
+      choices: [{ index: 0, message, logprobs: null, finish_reason: finish }],
+      usage,
+    };
+    if (trouble) playTrouble(ctx.res, trouble, jsonBody(whole), headers, 'server_error');
+    else sendJson(ctx.res, 200, whole, headers);
   }
 
   function modelsEndpoint(ctx: RequestContext, requestId: string, id: string | undefined): void {
@@ -267,13 +298,20 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
     },
   );
 
+  const takeUnconsumed = () => script.drain().map(describeStep);
+  const standIn = registerStandIn({ name: `openai ${started.origin}`, problems, takeUnconsumed });
   return {
     url: `${started.origin}/v1`,
     apiKey,
     requests,
     problems,
+    takeProblems: standIn.takeProblems,
     push: (...steps) => script.push(...steps),
     remaining: () => script.length,
-    close: started.close,
+    takeUnconsumed,
+    close: () => {
+      standIn.closed();
+      return started.close();
+    },
   };
 }

@@ -246,7 +246,7 @@ describe('AgentLoop with the Anthropic adapter, the fake Messages API and a real
     expect(stop).toEqual({ kind: 'budget', reason: 'step limit reached (2 steps)', summary: 'Once more.' });
     expect(stop.kind === 'budget' && stop.reason).toMatch(/step limit/);
     expect(fake.requests).toHaveLength(2);
-    expect(fake.remaining()).toBe(2);
+    expect(fake.takeUnconsumed()).toHaveLength(2);
   });
 
   it('stops with a cost-limit budget stop once the priced usage reaches maxCostUsd', async () => {
@@ -264,6 +264,7 @@ describe('AgentLoop with the Anthropic adapter, the fake Messages API and a real
 
     expect(stop).toEqual({ kind: 'budget', reason: 'cost limit reached ($0.01)', summary: '' });
     expect(fake.requests).toHaveLength(1);
+    expect(fake.takeUnconsumed()).toEqual(['reply [text "never asked"]']);
     // 10,000 × $3/M + 100 × $15/M
     expect(turns(events)[0]?.costUsd).toBeCloseTo(0.0315, 10);
   });
@@ -288,6 +289,7 @@ describe('AgentLoop with the Anthropic adapter, the fake Messages API and a real
 
     expect(stop).toEqual({ kind: 'budget', reason: 'token limit reached (100 tokens)', summary: '' });
     expect(fake.requests).toHaveLength(1);
+    expect(fake.takeUnconsumed()).toEqual(['reply [text "never asked"]']);
   });
 
   it('stops with a time-limit budget stop before any request when the deadline has passed', async () => {
@@ -299,6 +301,7 @@ describe('AgentLoop with the Anthropic adapter, the fake Messages API and a real
 
     expect(stop).toEqual({ kind: 'budget', reason: 'time limit reached', summary: '' });
     expect(fake.requests).toHaveLength(0);
+    expect(fake.takeUnconsumed()).toEqual(['reply [text "never asked"]']);
     expect(events).toEqual([]);
   });
 
@@ -313,6 +316,7 @@ describe('AgentLoop with the Anthropic adapter, the fake Messages API and a real
 
     expect(stop).toEqual({ kind: 'cancelled', summary: '' });
     expect(fake.requests).toHaveLength(0);
+    expect(fake.takeUnconsumed()).toEqual(['reply [text "never asked"]']);
     expect(events).toEqual([]);
   });
 

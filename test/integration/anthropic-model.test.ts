@@ -188,6 +188,8 @@ describe('AnthropicModel over the real @anthropic-ai/sdk against the fake Messag
     expect((error as AirlockError).message).not.toContain(wrongKey);
     expect((error as AirlockError).message).not.toContain(fake.apiKey);
     expect(fake.requests).toHaveLength(1);
+    expect(fake.takeProblems()).toEqual(['POST /v1/messages -> 401 authentication_error: invalid x-api-key']);
+    expect(fake.takeUnconsumed()).toEqual(['reply [text "never"]']);
   });
 
   it('rejects with code cancelled when the signal is aborted while the request is in flight', async () => {
@@ -214,5 +216,7 @@ describe('AnthropicModel over the real @anthropic-ai/sdk against the fake Messag
     const error = await pending.catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AirlockError);
     expect((error as AirlockError).code).toBe('cancelled');
+    // Whether the request left before the abort is a race: the one reply was asked for or is left over.
+    expect(fake.requests.length + fake.takeUnconsumed().length).toBe(1);
   });
 });

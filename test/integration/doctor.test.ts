@@ -90,6 +90,7 @@ describe('airlock doctor', () => {
     );
     expect(r.stdout).toContain('2 check(s) failed.');
     expect(r.stdout + r.stderr).not.toContain('ghp_wrongToken999999');
+    expect(model?.takeProblems()).toEqual([expect.stringContaining('-> 401 authentication_error')]);
   });
 
   describe('with Slack configured', () => {

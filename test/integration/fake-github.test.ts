@@ -64,9 +64,8 @@ beforeEach(async () => {
 
 afterEach(async () => {
   try {
-    // Tokens travel only in headers, and nothing the tests did surprised the fake.
+    // Tokens travel only in headers (that nothing surprised the fake is checked for every test).
     expect(fake.requests.filter((r) => r.path.includes(TOKEN))).toEqual([]);
-    expect(fake.problems).toEqual([]);
   } finally {
     await fake.close();
     await rm(work, { recursive: true, force: true });

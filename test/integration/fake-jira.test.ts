@@ -126,7 +126,7 @@ describe('fake Jira Cloud (REST v3) driven by jira.js Version3Client', () => {
     const r = await refusal(jira.issueComments.getComments('AIR-1'));
     expect(r.status).toBe(400);
     expect(fake.requests.at(-1)?.query).toMatchObject({ startAt: 'false', maxResults: 'false' });
-    expect(fake.problems.join('\n')).toContain('jira.js sends "false"');
+    expect(fake.takeProblems()).toEqual([expect.stringContaining('jira.js sends "false"')]);
   });
 
   it("refuses wrong credentials with 401 and Jira Cloud's error body", async () => {
@@ -143,7 +143,9 @@ describe('fake Jira Cloud (REST v3) driven by jira.js Version3Client', () => {
       authentication: { oauth2: { accessToken: API_TOKEN } },
     });
     expect((await refusal(bearer.myself.getCurrentUser())).status).toBe(401);
-    expect(fake.problems.join('\n')).toContain('Jira Cloud takes "Basic base64(email:apiToken)"');
+    expect(fake.takeProblems()).toEqual([
+      expect.stringContaining('Jira Cloud takes "Basic base64(email:apiToken)", got a Bearer credential'),
+    ]);
   });
 
   it("answers 404 with Jira's message for an unknown issue", async () => {
@@ -175,6 +177,7 @@ describe('fake Jira Cloud (REST v3) driven by jira.js Version3Client', () => {
       data: { errorMessages: [], errors: { comment: 'Comment body is not valid!' } },
     });
     expect(fake.issue('AIR-1').comments).toHaveLength(2);
+    expect(fake.takeProblems()).toEqual([expect.stringContaining('v3 comment body must be an ADF doc')]);
   });
 
   it('refuses invalid ADF (a link mark without href, an unknown node) with INVALID_INPUT', async () => {
@@ -196,7 +199,7 @@ describe('fake Jira Cloud (REST v3) driven by jira.js Version3Client', () => {
       undefined as never,
     );
     expect((await refusal(extraField)).status).toBe(400);
-    expect(fake.problems.join('\n')).toMatch(
+    expect(fake.takeProblems().join('\n')).toMatch(
       /missing required attrs\.href[\s\S]*unknown node type "markdown"[\s\S]*"notify"/,
     );
     expect(fake.issue('AIR-1').comments).toHaveLength(2);
@@ -226,6 +229,7 @@ describe('fake Jira Cloud (REST v3) driven by jira.js Version3Client', () => {
       data: { errorMessages: [`Transition id '${done?.id}' is not valid for this issue.`], errors: {} },
     });
     expect(fake.issue('AIR-1').status).toBe('To Do');
+    expect(fake.takeProblems()).toEqual([expect.stringContaining('is not offered from "To Do" on AIR-1')]);
   });
 
   it('pages POST /search/jql by nextPageToken, with no total, until isLast', async () => {
@@ -288,7 +292,7 @@ describe('fake Jira Cloud (REST v3) driven by jira.js Version3Client', () => {
     });
     const removed = await refusal(jira.issueSearch.searchForIssuesUsingJqlPost({ jql: 'project = AIR' }));
     expect(removed.status).toBe(410);
-    expect(fake.problems.length).toBeGreaterThanOrEqual(8);
+    expect(fake.takeProblems()).toHaveLength(8);
   });
 
   it('does not serve the v2 API on Cloud: 404 and a problem', async () => {
@@ -297,7 +301,7 @@ describe('fake Jira Cloud (REST v3) driven by jira.js Version3Client', () => {
       authentication: { basic: { email: EMAIL, apiToken: API_TOKEN } },
     });
     expect((await refusal(v2.issues.getIssue({ issueIdOrKey: 'AIR-1' }))).status).toBe(404);
-    expect(fake.problems.join('\n')).toContain('REST v3 (/rest/api/3) only');
+    expect(fake.takeProblems()).toEqual([expect.stringContaining('REST v3 (/rest/api/3) only')]);
   });
 });
 
@@ -345,6 +349,11 @@ describe('fake Jira Data Center (REST v2) driven by jira.js Version2Client', () 
       authentication: { basic: { email: EMAIL, apiToken: PAT } },
     });
     expect((await refusal(basic.myself.getCurrentUser())).status).toBe(401);
+    expect(fake.takeProblems()).toEqual([
+      expect.stringContaining(
+        'Jira Data Center takes "Bearer <personal access token>", got a Basic credential',
+      ),
+    ]);
   });
 
   it('answers 404 "Issue Does Not Exist" for an unknown issue', async () => {
@@ -372,6 +381,10 @@ describe('fake Jira Data Center (REST v2) driven by jira.js Version2Client', () 
       data: { errorMessages: [], errors: { comment: 'Comment body can not be empty!' } },
     });
     expect(fake.issue('AIR-2').comments).toHaveLength(1);
+    expect(fake.takeProblems()).toEqual([
+      expect.stringContaining('ADF is v3 only'),
+      expect.stringContaining('comment body is empty'),
+    ]);
   });
 
   it('transitions along the workflow and refuses an id the current status does not offer', async () => {
@@ -393,6 +406,10 @@ describe('fake Jira Data Center (REST v2) driven by jira.js Version2Client', () 
     });
     expect((await refusal(withField)).status).toBe(400);
     expect(fake.issue('AIR-2').status).toBe('In Review');
+    expect(fake.takeProblems()).toEqual([
+      expect.stringContaining('transition 999 is not offered from "In Review"'),
+      expect.stringContaining('transition Done has no screen; cannot set resolution'),
+    ]);
   });
 
   it('pages /search by startAt and maxResults with a total, on GET and POST', async () => {
@@ -427,5 +444,6 @@ describe('fake Jira Data Center (REST v2) driven by jira.js Version2Client', () 
       (await refusal(jira.issueSearch.searchForIssuesUsingJqlEnhancedSearch({ jql: 'project = AIR' })))
         .status,
     ).toBe(404);
+    expect(fake.takeProblems()).toHaveLength(5);
   });
 });

@@ -151,10 +151,12 @@ describe('fake Anthropic server driven by @anthropic-ai/sdk', () => {
       status: 400,
       error: { error: { type: 'invalid_request_error' } },
     });
-    expect(fake.problems[0]).toContain(
-      '`tool_use` ids were found without `tool_result` blocks immediately after: toolu_1',
-    );
-    expect(fake.remaining()).toBe(1);
+    expect(fake.takeProblems()).toEqual([
+      expect.stringContaining(
+        '`tool_use` ids were found without `tool_result` blocks immediately after: toolu_1',
+      ),
+    ]);
+    expect(fake.takeUnconsumed()).toEqual(['reply [text "never sent"]']);
   });
 
   it('rejects tool_result blocks that do not come first, or answer an unknown tool_use id', async () => {
@@ -175,6 +177,10 @@ describe('fake Anthropic server driven by @anthropic-ai/sdk', () => {
       'unexpected `tool_use_id` found in `tool_result` blocks: toolu_zzz',
     );
     expect(fake.requests).toHaveLength(2);
+    expect(fake.takeProblems()).toEqual([
+      expect.stringContaining('POST /v1/messages -> 400 invalid_request_error'),
+      expect.stringContaining('toolu_zzz'),
+    ]);
   });
 
   it('rejects a wrong x-api-key with AuthenticationError and the real error body', async () => {
@@ -186,6 +192,7 @@ describe('fake Anthropic server driven by @anthropic-ai/sdk', () => {
       status: 401,
       error: { type: 'error', error: { type: 'authentication_error', message: 'invalid x-api-key' } },
     });
+    expect(fake.takeProblems()).toEqual(['POST /v1/messages -> 401 authentication_error: invalid x-api-key']);
   });
 
   it('rejects a request with 5 cache_control breakpoints (max 4)', async () => {
@@ -210,6 +217,9 @@ describe('fake Anthropic server driven by @anthropic-ai/sdk', () => {
     });
     await expect(call).rejects.toBeInstanceOf(Anthropic.BadRequestError);
     await expect(call).rejects.toThrow('A maximum of 4 blocks with cache_control may be provided');
+    expect(fake.takeProblems()).toEqual([
+      expect.stringContaining('A maximum of 4 blocks with cache_control'),
+    ]);
   });
 
   it('rejects an unknown top-level field with "Extra inputs are not permitted"', async () => {
@@ -217,6 +227,9 @@ describe('fake Anthropic server driven by @anthropic-ai/sdk', () => {
     const call = anthropicClient(fake).messages.create({ ...params(), reasoning: 'high' } as never);
     await expect(call).rejects.toBeInstanceOf(Anthropic.BadRequestError);
     await expect(call).rejects.toThrow('reasoning: Extra inputs are not permitted');
+    expect(fake.takeProblems()).toEqual([
+      expect.stringContaining('reasoning: Extra inputs are not permitted'),
+    ]);
   });
 
   it('rejects malformed tools, non-alternating roles and an unknown model', async () => {
@@ -243,7 +256,7 @@ describe('fake Anthropic server driven by @anthropic-ai/sdk', () => {
     ];
     await expect(ask({ messages: twoUsers })).rejects.toThrow('roles must alternate');
     await expect(ask({ model: 'claude-nope' })).rejects.toBeInstanceOf(Anthropic.NotFoundError);
-    expect(fake.problems).toHaveLength(7);
+    expect(fake.takeProblems()).toHaveLength(7);
   });
 
   it('retries a scripted 529 overloaded_error transparently and then returns the reply', async () => {
@@ -267,9 +280,12 @@ describe('fake Anthropic server driven by @anthropic-ai/sdk', () => {
     await expect(client.messages.create(withBash)).rejects.toBeInstanceOf(Anthropic.InternalServerError);
     await expect(client.messages.create(withBash)).rejects.toThrow('fake-anthropic: script exhausted');
     expect(fake.requests).toHaveLength(2);
-    expect(fake.problems[0]).toContain(
-      "scripted tool_use 'str_replace_based_edit_tool' is not among the request's tools",
-    );
+    expect(fake.takeProblems()).toEqual([
+      expect.stringContaining(
+        "scripted tool_use 'str_replace_based_edit_tool' is not among the request's tools",
+      ),
+      expect.stringContaining('fake-anthropic: script exhausted'),
+    ]);
   });
 
   it('requires the anthropic-version header, answers unknown routes with 404, and lists models', async () => {
@@ -290,7 +306,10 @@ describe('fake Anthropic server driven by @anthropic-ai/sdk', () => {
     const models = [];
     for await (const m of anthropicClient(fake).models.list()) models.push(m.id);
     expect(models).toEqual([MODEL, 'claude-haiku-5-5']);
-    expect(fake.problems).toHaveLength(2);
+    expect(fake.takeProblems()).toEqual([
+      expect.stringContaining('anthropic-version: header is required'),
+      'POST /v1/complete -> 404 not_found_error: Not Found',
+    ]);
   });
 });
 
@@ -400,7 +419,8 @@ describe('fake OpenAI-compatible server driven by the openai SDK', () => {
     await expect(unanswered).rejects.toThrow(
       'The following tool_call_ids did not have response messages: call_y',
     );
-    expect(fake.remaining()).toBe(1);
+    expect(fake.takeProblems()).toHaveLength(2);
+    expect(fake.takeUnconsumed()).toEqual(['reply [content "never"]']);
   });
 
   it('rejects a wrong key with AuthenticationError, unknown params with 400, and unknown scripted tools as problems', async () => {
@@ -419,9 +439,12 @@ describe('fake OpenAI-compatible server driven by the openai SDK', () => {
     await expect(client.chat.completions.create({ ...base, tools })).rejects.toBeInstanceOf(
       OpenAI.InternalServerError,
     );
-    expect(fake.problems.at(-1)).toContain(
-      "scripted tool call 'delete_everything' is not among the request's tools",
-    );
+    expect(fake.takeProblems()).toEqual([
+      expect.stringContaining('401 invalid_request_error: Incorrect API key provided'),
+      expect.stringContaining('401 invalid_request_error: Incorrect API key provided'),
+      expect.stringContaining('Unrecognized request argument supplied: bogus'),
+      expect.stringContaining("scripted tool call 'delete_everything' is not among the request's tools"),
+    ]);
     expect(fake.requests).toHaveLength(4);
     const models = await client.models.list();
     expect(models.data.map((m) => m.id)).toEqual(['fake-coder-7b']);

@@ -7,6 +7,7 @@ import { WebSocket } from 'ws';
 import { validateMessageBlocks, validateModalView } from '../fakes/slack/block-kit.js';
 import { type FakeSlack, type FakeSlackOptions, startFakeSlack } from '../fakes/slack/index.js';
 import { RateLimiter, SLACK_RATE_TIERS } from '../fakes/slack/rate-limits.js';
+import { until } from '../support/until.js';
 
 const { WebClient, ErrorCode } = webApi;
 
@@ -274,7 +275,7 @@ describe('Web API through a real WebClient', () => {
     expect((await web.usergroups.users.list({ usergroup: 'S01LEADS' })).users).toEqual(['U1', 'U2']);
     expect((await refusal(web.usergroups.users.list({ usergroup: 'S404' }))).error).toBe('no_such_subteam');
     expect((await refusal(web.apiCall('chat.nope'))).error).toBe('unknown_method');
-    expect(f.problems).toEqual(['unknown or unimplemented Web API method chat.nope']);
+    expect(f.takeProblems()).toEqual(['unknown or unimplemented Web API method chat.nope']);
   });
 
   it('accepts only the bot token for Web API methods and only the app token for apps.connections.open', async () => {
@@ -466,14 +467,18 @@ describe('Socket Mode protocol', () => {
     });
     expect(status).toBe(401);
     socket.close();
-    expect(f.problems).toEqual([expect.stringContaining('refused connection')]);
+    expect(f.takeProblems()).toEqual([expect.stringContaining('refused connection')]);
   });
 
   it('redelivers an unacked event with retry_attempt + 1 up to maxRetries, then reports it', async () => {
     const f = await start({ ackTimeoutMs: 100, maxRetries: 2, subscriptions: ['app_mention'] });
     const { socket, received } = await rawSocket(f, false);
     const { envelopeId, eventId } = await f.mention({ user: 'U1', channel: 'C1', text: 'fix it' });
-    await sleep(450);
+    // Once Slack has given up on the envelope, every delivery it will ever make has been made.
+    await until(
+      () => f.problems.some((p) => p.includes(`${envelopeId} not acked`)),
+      'Slack to give up on the unacked envelope',
+    );
     const deliveries = received.filter((m) => m.envelope_id === envelopeId);
     expect(deliveries.map((d) => [d.retry_attempt, d.retry_reason])).toEqual([
       [0, ''],
@@ -491,12 +496,13 @@ describe('Socket Mode protocol', () => {
         event: { type: 'app_mention', user: 'U1', text: '<@UAIRLOCKBOT> fix it', channel: 'C1' },
       },
     });
-    expect(f.problems).toEqual([
+    expect(f.takeProblems()).toEqual([
       expect.stringContaining(`${envelopeId} not acked within 100 ms after 2 retries`),
     ]);
     socket.send(JSON.stringify({ envelope_id: 'not-an-envelope' }));
-    await sleep(50);
-    expect(f.problems[1]).toContain('ack for unknown envelope not-an-envelope');
+    expect(await until(() => f.takeProblems()[0], 'the stand-in to refuse the unknown ack')).toContain(
+      'ack for unknown envelope not-an-envelope',
+    );
     socket.close();
   });
 
@@ -587,8 +593,8 @@ describe('a real Bolt app in Socket Mode', () => {
     await bolt.start();
     const { ts, envelopeId } = await f.mention({ user: 'U1', channel: 'C1', text: 'fix the typo' });
     expect((await seen.promise).text).toBe('<@UAIRLOCKBOT> fix the typo');
-    await f.waitForAck(envelopeId);
-    await sleep(100);
+    // Wait for both acks the stand-in expects (the mention and its message.channels copy), not a guess.
+    await Promise.all(f.envelopes.map((e) => f.waitForAck(e.envelopeId)));
     expect(f.thread('C1', ts).map((m) => [m.user, m.text])).toEqual([
       ['U1', '<@UAIRLOCKBOT> fix the typo'],
       ['UAIRLOCKBOT', 'On it'],

@@ -218,9 +218,14 @@ describe('jira.watch', () => {
       20_000,
       'WID-8 run',
     );
-    await new Promise((r) => setTimeout(r, 2500)); // more polls: nothing new
+    // Polls run one after another, so when Jira sees a poll's search, the one before it is done:
+    // two more searches mean a whole poll ran after WID-8's run existed and started nothing new.
+    const searches = () => jira?.requests.filter((r) => r.path.includes('/search')).length ?? 0;
+    const anotherWholePoll = (seen = searches()) =>
+      eventually(() => searches() >= seen + 2, 10_000, 'a whole further poll of Jira');
+    await anotherWholePoll();
     await h.restart();
-    await new Promise((r) => setTimeout(r, 2000));
+    await anotherWholePoll();
     expect(
       h.app.store
         .listRuns()

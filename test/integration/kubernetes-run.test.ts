@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,7 +25,7 @@ const agent: ScriptStep = (body) => {
   const seen = lastToolResult(b);
   switch (b.messages.length) {
     case 1:
-      return { content: [{ type: 'tool_use', name: 'bash', input: { command: 'sleep 2; sh test.sh' } }] };
+      return { content: [{ type: 'tool_use', name: 'bash', input: { command: 'sleep 2.25; sh test.sh' } }] };
     case 3:
       if (!/FAIL|restarted|cancelled/.test(seen)) throw new Error(`unexpected: ${seen}`);
       return {
@@ -90,7 +91,8 @@ describe('a full run on the kubernetes backend (API stand-in)', () => {
   it('intake → agent in a pod → approval → push, across a restart mid-run and a warm-pool claim race', async () => {
     const { harness, fake } = await startOnKubernetes({
       policyLines: ['sandbox: { warm_pool: 1 }'],
-      script: Array.from({ length: 16 }, () => agent),
+      // Two runs, four model turns each: the restart lands mid-command, so no turn is asked twice.
+      script: Array.from({ length: 8 }, () => agent),
     });
     const warm = () => fake.pods(NS).filter((p) => p.metadata.labels['airlock.dev/pool'] === 'warm');
     await eventually(() => warm().some((p) => p.status.phase === 'Running'), 10_000, 'a warm pod');
@@ -121,7 +123,12 @@ describe('a full run on the kubernetes backend (API stand-in)', () => {
     expect(metrics).toContain('airlock_sandbox_starts_total{kind="cold"} 1');
 
     // airlock restarts while the agents' first commands run in their pods.
-    await new Promise((r) => setTimeout(r, 700));
+    // (Seen on the stand-in's node: its pods' processes are host processes.)
+    const sleeping = () =>
+      execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
+        .split('\n')
+        .filter((l) => l.trim() === 'sleep 2.25');
+    await eventually(() => sleeping().length === 2, 10_000, 'both first commands running');
     await harness.restart();
 
     const approvals = await Promise.all(mentions.map((m) => approvalMessage(harness.slack, CHANNEL, m.ts)));
@@ -137,7 +144,7 @@ describe('a full run on the kubernetes backend (API stand-in)', () => {
 
     // The shutdown stopped both first commands inside their pods, and both runs resumed after it;
     // the last command ran in each run's own pod (the hostname), one of them the claimed warm pod.
-    const slept = fake.execs.filter((e) => e.command.join(' ').includes('sleep 2; sh test.sh'));
+    const slept = fake.execs.filter((e) => e.command.join(' ').includes('sleep 2.25; sh test.sh'));
     // (Killed from a second exec: that needs the stand-in's shared PID namespace, so root.)
     if (process.getuid?.() === 0) expect(slept.map((e) => e.exitCode)).toEqual([143, 143]);
     const outputs = harness.app.store

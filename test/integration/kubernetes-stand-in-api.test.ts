@@ -113,6 +113,11 @@ describe('the Kubernetes API stand-in: the API server', () => {
       message: 'pods "web-1" already exists',
       details: { name: 'web-1', kind: 'pods' },
     });
+    // The malformed selectors were this test's doing; an AlreadyExists is a normal answer.
+    expect(kube.takeProblems()).toEqual([
+      expect.stringContaining("400 BadRequest: unable to parse requirement: found 'tier in (a'"),
+      expect.stringContaining('400 BadRequest: field label not supported: spec.image'),
+    ]);
   });
 
   it('enforces the restricted Pod Security Standard and refuses unknown RuntimeClasses', async () => {
@@ -139,6 +144,10 @@ describe('the Kubernetes API stand-in: the API server', () => {
     expect((await core.createNamespacedPod({ namespace: NS, body: gvisor })).spec?.runtimeClassName).toBe(
       'gvisor',
     );
+    expect(kube.takeProblems()).toEqual([
+      expect.stringContaining('403 Forbidden: pods "root-1" is forbidden: violates PodSecurity'),
+      expect.stringContaining('403 Forbidden: pods "gvisor-1" is forbidden: pod rejected'),
+    ]);
   });
 
   it('validates pods like the API server: required fields 422, wrong types 400, bad names 422', async () => {
@@ -179,6 +188,13 @@ describe('the Kubernetes API stand-in: the API server', () => {
       await refusal(core.createNamespacedPod({ namespace: 'nowhere', body: sandboxPod('lost-1') })),
     ).toMatchObject({ code: 404, reason: 'NotFound', message: 'namespaces "nowhere" not found' });
     kube.setRules('', []);
+    expect(kube.takeProblems()).toEqual([
+      expect.stringContaining('422 Invalid: Pod "empty-1" is invalid'),
+      expect.stringContaining('422 Invalid: Pod "noimage-1" is invalid'),
+      expect.stringContaining('422 Invalid: Pod "Bad_Name" is invalid'),
+      expect.stringContaining('400 BadRequest: Pod in version "v1" cannot be handled as a Pod'),
+      expect.stringContaining('/namespaces/nowhere/pods -> 403 Forbidden'),
+    ]);
   });
 
   it('authenticates the token and authorizes every request with RBAC; SelfSubjectAccessReview answers', async () => {
@@ -234,6 +250,14 @@ describe('the Kubernetes API stand-in: the API server', () => {
       .catch((e) => e);
     expect(unauthorized).toMatchObject({ code: 401 });
     expect(kube.requests.at(-1)).toMatchObject({ method: 'GET', status: 401 });
+    expect(kube.takeProblems()).toEqual([
+      expect.stringContaining('/secrets -> 403 Forbidden'),
+      expect.stringContaining('/namespaces/default/pods -> 403 Forbidden'),
+      expect.stringContaining(`/namespaces/${NS} -> 403 Forbidden`),
+      expect.stringContaining('/selfsubjectaccessreviews -> 422 Invalid'),
+      expect.stringContaining('/namespaces/airlock -> 403 Forbidden'),
+      expect.stringContaining('401 Unauthorized'),
+    ]);
   });
 
   it('watches: ADDED, MODIFIED as it starts, DELETED; resumes from a resourceVersion', async () => {
@@ -453,6 +477,14 @@ describe('the Kubernetes API stand-in: the API server', () => {
     expect(ignored.metadata?.labels?.seen).toBe('yes');
     expect(ignored.status?.phase).toBe('Running');
     expect((await core.readNamespacedPod({ name: 'patch-1', namespace: NS })).status?.phase).toBe('Running');
+    // The lost race (409) is a normal answer; the refused patches were this test's doing.
+    expect(kube.takeProblems()).toEqual([
+      expect.stringContaining('422 Invalid: Pod "patch-1" is invalid: spec: Forbidden'),
+      expect.stringContaining('422 Invalid: Pod "patch-1" is invalid: spec.activeDeadlineSeconds'),
+      expect.stringContaining('422 Invalid: testing value /metadata/labels/claimed failed'),
+      expect.stringContaining('400 BadRequest: json: cannot unmarshal object'),
+      expect.stringContaining('415 UnsupportedMediaType'),
+    ]);
   });
 
   it('deletes gracefully: the pod and its processes and files go; a second delete is 404', async () => {
@@ -499,5 +531,10 @@ describe('the Kubernetes API stand-in: the API server', () => {
     } finally {
       kube.setRules(NS, (await import('../fakes/kubernetes/index.js')).AIRLOCK_ROLE_RULES);
     }
+    expect(kube.takeProblems()).toEqual([
+      expect.stringContaining(
+        '/networkpolicies -> 403 Forbidden: networkpolicies.networking.k8s.io is forbidden',
+      ),
+    ]);
   });
 });

@@ -119,6 +119,11 @@ describe('the Kubernetes API stand-in: the node (exec, logs, the kubelet)', () =
     kube.setRules(NS, [{ apiGroups: [''], resources: ['pods/exec'], verbs: ['get'] }]);
     await expect(ws('sandbox')).rejects.toMatchObject({ message: 'Unexpected server response: 403' });
     kube.setRules(NS, (await import('../fakes/kubernetes/index.js')).AIRLOCK_ROLE_RULES);
+    // An exec into a pod that is gone (404) is a normal answer; the other two were provoked here.
+    expect(kube.takeProblems()).toEqual([
+      expect.stringContaining('400 BadRequest: container sidecar is not valid for pod exec-2'),
+      expect.stringContaining('403 Forbidden: pods "exec-2" is forbidden'),
+    ]);
   });
 
   it('keeps an exec running after the client goes away, as the kubelet does', async () => {
@@ -232,6 +237,12 @@ describe('the Kubernetes API stand-in: the node (exec, logs, the kubelet)', () =
       new Exec(kc).exec(NS, 'pull-1', 'sandbox', ['true'], new PassThrough(), null, null, false),
     ).rejects.toMatchObject({ message: 'Unexpected server response: 400' });
     expect(kube.requests.at(-1)).toMatchObject({ method: 'GET', status: 400 });
+    expect(kube.takeProblems()).toEqual([
+      expect.stringContaining(
+        '/pull-1/log?container=sandbox -> 400 BadRequest: container "sandbox" in pod "pull-1" is waiting',
+      ),
+      expect.stringContaining('/pull-1/exec?'),
+    ]);
     for (const name of ['pull-1', 'big-1', 'gpu-1']) await core.deleteNamespacedPod({ name, namespace: NS });
   });
 
@@ -270,6 +281,9 @@ describe('the Kubernetes API stand-in: the node (exec, logs, the kubelet)', () =
     await expect(
       new Exec(kc).exec(NS, 'oom-1', 'sandbox', ['true'], new PassThrough(), null, null, false),
     ).rejects.toMatchObject({ message: 'Unexpected server response: 400' });
+    expect(kube.takeProblems()).toEqual([
+      expect.stringContaining('400 BadRequest: cannot exec into a container in a completed pod'),
+    ]);
 
     await createRunning('evict-1');
     kube.failPod(NS, 'evict-1', 'Evicted');
@@ -332,6 +346,9 @@ describe('a stand-in that only speaks v4.channel.k8s.io', () => {
         new Exec(kc).exec(NS, 'v6-1', 'sandbox', ['true'], new PassThrough(), null, null, false),
       ).rejects.toMatchObject({ message: 'Unexpected server response: 400' });
       expect(kube.execs).toEqual([]);
+      expect(kube.takeProblems()).toEqual([
+        expect.stringContaining('requested protocol(s) are not supported'),
+      ]);
     } finally {
       await close();
     }

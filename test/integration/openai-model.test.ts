@@ -287,6 +287,10 @@ describe('OpenAIModel over the real openai SDK against the fake Chat Completions
     expect((error as AirlockError).message).toContain('OPENAI_API_KEY');
     expect((error as AirlockError).message).not.toContain(wrongKey);
     expect(fake.requests).toHaveLength(1);
+    expect(fake.takeProblems()).toEqual([
+      expect.stringContaining('401 invalid_request_error: Incorrect API key'),
+    ]);
+    expect(fake.takeUnconsumed()).toEqual(['reply [content "never"]']);
   });
 
   it('rejects with code cancelled when the signal is aborted while the request is in flight', async () => {

@@ -99,6 +99,12 @@ describe('Slack intake', () => {
     });
     const run = await eventually(() => h?.app.store.listRuns()[0], 5000, 'the run');
     expect(run).toMatchObject({ repo: 'acme/widgets', task: 'fix add()' });
+    // Started for real: the agent works through its script to the approval.
+    await eventually(
+      () => h?.app.store.listRuns({ states: ['awaiting_approval'] })[0],
+      20_000,
+      'the run to reach approval',
+    );
   });
 
   it('queues runs beyond concurrent_runs and says the place in line', async () => {

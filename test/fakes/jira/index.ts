@@ -5,6 +5,7 @@
 // and every refusal the client should have seen coming is also written to `problems`.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { registerStandIn } from '../stand-ins.js';
 import { type Env, INVALID_JSON, type Reply, type Req, type Route } from './http.js';
 import { issueRoutes } from './routes-issue.js';
 import { cloudSearchRoutes, dcSearchRoutes } from './routes-search.js';
@@ -180,12 +181,14 @@ export async function startFakeJira(opts: FakeJiraOptions): Promise<FakeJira> {
   const url = `http://127.0.0.1:${port}`;
   state.baseUrl = url;
   let closing: Promise<void> | undefined;
+  const standIn = registerStandIn({ name: `jira ${opts.flavor} ${url}`, problems });
 
   return {
     url,
     flavor: opts.flavor,
     requests,
     problems,
+    takeProblems: standIn.takeProblems,
     issue(key) {
       const i = state.find(key);
       if (!i) throw new Error(`fake-jira: no issue ${key}`);
@@ -200,6 +203,7 @@ export async function startFakeJira(opts: FakeJiraOptions): Promise<FakeJira> {
       state.add(issue);
     },
     close() {
+      standIn.closed();
       closing ??= new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
         server.closeAllConnections();

@@ -49,8 +49,13 @@ export interface FakeJira {
   flavor: JiraFlavor;
   issue(key: string): { key: string; status: string; labels: string[]; comments: FakeJiraComment[] };
   requests: RecordedJiraRequest[];
-  /** Every request Jira refused for a reason the client should have known (bad body, bad JQL, wrong API...). */
+  /**
+   * Every request Jira refused for a reason the client should have known (bad body, bad JQL, wrong
+   * API...); any a test does not claim with takeProblems() fails it.
+   */
   problems: string[];
+  /** Claims the problems not yet checked, for a test that provokes them on purpose. */
+  takeProblems(): string[];
   addIssue(issue: FakeJiraIssue): void;
   close(): Promise<void>;
 }

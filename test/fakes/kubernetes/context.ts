@@ -40,6 +40,8 @@ export interface Cluster {
   timers: Set<NodeJS.Timeout>;
   /** Failures to answer instead of serving, as an overloaded or restarting API server does. */
   faults: Fault[];
+  /** Refusals a correct client does not provoke (see router.ts); checked after every test. */
+  problems: string[];
 }
 
 export interface Fault {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { WebSocketServer } from 'ws';
 import { stringify } from 'yaml';
 import { closeServer } from '../server-util.js';
+import { registerStandIn } from '../stand-ins.js';
 import type { Cluster, ExecRecord, Fault, RecordedRequest } from './context.js';
 import { negotiate } from './exec-websocket.js';
 import { Kubelet } from './kubelet.js';
@@ -59,6 +60,13 @@ export interface FakeKubernetes {
   podDir(namespace: string, name: string): string;
   requests: RecordedRequest[];
   execs: ExecRecord[];
+  /**
+   * Refusals a correct client never provokes (bad credentials, RBAC or Pod Security denials,
+   * invalid requests, unknown resources, crashes); any a test does not claim with takeProblems() fails it.
+   */
+  problems: string[];
+  /** Claims the problems not yet checked, for a test that provokes them on purpose. */
+  takeProblems(): string[];
   /** As the kubelet would: kill the pod's processes and record the failure in its status. */
   failPod(namespace: string, name: string, reason: 'OOMKilled' | 'Evicted' | 'DeadlineExceeded'): void;
   setRules(namespace: string, rules: PolicyRule[]): void;
@@ -103,6 +111,7 @@ export async function startFakeKubernetes(opts: FakeKubernetesOptions = {}): Pro
     sockets: new Set(),
     timers: new Set(),
     faults: [],
+    problems: [],
   };
   const history: KubeObject[] = [];
   store.subscribe((e) => {
@@ -116,12 +125,15 @@ export async function startFakeKubernetes(opts: FakeKubernetesOptions = {}): Pro
   server.on('upgrade', (req, socket, head) => handleUpgrade(c, wss, req, socket, head));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const standIn = registerStandIn({ name: `kubernetes ${url}`, problems: c.problems });
 
   return {
     url,
     token: c.token,
     requests: c.requests,
     execs: c.execs,
+    problems: c.problems,
+    takeProblems: standIn.takeProblems,
     writeKubeconfig(path) {
       const config = {
         apiVersion: 'v1',
@@ -150,6 +162,7 @@ export async function startFakeKubernetes(opts: FakeKubernetesOptions = {}): Pro
       for (const ws of c.sockets) ws.terminate();
     },
     async close() {
+      standIn.closed();
       c.kubelet.close();
       for (const t of c.timers) clearTimeout(t);
       for (const res of c.streams) res.end();

@@ -13,6 +13,12 @@ import { ApiError, alreadyExists, badRequest, conflict, notFound } from './statu
 import { canonical, deepCopy, type KubeObject, now, PODS } from './types.js';
 import { checkSchema, metadataErrors, podSpecErrors, podUpdateErrors, rejectInvalid } from './validation.js';
 
+/**
+ * How long a real kubelet takes to confirm that a deleted pod's containers stopped (its PLEG relist
+ * runs every second); until then the object stays, so its name is still taken.
+ */
+const KUBELET_CONFIRM_MS = 1000;
+
 const MODIFIED =
   'the object has been modified; please apply your changes to the latest version and try again';
 
@@ -197,13 +203,14 @@ export async function deletePod(
     return marked;
   }
   const stored = c.store.update('pods', marked);
-  // The kubelet kills at once; the object lingers briefly, as while a real kubelet confirms.
+  // The kubelet kills at once, but the object stays (deletionTimestamp set; a create of the same name
+  // gets 409 AlreadyExists) until the kubelet confirms, and never past the grace period.
   const t = setTimeout(
     () => {
       c.timers.delete(t);
       remove();
     },
-    Math.min(grace * 1000, 100),
+    Math.min(grace * 1000, KUBELET_CONFIRM_MS),
   );
   c.timers.add(t);
   return stored;

@@ -29,6 +29,26 @@ function admit(c: Cluster, req: IncomingMessage, url: URL, verbOverride?: string
 
 const FAULT_REASONS = { 429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable' } as const;
 
+/** A failure the test asked for with injectFault(), so not a problem. */
+class InjectedFault extends ApiError {}
+
+/**
+ * Whether a refusal is one a correct client never provokes: bad credentials, RBAC or Pod Security
+ * denials, malformed or invalid requests, unknown resources, crashes. A named object that is not
+ * there (404), already exists or changed meanwhile (409), or a watch too old (410) are answers a
+ * client is built to handle, and injected faults are the test's own doing.
+ */
+function isProblem(err: ApiError): boolean {
+  if (err instanceof InjectedFault) return false;
+  if (err.code === 404) return err.details?.name === undefined;
+  return err.code !== 409 && err.code !== 410;
+}
+
+function noteProblem(c: Cluster, req: IncomingMessage, err: ApiError): void {
+  if (isProblem(err))
+    c.problems.push(`${req.method} ${req.url} -> ${err.code} ${err.reason}: ${err.message}`);
+}
+
 /** An injected fault that matches the request, spent by one use. */
 function fault(c: Cluster, req: IncomingMessage): ApiError | undefined {
   const f = c.faults.find((x) => x.times > 0 && x.method === req.method && (req.url ?? '').includes(x.path));
@@ -40,7 +60,7 @@ function fault(c: Cluster, req: IncomingMessage): ApiError | undefined {
       : f.status === 503
         ? 'the server is currently unable to handle the request'
         : 'Internal error occurred: etcdserver: request timed out';
-  return new ApiError(f.status, FAULT_REASONS[f.status], message);
+  return new InjectedFault(f.status, FAULT_REASONS[f.status], message);
 }
 
 async function route(c: Cluster, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -75,6 +95,7 @@ export async function handleRequest(c: Cluster, req: IncomingMessage, res: Serve
       err instanceof ApiError
         ? err
         : new ApiError(500, 'InternalError', `Internal error occurred: ${String(err)}`);
+    noteProblem(c, req, apiErr);
     if (!res.headersSent) sendError(res, apiErr);
     else res.destroy();
   } finally {
@@ -116,6 +137,7 @@ export function handleUpgrade(
         ? err
         : new ApiError(500, 'InternalError', `Internal error occurred: ${String(err)}`);
     status = apiErr.code;
+    noteProblem(c, req, apiErr);
     rejectUpgrade(socket, apiErr);
   } finally {
     c.requests.push({ method: req.method ?? 'GET', path: req.url ?? '/', status });

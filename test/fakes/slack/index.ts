@@ -4,6 +4,7 @@
 // with `slackApiUrl: fake.apiUrl`.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { registerStandIn } from '../stand-ins.js';
 import type { CallRecord, FakeState } from './api-common.js';
 import { channelKind, postAsUser } from './events.js';
 import { hex, slackId } from './http-util.js';
@@ -101,7 +102,10 @@ export interface FakeSlack {
   calls: CallRecord[];
   rateLimited: Array<{ method: string; key: string; at: number }>;
   envelopes: EnvelopeRecord[];
+  /** Refusals, unknown methods, unacked envelopes; any a test does not claim with takeProblems() fails it. */
   problems: string[];
+  /** Claims the problems not yet checked, for a test that provokes them on purpose. */
+  takeProblems(): string[];
   close(): Promise<void>;
 }
 
@@ -155,6 +159,8 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
   server.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   state.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const standIn = registerStandIn({ name: `slack ${state.baseUrl}`, problems });
 
   const requireEvent = <T>(delivered: T | undefined, what: string): T => {
     if (!delivered) throw new Error(`the app is not subscribed to ${what}`);
@@ -221,7 +227,9 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
     rateLimited: state.rateLimited,
     envelopes: hub.envelopes,
     problems,
+    takeProblems: standIn.takeProblems,
     async close() {
+      standIn.closed();
       await hub.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
