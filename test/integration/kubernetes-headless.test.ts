@@ -6,6 +6,7 @@ import { fixAddScript } from '../fakes/fix-add-script.js';
 import { createBareFixture } from '../fakes/fixture-repo.js';
 import { startFakeKubernetes } from '../fakes/kubernetes/index.js';
 import { runCli } from '../support/run-cli.js';
+import { until } from '../support/until.js';
 import { scratchConfig } from '../support/workspace.js';
 
 const KEY = 'sk-ant-k8s-headless-0a1b2c';
@@ -54,7 +55,8 @@ describe('airlock run (headless, as from CI) on the kubernetes backend', () => {
     expect(model.problems).toEqual([]);
     expect(kube.execs.some((e) => e.command.join(' ').includes('sh test.sh'))).toBe(true);
     expect(kube.podHistory().some((p) => p.metadata.name.startsWith('airlock-run-'))).toBe(true);
-    expect(kube.pods('airlock-sandboxes')).toEqual([]);
+    // Deleted, and gone once the kubelet confirms the short grace period (as on a real cluster).
+    await until(() => kube.pods('airlock-sandboxes').length === 0, 'the run pod to be gone');
   });
 
   it('exits 1 with what to change when the sandbox image cannot be pulled', async () => {
@@ -65,6 +67,6 @@ describe('airlock run (headless, as from CI) on the kubernetes backend', () => {
       /The sandbox image registry\.example\/does-not-exist:1 could not be pulled \(ImagePullBackOff.*Check sandbox\.image/,
     );
     expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
-    expect(kube.pods('airlock-sandboxes')).toEqual([]);
+    await until(() => kube.pods('airlock-sandboxes').length === 0, 'the failed pod to be gone');
   });
 });

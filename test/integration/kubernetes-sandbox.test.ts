@@ -1,5 +1,6 @@
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -9,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type Policy, parsePolicy } from '../../src/config/policy.js';
 import { initSnapshotRepository } from '../../src/runs/workspace-git.js';
 import { KubeApi } from '../../src/sandbox/kubernetes/kube-api.js';
+import { KILL, WRAPPER } from '../../src/sandbox/kubernetes/kubernetes-sandbox.js';
 import { KubernetesSandboxes } from '../../src/sandbox/kubernetes/kubernetes-sandboxes.js';
 import { POOL_LABEL, RUN_ID_LABEL, sandboxPod } from '../../src/sandbox/kubernetes/pod-spec.js';
 import { type PolicyRule, startFakeKubernetes } from '../fakes/kubernetes/index.js';
@@ -87,6 +89,9 @@ function hostProcesses(marker: string): string[] {
     .filter((l) => l.includes(marker) && !l.includes('ps -eo'));
 }
 
+/** The stand-in's node is running `command` itself (not just the shell or bubblewrap around it). */
+const nodeRuns = (command: string) => () => hostProcesses(command).some((l) => l.trim() === command);
+
 describe('kubernetes sandbox backend, against the API stand-in', () => {
   it('creates one restricted pod per run and runs commands over exec, with exit codes from the status channel', async () => {
     const { kube, provider } = await setup();
@@ -149,7 +154,7 @@ describe('kubernetes sandbox backend, against the API stand-in', () => {
     const { provider } = await setup();
     const sandbox = await provider().create('r1', { repo: 'acme/widgets' });
     const abort = new AbortController();
-    setTimeout(() => abort.abort(), 500);
+    void eventually(nodeRuns('sleep 32.5'), 5000, 'the command').then(() => abort.abort());
     const cancelled = await sandbox.exec('sleep 32.5 & sleep 32.5', { signal: abort.signal });
     expect(cancelled).toMatchObject({ exitCode: null, cancelled: true });
     await eventually(() => hostProcesses('sleep 32.5').length === 0, 5000, 'the cancelled sleeps killed');
@@ -193,6 +198,19 @@ describe('kubernetes sandbox backend, against the API stand-in', () => {
     // r1 ends while airlock runs: the next periodic pass takes its pod too.
     ended.add('r1');
     await eventually(() => kube.pods(NS).length === 0, 5000, 'r1 reaped later');
+  });
+
+  it('create for a run whose old pod is still terminating waits for it to go instead of meeting 409', async () => {
+    const { kube, provider } = await setup();
+    const sandboxes = provider();
+    const first = await sandboxes.create('r1', { repo: 'acme/widgets' });
+    await first.writeFile('old.txt', 'old');
+    await first.destroy();
+    // As on a real API server, the deleted pod keeps its name until the kubelet confirms.
+    expect(kube.pods(NS).map((p) => p.metadata.deletionTimestamp)).toEqual([expect.any(String)]);
+    const second = await sandboxes.create('r1', { repo: 'acme/widgets' });
+    expect((await second.exec('ls -A')).stdout.toString()).toBe('');
+    expect(kube.requests.filter((r) => r.status === 409)).toEqual([]);
   });
 
   it('warm pool: a run claims a ready pod with a resourceVersion-guarded patch; concurrent runs never share one', async () => {
@@ -241,7 +259,7 @@ describe('kubernetes sandbox backend, against the API stand-in', () => {
 
     const oom = await sandboxes.create('r3', { repo: 'acme/widgets' });
     const running = oom.exec('sleep 20');
-    await new Promise((r) => setTimeout(r, 300));
+    await eventually(nodeRuns('sleep 20'), 5000, 'the command');
     kube.failPod(NS, 'airlock-run-r3', 'OOMKilled');
     await expect(running).rejects.toThrow(/ran out of memory \(limit 4Gi\).*sandbox\.memory/);
 
@@ -252,6 +270,10 @@ describe('kubernetes sandbox backend, against the API stand-in', () => {
     const late = await sandboxes.create('r5', { repo: 'acme/widgets' });
     kube.failPod(NS, 'airlock-run-r5', 'DeadlineExceeded');
     await expect(late.exec('true')).rejects.toThrow(/time limit \(45 minutes\).*limits\.max_minutes/);
+    // airlock learns of the failed pod from the refused exec, as it would from a real API server.
+    expect(kube.takeProblems()).toEqual([
+      expect.stringContaining('400 BadRequest: cannot exec into a container in a completed pod'),
+    ]);
   });
 
   it('rides out a busy API server on calls that are safe to repeat, and names it when it stays down', async () => {
@@ -273,7 +295,7 @@ describe('kubernetes sandbox backend, against the API stand-in', () => {
   it('a dropped exec stream interrupts the command, not the run: it is stopped and the pod goes on', async () => {
     const { kube, provider } = await setup();
     const sandbox = await provider().create('r1', { repo: 'acme/widgets' });
-    setTimeout(() => kube.dropExecStreams(), 500);
+    void eventually(nodeRuns('sleep 33.75'), 5000, 'the command').then(() => kube.dropExecStreams());
     const r = await sandbox.exec('sleep 33.75; echo never');
     expect(r.exitCode).toBeNull();
     expect(r.stderr.toString()).toContain(
@@ -312,11 +334,35 @@ describe('kubernetes sandbox backend, against the API stand-in', () => {
     await expect(sandboxes.create('r1', { repo: 'acme/widgets' })).rejects.toThrow(
       /refused to let airlock create a sandbox pod in namespace airlock-sandboxes.*airlock doctor/,
     );
+    expect(kube.takeProblems()).toEqual([
+      expect.stringContaining('POST /api/v1/namespaces/airlock-sandboxes/pods -> 403 Forbidden'),
+    ]);
     kube.setRules(NS, [
       { apiGroups: [''], resources: ['pods'], verbs: ['create', 'get', 'list', 'watch', 'delete', 'patch'] },
       { apiGroups: [''], resources: ['pods/exec'], verbs: ['create', 'get'] },
       { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
     ]);
     await expect(sandboxes.check()).resolves.toMatch(/every permission granted/);
+  });
+});
+
+// The command and its cancel travel as two execs, which a real cluster may deliver in either order;
+// the stand-in always starts the first one sent first, so the other order is shown with bash here.
+describe('the exec wrapper and its kill, run by bash as in the pod', () => {
+  it('a kill that reaches the pod before the command means the command never starts', () => {
+    const id = randomBytes(8).toString('hex');
+    const dir = mkdtempSync(join(tmpdir(), 'airlock-wrapper-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const bash = (script: string, ...args: string[]) =>
+      spawnSync('/bin/bash', ['-c', script, 'airlock', id, ...args], { encoding: 'utf8' });
+    expect(bash(KILL).status).toBe(0);
+    const wrapped = bash(WRAPPER, '0', dir, 'echo ran > ran.txt');
+    expect(wrapped.status).toBe(130);
+    expect(existsSync(join(dir, 'ran.txt'))).toBe(false);
+    expect(existsSync(`/tmp/.airlock-exec-${id}.cancel`)).toBe(false);
+    // Without a kill, the same command runs, and the wrapper leaves nothing behind in /tmp.
+    expect(bash(WRAPPER, '0', dir, 'echo ran > ran.txt; exit 3').status).toBe(3);
+    expect(existsSync(join(dir, 'ran.txt'))).toBe(true);
+    expect(existsSync(`/tmp/.airlock-exec-${id}`)).toBe(false);
   });
 });

@@ -186,8 +186,8 @@ describe.each(['bubblewrap', 'none'] as const)('local sandbox with isolation %s'
       expect(result.stdout.toString()).toBe(`${innerWorkdir()}/sub/dir\n`);
       const absolute = await sandbox.exec('pwd', { cwd: `${innerWorkdir()}/sub` });
       expect(absolute.stdout.toString()).toBe(`${innerWorkdir()}/sub\n`);
-      expect(() => sandbox.exec('pwd', { cwd: '..' })).toThrow(AirlockError);
-      expect(() => sandbox.exec('pwd', { cwd: '/etc' })).toThrow(/outside the workspace/);
+      await expect(sandbox.exec('pwd', { cwd: '..' })).rejects.toThrow(AirlockError);
+      await expect(sandbox.exec('pwd', { cwd: '/etc' })).rejects.toThrow(/outside the workspace/);
     });
 
     it('reports the exit code and keeps stdout and stderr apart', async () => {

@@ -5,6 +5,11 @@
 export interface ExecOptions {
   cwd?: string;
   timeoutMs?: number;
+  /**
+   * Input for the command. Its end may never arrive: on the kubernetes backend, clusters that offer
+   * only exec v4 (no v5.channel.k8s.io) cannot close stdin, so a command that reads to EOF (cat, wc)
+   * waits until its timeout; give such a command a length (head -c N) instead.
+   */
   stdin?: string | Buffer | NodeJS.ReadableStream;
   signal?: AbortSignal;
   /** Bytes kept of each of stdout and stderr (head and tail); the middle is dropped. */
@@ -17,6 +22,7 @@ export interface ExecResult {
   stdout: Buffer;
   stderr: Buffer;
   timedOut: boolean;
+  /** The signal aborted: the command was stopped, or never started. */
   cancelled: boolean;
   /** Bytes dropped from the middle of stdout plus stderr because of the output cap. */
   droppedBytes: number;

@@ -10,30 +10,51 @@ import {
   type Sandbox,
 } from '../../runs/ports/sandbox.js';
 import { diffAgainst } from '../../runs/workspace-git.js';
+import { cancelledBeforeStart } from '../not-started.js';
 import type { KubeApi } from './kube-api.js';
 import { execInPod, type PodExecOutcome, type PodExecRequest, type PodRef } from './pod-exec.js';
 import { SANDBOX_CONTAINER, SANDBOX_WORKDIR } from './pod-spec.js';
 import { podCondition } from './pod-status.js';
 
 /**
- * Runs the command in its own process group under coreutils `timeout` and records the group's id,
- * so a timeout or a cancel kills everything it started: closing the exec stream would not, since
- * the kubelet leaves an exec'd process running when its client goes away.
+ * Runs the command as a job (set -m gives it a process group apart from this shell) under coreutils
+ * `timeout`, and records the group's id so a timeout or a cancel can kill everything it started:
+ * closing the exec stream would not, since the kubelet leaves an exec'd process running when its
+ * client goes away. When the command exits its group is killed, so nothing it left in the
+ * background outlives it or holds the exec's output open, as on the local backend.
+ * The cancel (KILL) is a second exec and may reach the pod first: it leaves a marker before it
+ * reads the id, and this looks for the marker before starting and again after writing the id, so
+ * a cancelled command either never starts or is stopped by one of the two.
  * $1 exec id, $2 timeout in seconds (0: none), $3 working directory, $4 the command.
+ * Exported for the test that runs both in either order.
  */
-const WRAPPER = [
+export const WRAPPER = [
   'cd -- "$3" || exit 1',
-  `printf '%s' "$$" > "/tmp/.airlock-exec-$1"`,
+  'f="/tmp/.airlock-exec-$1"',
+  '[ -e "$f.cancel" ] && { rm -f -- "$f.cancel"; exit 130; }',
   'export USER=airlock LC_ALL=C.UTF-8 TERM=dumb PAGER=cat GIT_PAGER=cat',
-  'exec timeout -k 5 "$2" /bin/bash -c "$4"',
+  'set -m',
+  'timeout -k 5 "$2" /bin/bash -c "$4" &',
+  'g=$!',
+  // The command has stderr; this shell's notices ("Terminated", a group already gone) are not output.
+  'exec 2>/dev/null',
+  // Written whole by a rename, so KILL never reads half an id.
+  `printf '%s' "$g" > "$f.new" && mv -f -- "$f.new" "$f"`,
+  '[ -e "$f.cancel" ] && kill -KILL -- "-$g"',
+  'wait "$g"; s=$?',
+  'kill -KILL -- "-$g"',
+  'rm -f -- "$f" "$f.cancel"',
+  'exit "$s"',
 ].join('\n');
 
-const KILL = [
-  'p=$(cat "/tmp/.airlock-exec-$1" 2>/dev/null) || exit 0',
-  'kill -TERM -- "-$p" 2>/dev/null',
+/** $1 exec id. TERM first, so the command may clean up; what is left a second later gets KILL. */
+export const KILL = [
+  'f="/tmp/.airlock-exec-$1"',
+  ': > "$f.cancel"',
+  'g=$(cat "$f" 2>/dev/null) || exit 0',
+  'kill -TERM -- "-$g" 2>/dev/null',
   'sleep 1',
-  'kill -KILL -- "-$p" 2>/dev/null',
-  'rm -f "/tmp/.airlock-exec-$1"',
+  'kill -KILL -- "-$g" 2>/dev/null',
   'exit 0',
 ].join('\n');
 
@@ -71,6 +92,7 @@ export class KubernetesSandbox implements Sandbox {
   async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const started = Date.now();
     const cwd = this.inside(opts.cwd ?? this.workdir);
+    if (opts.signal?.aborted) return cancelledBeforeStart();
     const id = randomBytes(8).toString('hex');
     const seconds = opts.timeoutMs ? Math.max(1, Math.ceil(opts.timeoutMs / 1000)) : 0;
     const stop = new AbortController();
@@ -91,7 +113,6 @@ export class KubernetesSandbox implements Sandbox {
       cancelled = true;
       kill();
     };
-    if (opts.signal?.aborted) onCancel();
     opts.signal?.addEventListener('abort', onCancel, { once: true });
     try {
       const outcome = await this.execOrExplain({
@@ -109,7 +130,8 @@ export class KubernetesSandbox implements Sandbox {
         stderr = Buffer.concat([stderr, Buffer.from(`\n${INTERRUPTED}\n`)]);
       }
       // SIGKILL: the kernel's OOM killer, or the pod itself going down. Only the latter ends the run.
-      if (outcome.exitCode === 137) await this.assertPodAlive();
+      // (A cancel sends SIGKILL itself, when the command ignored TERM or had not written its id yet.)
+      if (outcome.exitCode === 137 && !cancelled) await this.assertPodAlive();
       // coreutils timeout exits 124 when it had to stop the command.
       if (outcome.exitCode === 124 && opts.timeoutMs && Date.now() - started >= opts.timeoutMs - 50)
         timedOut = true;

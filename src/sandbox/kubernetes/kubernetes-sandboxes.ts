@@ -10,6 +10,7 @@ import {
   MANAGED_BY_LABEL,
   POOL_LABEL,
   RUN_ID_LABEL,
+  runPodName,
   sandboxPod,
   TEMPLATE_LABEL,
 } from './pod-spec.js';
@@ -27,6 +28,13 @@ export interface KubernetesSandboxesOptions {
   /** How often orphans are reaped and the warm pool topped up. */
   housekeepingMs?: number;
 }
+
+/**
+ * How long a deleted pod may take to go. The kubelet stops it within its grace period (1 s from
+ * airlock, 5 s at most) and confirms on its next sync; a pod still there after this sits on a node
+ * that no longer answers.
+ */
+const GONE_TIMEOUT_MS = 60_000;
 
 /** What airlock does in the sandbox namespace, and nothing more (manifests/ grants exactly this). */
 export const REQUIRED_PERMISSIONS: Record<string, string[]> = {
@@ -60,6 +68,9 @@ export class KubernetesSandboxes implements SandboxProvider {
       return new KubernetesSandbox(runId, claimed.metadata?.name as string, this.kube);
     }
     this.started.cold++;
+    // A deleted pod keeps its name while it terminates, and a create meanwhile is refused (409):
+    // the run's earlier pod (deleted just above, by destroy or by the reaper) must be gone first.
+    await this.untilGone(runPodName(runId));
     const pod = await this.kube.createPod(sandboxPod(this.policy, spec.repo, runId));
     const name = pod.metadata?.name as string;
     try {
@@ -142,6 +153,22 @@ export class KubernetesSandboxes implements SandboxProvider {
     return this.kube
       .listPods(`${MANAGED_BY_LABEL}=${MANAGED_BY},${RUN_ID_LABEL}=${runId}`)
       .then((pods) => pods.filter((p) => !p.metadata?.deletionTimestamp));
+  }
+
+  /** Waits until no pod of that name exists, following its watch events. */
+  private async untilGone(name: string): Promise<void> {
+    await this.kube.waitForPod(
+      name,
+      (pod) => (pod ? undefined : true),
+      GONE_TIMEOUT_MS,
+      () =>
+        new AirlockError(
+          'sandbox_failed',
+          `The run's previous sandbox pod ${name} is still terminating after ${GONE_TIMEOUT_MS / 1000} s, ` +
+            `so its replacement cannot be created. Check its node (kubectl -n ${this.kube.namespace} ` +
+            `describe pod ${name}); \`kubectl -n ${this.kube.namespace} delete pod ${name} --force\` removes it.`,
+        ),
+    );
   }
 
   /** Waits for the pod to run; a pod that cannot (image, scheduling, config) fails the run, saying why. */

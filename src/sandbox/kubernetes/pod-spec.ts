@@ -26,6 +26,14 @@ export function runDeadlineSeconds(policy: Policy, repo: string): number {
 }
 
 /**
+ * The name of the pod a run starts itself (a claimed warm pod keeps its own). One name per run, so
+ * the API server never holds two such pods for it; a run is found by its label, not by this name.
+ */
+export function runPodName(runId: string): string {
+  return `airlock-run-${runId}`;
+}
+
+/**
  * The pod airlock creates for a run (DESIGN.md §4): Pod Security Standard "restricted" (non-root,
  * no privilege escalation, every capability dropped, seccomp RuntimeDefault, read-only root with
  * writable emptyDirs), no service account token, no secret, no environment from the controller,
@@ -39,7 +47,7 @@ export function sandboxPod(policy: Policy, repo: string, runId: string): Pod {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: {
-      name: `airlock-run-${runId}`,
+      name: runPodName(runId),
       namespace: policy.sandbox.namespace,
       labels: { ...commonLabels(spec, settings), [RUN_ID_LABEL]: runId },
       annotations: { [REPO_ANNOTATION]: repo },

@@ -12,6 +12,7 @@ import {
 } from '../../runs/ports/sandbox.js';
 import { diffAgainst } from '../../runs/workspace-git.js';
 import { commandEnv } from '../command-env.js';
+import { cancelledBeforeStart } from '../not-started.js';
 import { OutputCapture } from '../output-capture.js';
 import { bubblewrapWorks, bwrapArgs, SANDBOX_HOME, SANDBOX_WORKDIR } from './bubblewrap.js';
 
@@ -89,8 +90,10 @@ export class LocalSandbox implements Sandbox {
     this.workdir = bwrap ? SANDBOX_WORKDIR : this.ws;
   }
 
-  exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
+  /** async, so a refused cwd is a rejected promise like every other failure, never a synchronous throw. */
+  async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const cwd = this.resolveInside(opts.cwd ?? this.workdir);
+    if (opts.signal?.aborted) return cancelledBeforeStart();
     const home = this.bwrap ? SANDBOX_HOME : join(this.dir, 'home');
     const tmp = this.bwrap ? '/tmp' : join(this.dir, 'tmp');
     const env = commandEnv(home, tmp);
@@ -108,6 +111,8 @@ export class LocalSandbox implements Sandbox {
               env,
               cwd.inner,
             ),
+            '--info-fd',
+            '3',
             'bash',
             '-c',
             command,
@@ -120,6 +125,7 @@ export class LocalSandbox implements Sandbox {
       args as string[],
       { cwd: this.bwrap ? this.ws : cwd.host, env: spawnEnv as NodeJS.ProcessEnv },
       opts,
+      this.bwrap,
     );
   }
 
@@ -205,11 +211,13 @@ export class LocalSandbox implements Sandbox {
   }
 }
 
+/** `infoFd`: the command is bwrap told to report its sandbox on fd 3 (--info-fd 3). */
 function runProcess(
   file: string,
   args: string[],
   spawnOpts: { cwd: string; env: NodeJS.ProcessEnv },
   opts: ExecOptions,
+  infoFd = false,
 ): Promise<ExecResult> {
   const started = Date.now();
   const cap = opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
@@ -217,16 +225,42 @@ function runProcess(
   const err = new OutputCapture(cap);
   return new Promise((resolvePromise, reject) => {
     // detached: the command leads its own process group, so a timeout kills all it started.
-    const child = spawn(file, args, { ...spawnOpts, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(file, args, {
+      ...spawnOpts,
+      detached: true,
+      stdio: ['pipe', 'pipe', 'pipe', ...(infoFd ? (['pipe'] as const) : [])],
+    });
     let timedOut = false;
     let cancelled = false;
+    // bwrap names its sandbox's first process (the PID namespace's init, which takes every process
+    // inside along when it dies) once it has made it. Killed before then, bwrap can leave the
+    // sandbox running orphaned, out of our process group, so a kill waits for that moment.
+    let reported = !infoFd;
+    let init: number | undefined;
+    let killWanted = false;
+    const running = () => child.exitCode === null && child.signalCode === null;
     const killGroup = () => {
-      try {
-        if (child.pid) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // already gone
+      if (!reported && running()) {
+        killWanted = true;
+        return;
       }
+      // Only while bwrap runs: it exits as soon as it reaped the init, whose pid is then free for reuse.
+      if (init !== undefined && running()) kill(init);
+      if (child.pid) kill(-child.pid);
     };
+    const report = (pid?: number) => {
+      if (reported) return;
+      reported = true;
+      init = pid;
+      if (killWanted) killGroup();
+    };
+    let info = '';
+    child.stdio[3]?.on('data', (b: Buffer) => {
+      info += b.toString();
+      const pid = /"child-pid":\s*(\d+)/.exec(info)?.[1];
+      if (pid) report(Number(pid));
+    });
+    child.stdio[3]?.on('close', () => report());
     const timer = opts.timeoutMs
       ? setTimeout(() => {
           timedOut = true;
@@ -237,7 +271,6 @@ function runProcess(
       cancelled = true;
       killGroup();
     };
-    if (opts.signal?.aborted) onAbort();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     child.stdout.on('data', (c: Buffer) => out.push(c));
     child.stderr.on('data', (c: Buffer) => err.push(c));
@@ -270,6 +303,15 @@ function runProcess(
       });
     });
   });
+}
+
+/** SIGKILL to a process (or, negative, a process group) that may be gone already. */
+function kill(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
 }
 
 /** The path itself, or its nearest ancestor that exists. */
