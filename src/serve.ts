@@ -86,10 +86,13 @@ export async function startBot(
   // Reaps orphaned sandbox pods and fills the warm pool; failures are logged and retried.
   await app.sandboxes.start?.();
   await slack.start();
+  let reconciling: Promise<unknown> = Promise.resolve();
   const expiry = setInterval(() => {
     runs.expireApprovals();
     // Runs of an owner elsewhere whose lease lapsed, and failures this process could not record.
-    void runs.recover().catch((error: Error) => logger.warn({ err: error.message }, 'reconcile failed'));
+    reconciling = runs
+      .recover()
+      .catch((error: Error) => logger.warn({ err: error.message }, 'reconcile failed'));
   }, opts.expiryEveryMs ?? 60_000);
   expiry.unref();
   const watch = new JiraWatch({
@@ -118,17 +121,33 @@ export async function startBot(
     outbox,
     stop: () => {
       stopping ??= (async () => {
+        // Bounded waits (well inside Kubernetes' 30 s grace): runs stop at their next step, and
+        // Slack calls already handed over get a moment to go out. Idle, every wait ends at once.
+        const RUNS_WITHIN_MS = 3_000;
+        const SLACK_CALLS_WITHIN_MS = 2_000;
         clearInterval(expiry);
         clearInterval(watcher);
-        await watching;
-        await Promise.race([
-          (async () => {
-            await runs.shutdown();
-            await outbox.idle();
-          })(),
-          new Promise((r) => setTimeout(r, 15_000)),
+        // Intake first: envelopes arriving now stay unacked and reach the next start; the ones
+        // already taken are acked. Then the socket closes without reconnecting.
+        const { unacked } = await slack.stop();
+        if (unacked > 0)
+          logger.warn({ unacked }, 'stop: Slack envelopes left unacked; Slack sends them again');
+        // Runs stop where they are and stay resumable; a reconcile or Jira poll under way ends.
+        let late: NodeJS.Timeout | undefined;
+        const runsStopped = await Promise.race([
+          Promise.allSettled([runs.shutdown(), reconciling, watching]).then(() => true),
+          new Promise<false>((resolve) => {
+            late = setTimeout(() => resolve(false), RUNS_WITHIN_MS);
+          }),
         ]);
-        await slack.app.stop().catch(() => {});
+        clearTimeout(late);
+        if (!runsStopped)
+          logger.warn({ ms: RUNS_WITHIN_MS }, 'stop: runs still stopping; they resume on the next start');
+        // Replies and decisions in flight go out; waiting progress edits are dropped (the next
+        // start re-renders every status message). Then no Slack call or pacing timer is left.
+        const cut = await outbox.drain(SLACK_CALLS_WITHIN_MS);
+        if (cut > 0) logger.warn({ cut }, 'stop: Slack calls not sent in time were dropped');
+        slack.abortCalls();
         await app.sandboxes.close?.();
         await closeServer(health.server);
         // Runs left moving are taken over by the next serve at once (the owner row is gone).

@@ -1,4 +1,4 @@
-import PQueue from 'p-queue';
+import { PacedQueue } from './paced-queue.js';
 
 /**
  * Slack's published Web API rate tiers for the methods airlock calls (requests per minute,
@@ -26,9 +26,9 @@ export const POST_MESSAGE_PER_MINUTE = 300;
  * 10% margin, so no sliding window sees a burst over the limit. `scale` shrinks the window (tests
  * run Slack's exact shape faster; 1 is Slack's real numbers).
  */
-export function rateQueue(limit: number, windowMs: number, scale = 1): PQueue {
+export function rateQueue(limit: number, windowMs: number, scale = 1): PacedQueue {
   const window = windowMs / scale;
   const cap = Math.max(1, Math.floor(limit / 10));
   const interval = Math.max(1, Math.ceil(((window * cap) / limit) * 1.1));
-  return new PQueue({ intervalCap: cap, interval, carryoverConcurrencyCount: true });
+  return new PacedQueue(cap, interval);
 }

@@ -1,6 +1,7 @@
 import type { WebClient } from '@slack/web-api';
-import type PQueue from 'p-queue';
 import type { Logger } from '../log/logger.js';
+import { settlesWithin } from '../shared/settles-within.js';
+import type { PacedQueue } from './paced-queue.js';
 import {
   POST_MESSAGE_PER_CHANNEL_PER_SECOND,
   POST_MESSAGE_PER_MINUTE,
@@ -26,9 +27,13 @@ interface Coalesced {
  * message, coalesced so the latest state wins and stale ones are never sent.
  */
 export class SlackOutbox {
-  private readonly queues = new Map<string, PQueue>();
-  private readonly channelQueues = new Map<string, PQueue>();
+  private readonly queues = new Map<string, PacedQueue>();
+  private readonly channelQueues = new Map<string, PacedQueue>();
   private readonly coalesced = new Map<string, Coalesced>();
+  /** Calls and non-progress edits handed over and not yet settled: what a stop lets finish. */
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private draining = false;
+  private closed = false;
 
   constructor(
     private readonly client: WebClient,
@@ -37,14 +42,14 @@ export class SlackOutbox {
 
   /** One call, paced and prioritised. Rejects with the Slack error. */
   call<T = Args>(method: string, args: Args, priority: number = Priority.normal): Promise<T> {
+    if (this.closed) return Promise.reject(new Error(`the Slack outbox is closed; ${method} was not sent`));
     const run = () => this.client.apiCall(method, args) as Promise<T>;
-    if (method === 'chat.postMessage') {
-      const channel = String(args.channel);
-      return this.channelQueue(channel).add(() => this.queue(method).add(run, { priority }), {
-        priority,
-      }) as Promise<T>;
-    }
-    return this.queue(method).add(run, { priority }) as Promise<T>;
+    const channel = method === 'chat.postMessage' ? String(args.channel) : undefined;
+    return this.track(
+      channel
+        ? this.channelQueue(channel).add(() => this.queue(method).add(run, { priority }), { priority })
+        : this.queue(method).add(run, { priority }),
+    );
   }
 
   /**
@@ -63,22 +68,24 @@ export class SlackOutbox {
       waiting.build = build;
       return;
     }
+    // A stopping bot sends no more progress: the next start re-renders every status message.
+    if (this.closed || (this.draining && priority <= Priority.progress)) return;
     waiting?.abort.abort();
     const entry: Coalesced = { build, priority, abort: new AbortController(), method };
     this.coalesced.set(key, entry);
-    this.queue(method)
-      .add(
-        async () => {
-          if (this.coalesced.get(key) === entry) this.coalesced.delete(key);
-          const args = entry.build();
-          if (args) await this.client.apiCall(method, args);
-        },
-        { priority, signal: entry.abort.signal },
-      )
-      .catch((error: Error) => {
-        if (error.name === 'AbortError') return;
-        this.opts.logger.warn({ method, key, err: error.message }, 'slack update failed');
-      });
+    const sent = this.queue(method).add(
+      async () => {
+        if (this.coalesced.get(key) === entry) this.coalesced.delete(key);
+        const args = entry.build();
+        if (args) await this.client.apiCall(method, args);
+      },
+      { priority, signal: entry.abort.signal },
+    );
+    if (priority > Priority.progress) this.track(sent);
+    sent.catch((error: Error) => {
+      if (error.name === 'AbortError') return;
+      this.opts.logger.warn({ method, key, err: error.message }, 'slack update failed');
+    });
   }
 
   /** Calls waiting in all queues: for /metrics and tests. */
@@ -96,7 +103,44 @@ export class SlackOutbox {
     }
   }
 
-  private queue(method: string): PQueue {
+  /**
+   * For a stop: drops the waiting progress edits (the next start re-renders every status), lets
+   * the calls already handed over (replies, decisions, final states) finish for up to `withinMs`,
+   * then closes: whatever has not settled is rejected and no pacing timer is left behind.
+   * Resolves with how many calls were cut.
+   */
+  async drain(withinMs: number): Promise<number> {
+    this.draining = true;
+    for (const [key, entry] of this.coalesced) {
+      if (entry.priority > Priority.progress) continue;
+      entry.abort.abort();
+      this.coalesced.delete(key);
+    }
+    await settlesWithin(this.settled(), withinMs);
+    const cut = this.inFlight.size;
+    this.close();
+    return cut;
+  }
+
+  /** Rejects every call not yet settled and clears every pacing timer; nothing is sent after. */
+  close(): void {
+    this.closed = true;
+    for (const q of [...this.queues.values(), ...this.channelQueues.values()]) q.close();
+    this.coalesced.clear();
+  }
+
+  private async settled(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  private track<T>(call: Promise<T>): Promise<T> {
+    this.inFlight.add(call);
+    const done = () => this.inFlight.delete(call);
+    call.then(done, done);
+    return call;
+  }
+
+  private queue(method: string): PacedQueue {
     let q = this.queues.get(method);
     if (!q) {
       q =
@@ -108,7 +152,7 @@ export class SlackOutbox {
     return q;
   }
 
-  private channelQueue(channel: string): PQueue {
+  private channelQueue(channel: string): PacedQueue {
     let q = this.channelQueues.get(channel);
     if (!q) {
       q = rateQueue(POST_MESSAGE_PER_CHANNEL_PER_SECOND * 10, 10_000, this.opts.scale);
