@@ -10,7 +10,7 @@ import { describeOwner, type OwnerLease, ownerGone } from './owner-lease.js';
 import type { RunRecord, TransitionChange, TransitionResult } from './ports/store.js';
 import { pullRequestBody, pullRequestTitle } from './pull-request-text.js';
 import type { RunPorts } from './run-context.js';
-import { isTerminal, type RunState } from './run-state.js';
+import { isTerminal, RUN_STATES, type RunState } from './run-state.js';
 import { attachSandbox, type PreparedSandbox, prepareSandbox } from './sandbox-preparation.js';
 import { isTestCommand } from './test-commands.js';
 import { reportToTicket, type TicketResult } from './ticket-report.js';
@@ -63,15 +63,8 @@ export class ShutdownInterruption extends Error {
   }
 }
 
-const ACTIVE: readonly RunState[] = [
-  'requested',
-  'queued',
-  'provisioning',
-  'working',
-  'awaiting_approval',
-  'changes_requested',
-  'pushing',
-];
+/** Every state a run can still move from: what an owner is responsible for. */
+const ACTIVE: readonly RunState[] = RUN_STATES.filter((s) => !isTerminal(s));
 
 /** Sources whose runs `serve` takes over when their owner is gone; the others end "interrupted". */
 const SERVED_SOURCES: ReadonlySet<string> = new Set(['slack', 'jira']);

@@ -14,7 +14,7 @@ describe('airlock serve owns its data directory', () => {
   });
 
   it('a second serve on the same data directory exits 2 naming the one that owns it; after that one stops, a new one starts', async () => {
-    slack = await startFakeSlack({ ackTimeoutMs: 1000 });
+    slack = await startFakeSlack({ ackTimeoutMs: 1000, rateScale: 60 });
     const scratch = scratchConfig('repos:\n  acme/widgets: {}\n');
     cleanups.push(scratch.cleanup);
     const env = { ...slackBotEnv(slack, scratch), ANTHROPIC_API_KEY: 'sk-ant-unused' };
@@ -48,7 +48,7 @@ describe('airlock serve owns its data directory', () => {
   });
 
   it('a serve that was killed is not in the way of the next one', async () => {
-    slack = await startFakeSlack({ ackTimeoutMs: 1000 });
+    slack = await startFakeSlack({ ackTimeoutMs: 1000, rateScale: 60 });
     const scratch = scratchConfig('repos:\n  acme/widgets: {}\n');
     cleanups.push(scratch.cleanup);
     const env = { ...slackBotEnv(slack, scratch), ANTHROPIC_API_KEY: 'sk-ant-unused' };

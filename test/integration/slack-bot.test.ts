@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ScriptStep } from '../fakes/anthropic-server.js';
 import { ADD_SUB_EDIT, fixAddScript, lastToolResult } from '../fakes/fix-add-script.js';
@@ -5,6 +7,10 @@ import { eventually, type Harness, SECRETS, startHarness } from '../support/bot-
 import { approvalMessage, approve, buttonsOf, requestChanges } from '../support/slack-thread.js';
 
 const CHANNEL = 'C0DEV';
+
+/** A command that begins with `touch "$TMPDIR/started"` is running in the run's local sandbox. */
+const commandStarted = (h: Harness | undefined, runId: string) =>
+  !!h && existsSync(join(h.env.AIRLOCK_DATA_DIR as string, 'workspaces', runId, 'tmp/started'));
 const REQUESTER = 'U0REQUESTER';
 const APPROVER = 'U0APPROVER';
 
@@ -52,7 +58,11 @@ describe('the Slack bot', () => {
     const { mention } = await mentionAndWaitForApproval(h);
     const envelope = h.slack.envelopes.find((e) => e.type === 'events_api');
     await h.slack.redeliver(envelope?.envelopeId as string);
-    await new Promise((r) => setTimeout(r, 800));
+    // Bolt acks the redelivery, then hands it to the intake, which reaches the duplicate check
+    // without any I/O: once the stand-in has the ack and the loop has turned once, a second run
+    // would already be in the store.
+    await h.slack.waitForAck(envelope?.envelopeId as string);
+    await new Promise((r) => setImmediate(r));
     expect(h.app.store.listRuns()).toHaveLength(1);
     const statusMessages = h.slack
       .thread(CHANNEL, mention.ts)
@@ -117,6 +127,55 @@ describe('the Slack bot', () => {
     for (const secret of Object.values(SECRETS)) expect(sent).not.toContain(secret);
   });
 
+  it('a failed pull-request call shows Retry push to approvers; the retry opens one PR on the same commit', async () => {
+    h = await startHarness({ script: fixAddScript() });
+    const { mention, approval } = await mentionAndWaitForApproval(h);
+    h.github.failNext({
+      method: 'POST',
+      path: /^\/repos\/acme\/widgets\/pulls$/,
+      status: 403,
+      message: 'Resource not accessible by integration',
+    });
+    await approve(h.slack, { user: APPROVER, channel: CHANNEL, approval });
+    const harness = h;
+    const retryMessage = await eventually(
+      () =>
+        harness.slack
+          .thread(CHANNEL, mention.ts)
+          .find((m) => buttonsOf(m).some((b) => b.action_id === 'airlock_retry_push')),
+      20_000,
+      'the Retry push message',
+    );
+    expect(retryMessage.text).toContain('Resource not accessible by integration');
+    const run = h.app.store.listRuns()[0];
+    expect(run).toMatchObject({ state: 'failed', retryable: true });
+    const commit = h.github.refSha('acme', 'widgets', `refs/heads/${run?.branch}`);
+    const retry = (user: string) =>
+      harness.slack.clickButton({
+        user,
+        channel: CHANNEL,
+        messageTs: retryMessage.ts,
+        actionId: 'airlock_retry_push',
+        value: buttonsOf(retryMessage)[0]?.value,
+      });
+
+    // The requester is no approver (four_eyes): refused, and nothing is pushed.
+    await retry(REQUESTER);
+    const refusal = await eventually(() => harness.slack.ephemerals.at(-1), 5000, 'a refusal');
+    expect(refusal).toMatchObject({ user: REQUESTER, text: expect.stringContaining('four_eyes') });
+
+    await retry(APPROVER);
+    const prLine = await eventually(
+      () => harness.slack.thread(CHANNEL, mention.ts).find((m) => m.text?.includes('Pull request opened')),
+      20_000,
+      'the PR link',
+    );
+    expect(prLine.text).toContain(h.github.pulls[0]?.html_url);
+    expect(h.github.pulls).toHaveLength(1);
+    expect(h.github.refSha('acme', 'widgets', `refs/heads/${run?.branch}`)).toBe(commit);
+    expect(h.app.store.getRun(run?.id as string)).toMatchObject({ state: 'done', outcome: 'pushed' });
+  });
+
   it('Request changes continues the agent in the same sandbox; the old diff’s buttons are refused', async () => {
     const script: ScriptStep[] = [
       ...fixAddScript(),
@@ -179,8 +238,8 @@ describe('the Slack bot', () => {
       channel: CHANNEL,
       text: `<@${h.slack.botUserId}> look at add()`,
     });
-    await eventually(() => h?.app.store.listRuns({ states: ['working'] })[0], 10_000, 'working');
-    await new Promise((r) => setTimeout(r, 300));
+    // The model has been asked once and answered with the command: the reply lands while it runs.
+    await eventually(() => h?.model.requests.length === 1, 10_000, 'the first model turn');
     await h.slack.threadReply({
       user: REQUESTER,
       channel: CHANNEL,
@@ -194,14 +253,26 @@ describe('the Slack bot', () => {
 
   it('Cancel on the status message stops the agent and the run ends cancelled', async () => {
     h = await startHarness({
-      script: [{ content: [{ type: 'tool_use', name: 'bash', input: { command: 'sleep 30' } }] }],
+      script: [
+        {
+          content: [
+            { type: 'tool_use', name: 'bash', input: { command: 'touch "$TMPDIR/started"; sleep 30' } },
+          ],
+        },
+      ],
     });
     const mention = await h.slack.mention({
       user: REQUESTER,
       channel: CHANNEL,
       text: `<@${h.slack.botUserId}> wait a while`,
     });
-    await eventually(() => h?.app.store.listRuns({ states: ['working'] })[0], 10_000, 'working');
+    const working = await eventually(
+      () => h?.app.store.listRuns({ states: ['working'] })[0],
+      10_000,
+      'working',
+    );
+    // Cancel once the agent's command is under way: it has touched a file in its sandbox's /tmp.
+    await eventually(() => commandStarted(h, working.id), 10_000, 'the command to start');
     const status = await eventually(
       () =>
         h?.slack
@@ -235,7 +306,15 @@ describe('the Slack bot', () => {
 
   it('after a restart, approval buttons still work and a working run resumes from its last turn', async () => {
     const script: ScriptStep[] = [
-      { content: [{ type: 'tool_use', name: 'bash', input: { command: 'sleep 3; echo slept' } }] },
+      {
+        content: [
+          {
+            type: 'tool_use',
+            name: 'bash',
+            input: { command: 'touch "$TMPDIR/started"; sleep 3; echo slept' },
+          },
+        ],
+      },
       (body) => {
         const seen = lastToolResult(body as never);
         if (!seen.includes('cancelled') && !seen.includes('slept') && !seen.includes('restarted'))
@@ -258,14 +337,15 @@ describe('the Slack bot', () => {
       channel: CHANNEL,
       text: `<@${h.slack.botUserId}> fix add()`,
     });
-    await eventually(
+    const working = await eventually(
       () =>
         h?.app.store.toolCalls(h.app.store.listRuns()[0]?.id ?? '').length === 0 &&
         h.app.store.listRuns({ states: ['working'] })[0],
       10_000,
       'working',
     );
-    await new Promise((r) => setTimeout(r, 800));
+    // The restart lands while the command runs: it has touched a file in its sandbox's /tmp.
+    await eventually(() => commandStarted(h, working.id), 10_000, 'the command to start');
     await h.restart();
     const approval = await approvalMessage(h.slack, CHANNEL, mention.ts);
     await h.restart();

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { hostname } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunRecord } from '../../src/runs/ports/store.js';
-import type { Actor } from '../../src/runs/run-lifecycle.js';
+import type { Actor, RunLifecycle } from '../../src/runs/run-lifecycle.js';
 import { RUN_STATES, type RunState, TRANSITIONS } from '../../src/runs/run-state.js';
 import { type Kit, lifecycleKit } from '../support/lifecycle-kit.js';
 
@@ -72,6 +72,16 @@ function runIn(state: RunState, opts: { source?: RunRecord['source']; retryable?
     });
   }
   return kit.store.getRun(id) as RunRecord;
+}
+
+/** A run asked for through the lifecycle (the way every intake asks), or the test fails. */
+function request(
+  lifecycle: RunLifecycle,
+  req: { task: string; requester: string; source: RunRecord['source'] },
+): { run: RunRecord } {
+  const requested = lifecycle.request({ repo: 'acme/widgets', ...req, requester: { id: req.requester } });
+  if (!requested.allowed) throw new Error(requested.reason);
+  return requested;
 }
 
 type Command = (run: RunRecord) => Promise<{ allowed?: boolean; run?: RunRecord } | RunRecord | undefined>;
@@ -304,13 +314,7 @@ describe('a push that fails is retryable, never lost', () => {
 describe('a work session', () => {
   it('start takes a queued run to working and ends with the diff; settle asks for approval', async () => {
     kit = lifecycleKit();
-    const requested = kit.lifecycle.request({
-      repo: 'acme/widgets',
-      task: 'fix it',
-      requester: { id: REQUESTER },
-      source: 'cli',
-    });
-    if (!requested.allowed) throw new Error(requested.reason);
+    const requested = request(kit.lifecycle, { task: 'fix it', requester: REQUESTER, source: 'cli' });
     kit.sandboxes.nextDiff = DIFF;
     kit.model.push({ content: [{ type: 'text', text: 'Fixed it.' }] });
     const result = await kit.lifecycle.start(requested.run.id);
@@ -321,13 +325,7 @@ describe('a work session', () => {
 
   it('no diff ends the run done with no changes', async () => {
     kit = lifecycleKit();
-    const requested = kit.lifecycle.request({
-      repo: 'acme/widgets',
-      task: 'look around',
-      requester: { id: REQUESTER },
-      source: 'cli',
-    });
-    if (!requested.allowed) throw new Error(requested.reason);
+    const requested = request(kit.lifecycle, { task: 'look around', requester: REQUESTER, source: 'cli' });
     kit.model.push({});
     const settled = kit.lifecycle.settle(await kit.lifecycle.start(requested.run.id));
     expect(settled).toMatchObject({ state: 'done', outcome: 'no_changes' });
@@ -352,13 +350,7 @@ describe('a work session', () => {
 
   it('a session that fails ends the run failed and destroys its sandbox', async () => {
     kit = lifecycleKit();
-    const requested = kit.lifecycle.request({
-      repo: 'acme/widgets',
-      task: 'fix it',
-      requester: { id: REQUESTER },
-      source: 'cli',
-    });
-    if (!requested.allowed) throw new Error(requested.reason);
+    const requested = request(kit.lifecycle, { task: 'fix it', requester: REQUESTER, source: 'cli' });
     // No scripted reply: the model call fails.
     await expect(kit.lifecycle.start(requested.run.id)).rejects.toThrow(/no reply left/);
     expect(kit.store.getRun(requested.run.id)).toMatchObject({ state: 'failed', ownerId: null });
@@ -398,13 +390,7 @@ describe('ownership and reconciliation', () => {
   it('a headless run whose process died ends failed, interrupted, and its sandbox is destroyed', async () => {
     kit = lifecycleKit();
     const dead = kit.other({ host: hostname(), pid: deadPid(), startToken: null }, { kind: 'run' });
-    const requested = dead.lifecycle.request({
-      repo: 'acme/widgets',
-      task: 'x',
-      requester: { id: 'cli:me' },
-      source: 'cli',
-    });
-    if (!requested.allowed) throw new Error(requested.reason);
+    const requested = request(dead.lifecycle, { task: 'x', requester: 'cli:me', source: 'cli' });
     await kit.sandboxes.create(requested.run.id);
     const { ended } = await kit.lifecycle.reconcile({ adopt: false });
     expect(ended.map((r) => r.id)).toEqual([requested.run.id]);
@@ -443,13 +429,7 @@ describe('ownership and reconciliation', () => {
       { host: 'another-node', pid: process.pid, startToken: null },
       { kind: 'run' },
     );
-    const requested = elsewhere.lifecycle.request({
-      repo: 'acme/widgets',
-      task: 'x',
-      requester: { id: 'cli:me' },
-      source: 'cli',
-    });
-    if (!requested.allowed) throw new Error(requested.reason);
+    const requested = request(elsewhere.lifecycle, { task: 'x', requester: 'cli:me', source: 'cli' });
     kit.clock.now += 29_000;
     expect((await kit.lifecycle.reconcile({ adopt: false })).ended).toHaveLength(0);
     kit.clock.now += 2_000;
@@ -460,13 +440,7 @@ describe('ownership and reconciliation', () => {
   it('a live owner on this host keeps its runs', async () => {
     kit = lifecycleKit();
     const alive = kit.other({ host: hostname(), pid: process.pid, startToken: null }, { kind: 'run' });
-    const requested = alive.lifecycle.request({
-      repo: 'acme/widgets',
-      task: 'x',
-      requester: { id: 'cli:me' },
-      source: 'cli',
-    });
-    if (!requested.allowed) throw new Error(requested.reason);
+    const requested = request(alive.lifecycle, { task: 'x', requester: 'cli:me', source: 'cli' });
     kit.clock.now += 3600_000;
     expect((await kit.lifecycle.reconcile({ adopt: true })).ended).toHaveLength(0);
     expect(kit.store.getRun(requested.run.id)?.state).toBe('queued');
