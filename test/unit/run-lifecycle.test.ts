@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunRecord } from '../../src/runs/ports/store.js';
 import type { Actor, RunLifecycle } from '../../src/runs/run-lifecycle.js';
-import { RUN_STATES, type RunState, TRANSITIONS } from '../../src/runs/run-state.js';
+import { RUN_STATES, type RunState, TERMINAL_STATES, TRANSITIONS } from '../../src/runs/run-state.js';
 import { type Kit, lifecycleKit } from '../support/lifecycle-kit.js';
 
 const DIFF = Buffer.from(
@@ -127,15 +127,7 @@ const COMMANDS: Array<{ name: string; from: RunState[]; to: RunState; act: Comma
   },
   {
     name: 'fail',
-    from: [
-      'requested',
-      'queued',
-      'provisioning',
-      'working',
-      'awaiting_approval',
-      'changes_requested',
-      'pushing',
-    ],
+    from: RUN_STATES.filter((s) => !TERMINAL_STATES.has(s)),
     to: 'failed',
     act: async (r) => kit.lifecycle.fail(r.id, 'broke'),
   },
