@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { parsePolicy } from '../../src/config/policy.js';
 import { diffStat } from '../../src/runs/diffstat.js';
 import type { RunRecord } from '../../src/runs/ports/store.js';
 import { parseRequest } from '../../src/slack/intake.js';
