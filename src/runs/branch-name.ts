@@ -14,8 +14,9 @@ export function branchName(runId: string, task: string): string {
 export function newRunId(now = Date.now(), random = Math.random): string {
   // Fixed width, so ids sort by time as strings (9 base-36 digits last past the year 5000).
   const time = now.toString(36).padStart(9, '0');
-  const tail = Math.floor(random() * 36 ** 5)
+  // Eight random digits: a burst of thousands of requests in one millisecond still gets distinct ids.
+  const tail = Math.floor(random() * 36 ** 8)
     .toString(36)
-    .padStart(5, '0');
+    .padStart(8, '0');
   return `${time}${tail}`;
 }
