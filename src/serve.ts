@@ -46,6 +46,7 @@ export async function startBot(
     throw new AirlockError('config_invalid', `Slack refused SLACK_BOT_TOKEN: ${error.message}`);
   });
   const botUserId = String(auth.user_id);
+  const teamId = auth.team_id ? String(auth.team_id) : undefined;
 
   const outbox = new SlackOutbox(slack.app.client, { scale: opts.slackRateScale, logger });
   const chat = new SlackChat(outbox, store, app.threads, logger, {
@@ -63,6 +64,7 @@ export async function startBot(
     groups: new UserGroups(outbox),
     logger,
     botUserId: () => botUserId,
+    teamId: () => teamId,
   });
   registerListeners(
     slack.app,

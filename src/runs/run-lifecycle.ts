@@ -351,7 +351,7 @@ export class RunLifecycle {
     runId: string,
     actor: Actor,
     diffSha256: string,
-    opts: { pushed?: (run: RunRecord) => void } = {},
+    opts: { pushed?: (run: RunRecord) => void; check?: (run: RunRecord) => string | undefined } = {},
   ): Promise<ApprovalOutcome> {
     const run = this.mustGet(runId);
     const policy = this.policyOf(run);
@@ -361,6 +361,8 @@ export class RunLifecycle {
       from: ['awaiting_approval'],
       to: 'pushing',
       check: (current) => {
+        const where = opts.check?.(current);
+        if (where) return where;
         if ('person' in actor) {
           const decision = mayApprove(policy, actor.person, current.requester);
           if (!decision.allowed) return decision.reason;
@@ -500,7 +502,11 @@ export class RunLifecycle {
    * Finishes a run whose push or pull request failed: failed (retryable) → pushing, then the
    * same push. Never runs the agent again; the approval stands, so no new one is asked.
    */
-  async retryPush(runId: string, actor: Actor): Promise<ApprovalOutcome> {
+  async retryPush(
+    runId: string,
+    actor: Actor,
+    opts: { check?: (run: RunRecord) => string | undefined } = {},
+  ): Promise<ApprovalOutcome> {
     const run = this.mustGet(runId);
     const policy = this.policyOf(run);
     const by = actorId(actor);
@@ -508,6 +514,8 @@ export class RunLifecycle {
       from: ['failed'],
       to: 'pushing',
       check: (current) => {
+        const where = opts.check?.(current);
+        if (where) return where;
         if (!current.retryable) return 'Only a run whose push failed can be retried.';
         if ('person' in actor) {
           const decision = mayApprove(policy, actor.person, current.requester);
@@ -745,6 +753,14 @@ export class RunLifecycle {
     return asApprover.allowed
       ? asApprover
       : { allowed: false, reason: 'Only the requester or an approver of this repository can do that.' };
+  }
+
+  /**
+   * Audits a refused action. A click that names no run airlock knows (a malformed or forged
+   * value) is recorded under the run id `-`, so every refusal is in the log.
+   */
+  refuse(runId: string | undefined, by: string, action: string, reason: string): void {
+    this.refused(runId ?? '-', by, action, reason);
   }
 
   private refused(runId: string, by: string, action: string, reason: string): void {

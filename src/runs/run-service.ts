@@ -64,11 +64,18 @@ export class RunService {
     return requested;
   }
 
-  async approve(runId: string, approver: Approver, diffSha256: string): Promise<Decision> {
+  /** `where` is the chat's own check of the click's place, made inside the approval transaction. */
+  async approve(
+    runId: string,
+    approver: Approver,
+    diffSha256: string,
+    where?: (run: RunRecord) => string | undefined,
+  ): Promise<Decision> {
     const { lifecycle, chat } = this.deps;
     const outcome = await this.track(
       lifecycle.approve(runId, { person: approver }, diffSha256, {
         pushed: (run) => chat.notify({ kind: 'approved', run, by: approver.id }),
+        check: where,
       }),
     );
     if (!outcome.allowed) {
@@ -80,8 +87,12 @@ export class RunService {
   }
 
   /** Retry push (the button): the same approved bytes, no new agent work. */
-  async retryPush(runId: string, who: Approver): Promise<Decision> {
-    const outcome = await this.track(this.deps.lifecycle.retryPush(runId, { person: who }));
+  async retryPush(
+    runId: string,
+    who: Approver,
+    where?: (run: RunRecord) => string | undefined,
+  ): Promise<Decision> {
+    const outcome = await this.track(this.deps.lifecycle.retryPush(runId, { person: who }, { check: where }));
     if (!outcome.allowed) return this.refusedTo(who, outcome);
     if (outcome.push) this.pushed(outcome.push);
     return outcome;
@@ -133,6 +144,11 @@ export class RunService {
     if (run.state === 'awaiting_approval' && run.diffSha256)
       return this.requestChanges(run.id, who, run.diffSha256, text);
     return undefined;
+  }
+
+  /** Audits an action refused before it reached a run (a malformed, oversized or unknown button). */
+  refuseAction(runId: string | undefined, who: string, action: string, reason: string): void {
+    this.deps.lifecycle.refuse(runId, who, action, reason);
   }
 
   /** Ends approvals older than the repository's approval_ttl. */

@@ -1,9 +1,10 @@
 import type { Policy } from '../config/policy.js';
 import type { Logger } from '../log/logger.js';
 import type { Approver } from '../runs/approval-policy.js';
-import type { Store } from '../runs/ports/store.js';
+import type { RunRecord, Store } from '../runs/ports/store.js';
 import type { RequestResolver } from '../runs/request-resolver.js';
 import type { RunService } from '../runs/run-service.js';
+import { type Click, clickPlaceRefusal, MAX_VALUE_CHARS, parseRunValue } from './click.js';
 import { HELP_TEXT, parseRequest } from './intake.js';
 import type { RunThreads } from './run-threads.js';
 import { Priority, type SlackOutbox } from './slack-outbox.js';
@@ -11,7 +12,7 @@ import { threadOrigin } from './thread-origin.js';
 import type { UserGroups } from './user-groups.js';
 import { parseApprovalValue } from './views/approval-message.js';
 import { repoPicker } from './views/repo-picker.js';
-import { type ChangesModalMetadata, requestChangesModal } from './views/request-changes-modal.js';
+import { parseModalMetadata, requestChangesModal } from './views/request-changes-modal.js';
 
 export interface IncomingMessage {
   eventId: string;
@@ -38,6 +39,8 @@ export class SlackIntake {
       groups: UserGroups;
       logger: Logger;
       botUserId: () => string;
+      /** The workspace the bot is installed in (auth.test); clicks from elsewhere are refused. */
+      teamId: () => string | undefined;
     },
   ) {}
 
@@ -104,53 +107,99 @@ export class SlackIntake {
       await this.ephemeral(msg.channel, msg.user, msg.threadTs, decision.reason);
   }
 
-  async approve(user: string, value: string | undefined): Promise<void> {
-    const parsed = parseApprovalValue(value);
-    const run = parsed && this.deps.store.getRun(parsed.runId);
-    if (!parsed || !run) return;
-    const person = await this.person(user, this.deps.policy.repos[run.repo]?.approvers ?? []);
-    await this.deps.runs.approve(run.id, person, parsed.sha);
+  async approve(click: Click): Promise<void> {
+    const target = await this.target(click, 'approve', parseApprovalValue);
+    if (!target) return;
+    const { run, sha } = target;
+    // Group membership decides an approval, so it is read fresh, never from the cache.
+    const person = await this.person(click.user, this.deps.policy.repos[run.repo]?.approvers ?? [], true);
+    await this.deps.runs.approve(run.id, person, sha, () => this.placeRefusal(click, run.id));
   }
 
-  async reject(user: string, value: string | undefined): Promise<void> {
-    const parsed = parseApprovalValue(value);
-    const run = parsed && this.deps.store.getRun(parsed.runId);
-    if (!parsed || !run) return;
-    this.deps.runs.reject(run.id, await this.person(user, this.deps.policy.repos[run.repo]?.approvers ?? []));
-  }
-
-  async retryPush(user: string, runId: string | undefined): Promise<void> {
-    const run = runId ? this.deps.store.getRun(runId) : undefined;
-    if (!run) return;
-    await this.deps.runs.retryPush(
+  async reject(click: Click): Promise<void> {
+    const target = await this.target(click, 'reject', parseApprovalValue);
+    if (!target) return;
+    const { run } = target;
+    this.deps.runs.reject(
       run.id,
-      await this.person(user, this.deps.policy.repos[run.repo]?.approvers ?? []),
+      await this.person(click.user, this.deps.policy.repos[run.repo]?.approvers ?? []),
     );
   }
 
-  async cancel(user: string, runId: string | undefined): Promise<void> {
-    const run = runId ? this.deps.store.getRun(runId) : undefined;
-    if (!run) return;
-    this.deps.runs.cancel(run.id, await this.person(user, this.deps.policy.repos[run.repo]?.approvers ?? []));
+  async retryPush(click: Click): Promise<void> {
+    const target = await this.target(click, 'retry push', parseRunValue);
+    if (!target) return;
+    const { run } = target;
+    const person = await this.person(click.user, this.deps.policy.repos[run.repo]?.approvers ?? [], true);
+    await this.deps.runs.retryPush(run.id, person, () => this.placeRefusal(click, run.id));
+  }
+
+  async cancel(click: Click): Promise<void> {
+    const target = await this.target(click, 'cancel', parseRunValue);
+    if (!target) return;
+    const { run } = target;
+    this.deps.runs.cancel(
+      run.id,
+      await this.person(click.user, this.deps.policy.repos[run.repo]?.approvers ?? []),
+    );
   }
 
   /** Request changes: opens the modal (the trigger is good for 3 s, so this goes first). */
-  async openChangesModal(triggerId: string, value: string | undefined): Promise<void> {
-    const parsed = parseApprovalValue(value);
-    if (!parsed) return;
+  async openChangesModal(click: Click): Promise<void> {
+    const target = await this.target(click, 'request changes', parseApprovalValue);
+    if (!target || !click.triggerId) return;
     await this.deps.outbox.call(
       'views.open',
-      { trigger_id: triggerId, view: requestChangesModal({ runId: parsed.runId, sha: parsed.sha }) },
+      { trigger_id: click.triggerId, view: requestChangesModal({ runId: target.run.id, sha: target.sha }) },
       Priority.urgent,
     );
   }
 
   async changesSubmitted(user: string, metadata: string, feedback: string): Promise<void> {
-    const meta = JSON.parse(metadata) as ChangesModalMetadata;
-    const run = this.deps.store.getRun(meta.runId);
-    if (!run) return;
+    const meta = parseModalMetadata(metadata);
+    const run = meta && this.deps.store.getRun(meta.runId);
+    if (!meta || !run) {
+      this.deps.runs.refuseAction(undefined, user, 'request changes', 'The form did not come from airlock.');
+      return;
+    }
     const person = await this.person(user, this.deps.policy.repos[run.repo]?.approvers ?? []);
     this.deps.runs.requestChanges(run.id, person, meta.sha, feedback);
+  }
+
+  /**
+   * The run a click is about, or undefined after the click was answered and audited: a value
+   * airlock did not make (malformed, oversized), a run it does not know, or a click from another
+   * workspace, channel or thread than the run's.
+   */
+  private async target<T extends { runId: string }>(
+    click: Click,
+    action: string,
+    parse: (value: string | undefined) => T | undefined,
+  ): Promise<(T & { run: RunRecord }) | undefined> {
+    let reason: string;
+    let known: string | undefined;
+    const parsed = (click.value?.length ?? 0) > MAX_VALUE_CHARS ? undefined : parse(click.value);
+    const run = parsed && this.deps.store.getRun(parsed.runId);
+    if (!parsed) reason = 'That button is not one airlock made, so nothing was done.';
+    else if (!run) reason = `There is no run ${parsed.runId} here, so nothing was done.`;
+    else {
+      known = run.id;
+      const where = this.placeRefusal(click, run.id);
+      if (!where) return { ...parsed, run };
+      reason = where;
+    }
+    this.deps.logger.warn({ user: click.user, action, run_id: known, reason }, 'click refused');
+    this.deps.runs.refuseAction(known, click.user, action, reason);
+    // Answered where the run's buttons really are; a payload's own channel may be made up.
+    const thread = known ? this.deps.threads.get(known) : undefined;
+    const channel = thread?.channel ?? click.channel;
+    if (channel)
+      await this.ephemeral(channel, click.user, thread?.threadTs ?? click.threadTs, `:no_entry: ${reason}`);
+    return undefined;
+  }
+
+  private placeRefusal(click: Click, runId: string): string | undefined {
+    return clickPlaceRefusal(click, this.deps.threads.get(runId), this.deps.teamId());
   }
 
   private async start(
@@ -180,9 +229,9 @@ export class SlackIntake {
     }
   }
 
-  private async person(user: string, candidates: string[]): Promise<Approver> {
+  private async person(user: string, candidates: string[], fresh = false): Promise<Approver> {
     try {
-      return { id: user, groups: await this.deps.groups.groupsOf(user, candidates) };
+      return { id: user, groups: await this.deps.groups.groupsOf(user, candidates, { fresh }) };
     } catch (error) {
       this.deps.logger.warn({ err: (error as Error).message }, 'could not resolve user groups');
       return { id: user, groups: [] };
@@ -193,7 +242,12 @@ export class SlackIntake {
     await this.deps.outbox.call('chat.postMessage', { channel, thread_ts: threadTs, text }, Priority.urgent);
   }
 
-  private async ephemeral(channel: string, user: string, threadTs: string, text: string): Promise<void> {
+  private async ephemeral(
+    channel: string,
+    user: string,
+    threadTs: string | undefined,
+    text: string,
+  ): Promise<void> {
     await this.deps.outbox.call(
       'chat.postEphemeral',
       { channel, user, thread_ts: threadTs, text },

@@ -1,4 +1,5 @@
 import type { App } from '@slack/bolt';
+import { type Click, parseClick } from '../click.js';
 import type { SlackIntake } from '../slack-intake.js';
 import { APPROVE_ACTION, CHANGES_ACTION, REJECT_ACTION } from '../views/approval-message.js';
 import { PICK_REPO_ACTION } from '../views/repo-picker.js';
@@ -51,49 +52,45 @@ export function registerListeners(
       later(intake.reply({ ...base, threadTs: String(m.thread_ts) }));
   });
 
-  const button = (body: unknown) => {
-    const b = body as {
-      user: { id: string };
-      actions: Array<{ value?: string; selected_option?: { value: string } }>;
+  /** Ack at once, then hand the click over; a payload Slack would not send is logged and dropped. */
+  const onClick =
+    (handle: (click: Click) => Promise<void>, opts: { awaited?: boolean } = {}) =>
+    async ({ ack, body }: { ack: () => Promise<void>; body: unknown }) => {
+      await ack();
+      const click = parseClick(body);
+      if (!click) return onError(new Error('a button payload without the fields Slack always sends'));
+      // The modal's trigger is good for 3 s: open it before anything else is queued.
+      if (opts.awaited) await handle(click).catch(onError);
+      else later(handle(click));
     };
-    return { user: b.user.id, value: b.actions[0]?.value, selected: b.actions[0]?.selected_option?.value };
-  };
 
-  app.action(APPROVE_ACTION, async ({ ack, body }) => {
-    await ack();
-    const { user, value } = button(body);
-    later(intake.approve(user, value));
-  });
-  app.action(REJECT_ACTION, async ({ ack, body }) => {
-    await ack();
-    const { user, value } = button(body);
-    later(intake.reject(user, value));
-  });
-  app.action(CANCEL_ACTION, async ({ ack, body }) => {
-    await ack();
-    const { user, value } = button(body);
-    later(intake.cancel(user, value));
-  });
-  app.action(RETRY_PUSH_ACTION, async ({ ack, body }) => {
-    await ack();
-    const { user, value } = button(body);
-    later(intake.retryPush(user, value));
-  });
-  app.action(CHANGES_ACTION, async ({ ack, body }) => {
-    await ack();
-    const { value } = button(body);
-    await intake.openChangesModal(String((body as unknown as Loose).trigger_id), value).catch(onError);
-  });
-  app.action(PICK_REPO_ACTION, async ({ ack, body }) => {
-    await ack();
-    const b = body as unknown as Loose & {
-      channel?: { id: string };
-      message?: { thread_ts?: string; ts: string };
-    };
-    const { user, selected } = button(body);
-    const threadTs = b.message?.thread_ts ?? b.message?.ts;
-    if (b.channel && threadTs && selected) later(intake.repoPicked(user, b.channel.id, threadTs, selected));
-  });
+  app.action(
+    APPROVE_ACTION,
+    onClick((c) => intake.approve(c)),
+  );
+  app.action(
+    REJECT_ACTION,
+    onClick((c) => intake.reject(c)),
+  );
+  app.action(
+    CANCEL_ACTION,
+    onClick((c) => intake.cancel(c)),
+  );
+  app.action(
+    RETRY_PUSH_ACTION,
+    onClick((c) => intake.retryPush(c)),
+  );
+  app.action(
+    CHANGES_ACTION,
+    onClick((c) => intake.openChangesModal(c), { awaited: true }),
+  );
+  app.action(
+    PICK_REPO_ACTION,
+    onClick(async (c) => {
+      if (c.channel && c.threadTs && c.selected)
+        await intake.repoPicked(c.user, c.channel, c.threadTs, c.selected);
+    }),
+  );
 
   app.view(CHANGES_MODAL, async ({ ack, body, view }) => {
     const text = view.state.values[FEEDBACK_BLOCK]?.[FEEDBACK_INPUT]?.value?.trim() ?? '';

@@ -7,6 +7,18 @@ export interface ChangesModalMetadata {
   sha: string;
 }
 
+/** The modal's metadata as airlock wrote it, or undefined for anything else. */
+export function parseModalMetadata(text: string): ChangesModalMetadata | undefined {
+  try {
+    const meta = JSON.parse(text) as Partial<ChangesModalMetadata>;
+    return typeof meta.runId === 'string' && /^[0-9a-f]{64}$/.test(meta.sha ?? '')
+      ? { runId: meta.runId, sha: meta.sha as string }
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The modal behind Request changes: what should the agent do differently? */
 export function requestChangesModal(meta: ChangesModalMetadata): unknown {
   return {

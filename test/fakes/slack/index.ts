@@ -8,7 +8,13 @@ import { registerStandIn } from '../stand-ins.js';
 import type { CallRecord, FakeState } from './api-common.js';
 import { channelKind, postAsUser } from './events.js';
 import { hex, slackId } from './http-util.js';
-import { type ClickOptions, clickButton, type SelectOptions, selectOption } from './interactions.js';
+import {
+  type ClickOptions,
+  clickButton,
+  forgeClick,
+  type SelectOptions,
+  selectOption,
+} from './interactions.js';
 import { type SubmitOptions, submitView } from './modal.js';
 import { RateLimiter } from './rate-limits.js';
 import { type DisconnectReason, type EnvelopeRecord, SocketHub } from './socket-mode.js';
@@ -84,6 +90,13 @@ export interface FakeSlack {
     text: string;
   }): Promise<{ ts: string; eventId: string; envelopeId: string }>;
   clickButton(opts: ClickOptions): Promise<{ envelopeId: string; ack: unknown }>;
+  /** Changes a user group's members, as an admin would in Slack. */
+  setUserGroup(group: string, users: string[]): void;
+  /** A real click whose payload `tamper` then alters (security tests only). */
+  forgeClick(
+    opts: ClickOptions,
+    tamper: (payload: Record<string, unknown>) => Record<string, unknown>,
+  ): Promise<{ envelopeId: string; ack: unknown }>;
   selectOption(opts: SelectOptions): Promise<{ envelopeId: string; ack: unknown }>;
   submitView(opts: SubmitOptions): Promise<{ envelopeId: string; response: unknown }>;
   redeliver(envelopeId: string): Promise<void>;
@@ -199,6 +212,10 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
       return { ts: out.message.ts, eventId: d.eventId, envelopeId: d.envelopeId };
     },
     clickButton: (o) => clickButton(state, o),
+    forgeClick: (o, tamper) => forgeClick(state, o, tamper),
+    setUserGroup: (group, users) => {
+      state.config.userGroups[group] = [...users];
+    },
     selectOption: (o) => selectOption(state, o),
     submitView: (o) => submitView(state, o),
     async redeliver(envelopeId) {

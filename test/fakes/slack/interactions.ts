@@ -79,6 +79,7 @@ async function sendBlockActions(
   target: Target,
   action: Json,
   stateValues: Json,
+  tamper: (payload: Json) => Json = (p) => p,
 ): Promise<{ envelopeId: string; ack: unknown }> {
   const { ws, config, hub } = state;
   const token = hex(12);
@@ -114,7 +115,7 @@ async function sendBlockActions(
     response_url: `${state.baseUrl}/actions/${config.teamId}/${Date.now()}/${token}`,
     actions: [{ ...action, action_ts: ws.nextTs() }],
   };
-  const { record, ack } = hub.deliverInteractive(payload);
+  const { record, ack } = hub.deliverInteractive(tamper(payload));
   return { envelopeId: record.envelopeId, ack: await ack };
 }
 
@@ -127,6 +128,19 @@ export async function clickButton(state: FakeState, opts: ClickOptions) {
   if (el.value !== undefined) action.value = el.value;
   if (el.style !== undefined) action.style = el.style;
   return sendBlockActions(state, opts, target, action, {});
+}
+
+/**
+ * For the security tests: a real click whose payload is then altered (another channel or team, a
+ * value the button never had), as a red team's forged payload would be. Slack itself never sends
+ * these; airlock must refuse them anyway.
+ */
+export async function forgeClick(state: FakeState, opts: ClickOptions, tamper: (payload: Json) => Json) {
+  const target = findTarget(state, opts, ['button']);
+  const el = target.element;
+  const action: Json = { action_id: el.action_id, block_id: target.blockId, text: el.text, type: 'button' };
+  if (el.value !== undefined) action.value = el.value;
+  return sendBlockActions(state, opts, target, action, {}, tamper);
 }
 
 export function optionsOf(element: Json): Json[] {
