@@ -20,13 +20,13 @@ import { describeStoreError } from './store/store-errors.js';
  */
 async function withApp(
   fn: (app: App) => Promise<number> | number,
-  opts: { logTo?: 'file' | 'stderr'; ownerKind?: string } = {},
+  opts: { logTo?: 'file' | 'stderr'; ownerKind?: string; reconcile?: boolean } = {},
 ): Promise<void> {
   let app: App | undefined;
   let code: number;
   try {
     app = buildApp(process.env, opts);
-    await reconcile(app);
+    if (opts.reconcile !== false) await reconcile(app);
     code = await fn(app);
   } catch (error) {
     const known = error instanceof AirlockError ? error : describeStoreError(error, databasePath(app));
@@ -34,8 +34,11 @@ async function withApp(
     const message = known ? known.message : `unexpected error: ${messageOf(error)}`;
     const redacted = app ? app.redactor.redact(message) : message;
     process.stderr.write(`airlock: ${redacted}\n`);
+    // An expected failure is a sentence, never a stack trace (serve logs to the terminal).
     app?.logger.error(
-      { err: error instanceof Error ? { message: error.message, stack: error.stack } : String(error) },
+      known
+        ? { err: known.message, code: known.code }
+        : { err: error instanceof Error ? { message: error.message, stack: error.stack } : String(error) },
       'command failed',
     );
   } finally {
@@ -139,8 +142,15 @@ export function buildProgram(): Command {
   const audit = program.command('audit').description('the tamper-evident audit log');
   audit
     .command('verify')
-    .description('recompute the hash chain; non-zero exit on any break')
-    .action(() => withApp((app) => auditVerifyCommand(app, process.stdout, process.stderr)));
+    .description('recompute the hash chain and check every run against it; non-zero exit on any break')
+    .option(
+      '--expect <seq:hash...>',
+      'a published checkpoint (`audit checkpoint SEQ:HASH`) that must still be in the chain; repeatable',
+    )
+    .action((opts: { expect?: string[] }) =>
+      // Verification reads the chain as it is: reconciling first would write to what is checked.
+      withApp((app) => auditVerifyCommand(app, opts, process.stdout, process.stderr), { reconcile: false }),
+    );
 
   const sandbox = program.command('sandbox').description('the sandbox airlock runs agents in');
   sandbox

@@ -1,5 +1,5 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { WebClient } from '@slack/web-api';
 import { pino } from 'pino';
 import type { Dispatcher } from 'undici';
@@ -35,6 +35,7 @@ import { KubeApi, loadKubeConfig } from './sandbox/kubernetes/kube-api.js';
 import { KubernetesSandboxes } from './sandbox/kubernetes/kubernetes-sandboxes.js';
 import { LocalSandboxProvider } from './sandbox/local/local-sandbox.js';
 import { createSlackApp, type SlackConnection } from './slack/slack-app.js';
+import { AuditCheckpoints } from './store/audit-checkpoints.js';
 import { openDatabase } from './store/database.js';
 import { SqliteRunThreads } from './store/sqlite-run-threads.js';
 import { SqliteStore } from './store/sqlite-store.js';
@@ -44,6 +45,8 @@ export interface App {
   policy: Policy;
   dataDir: string;
   store: SqliteStore;
+  /** Audit checkpoints (`audit checkpoint SEQ:HASH`): written after every durable write; serve adds the timer. */
+  auditCheckpoints: AuditCheckpoints;
   /** Slack's thread bookkeeping, in the same database. */
   threads: SqliteRunThreads;
   redactor: Redactor;
@@ -85,7 +88,12 @@ export function buildApp(
       : pino.destination({ dest: join(dataDir, 'airlock.log'), mkdir: true, sync: true });
   const logger = createLogger({ level: env.AIRLOCK_LOG_LEVEL, redactor, destination });
   const db = openDatabase(join(dataDir, 'airlock.db'));
-  const store = new SqliteStore(db);
+  const auditCheckpoints = new AuditCheckpoints(logger);
+  const store = new SqliteStore(db, undefined, {
+    auditKey: env.AIRLOCK_AUDIT_KEY,
+    onCheckpoint: auditCheckpoints.onDurableEvent,
+  });
+  auditCheckpoints.readFrom(() => store.auditHead());
   const threads = new SqliteRunThreads(db);
   const owner = new OwnerLease(store, { kind: opts.ownerKind ?? 'cli', logger });
 
@@ -125,8 +133,10 @@ export function buildApp(
           },
         )
       : new LocalSandboxProvider(join(dataDir, 'workspaces'), {
-          isolation: policy.sandbox.local.isolation,
-          hide: policy.sandbox.local.hide,
+          ...policy.sandbox.local,
+          // The policy's folder (an operator's .env may sit beside it) stays out of reach even
+          // when it lies under a path the policy binds.
+          hide: [...policy.sandbox.local.hide, dirname(resolve(env.AIRLOCK_CONFIG))],
         });
   if (sandboxes.warning) logger.warn(sandboxes.warning);
 
@@ -191,6 +201,7 @@ export function buildApp(
     slackClients,
     dataDir,
     store,
+    auditCheckpoints,
     threads,
     redactor,
     logger,

@@ -1,14 +1,16 @@
 import type { Server } from 'node:http';
 import { WebClientEvent } from '@slack/web-api';
 import type { App } from './composition-root.js';
+import { repoPolicy } from './config/policy.js';
 import { AirlockError } from './errors.js';
 import { JiraWatch } from './runs/jira-watch.js';
 import { RunService } from './runs/run-service.js';
+import { reviewSensitiveChanges } from './runs/sensitive-changes.js';
 import { startHealthServer } from './server/health-server.js';
 import { registerListeners } from './slack/listeners/register.js';
 import { SlackChat } from './slack/slack-chat.js';
 import { SlackIntake } from './slack/slack-intake.js';
-import { SlackOutbox } from './slack/slack-outbox.js';
+import { Priority, SlackOutbox } from './slack/slack-outbox.js';
 import { UserGroups } from './slack/user-groups.js';
 
 export interface Bot {
@@ -52,6 +54,7 @@ export async function startBot(
   const chat = new SlackChat(outbox, store, app.threads, logger, {
     botUserId,
     approvers: (run) => policy.repos[run.repo]?.approvers ?? [],
+    review: (run, diff) => reviewSensitiveChanges(diff, repoPolicy(policy, run.repo), run.repo),
   });
   const runs = new RunService({ lifecycle, store, policy, chat, logger });
   const intake = new SlackIntake({
@@ -89,6 +92,19 @@ export async function startBot(
   await app.sandboxes.start?.();
   await slack.start();
   let reconciling: Promise<unknown> = Promise.resolve();
+  // The chain's head outside the database: a log line every 10 minutes and at every approval and
+  // push, also posted to audit.channel when the policy names one.
+  const stopCheckpoints = app.auditCheckpoints.every();
+  const auditChannel = policy.audit?.channel;
+  const removeSink = auditChannel
+    ? app.auditCheckpoints.addSink(async ({ seq, hash, reason }) => {
+        await outbox.call(
+          'chat.postMessage',
+          { channel: auditChannel, text: `audit checkpoint ${seq}:${hash} (${reason})` },
+          Priority.decision,
+        );
+      })
+    : () => {};
   const expiry = setInterval(() => {
     runs.expireApprovals();
     // Runs of an owner elsewhere whose lease lapsed, and failures this process could not record.
@@ -129,6 +145,9 @@ export async function startBot(
         const SLACK_CALLS_WITHIN_MS = 2_000;
         clearInterval(expiry);
         clearInterval(watcher);
+        stopCheckpoints();
+        app.auditCheckpoints.checkpoint('shutdown');
+        removeSink();
         // Intake first: envelopes arriving now stay unacked and reach the next start; the ones
         // already taken are acked. Then the socket closes without reconnecting.
         const { unacked } = await slack.stop();

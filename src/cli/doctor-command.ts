@@ -6,6 +6,9 @@ import { checkSlack } from '../slack/check-slack.js';
 
 type Out = { write(s: string): unknown };
 
+/** A check that passes with a warning: worth fixing, but nothing is broken. */
+class DoctorWarning extends Error {}
+
 interface Check {
   name: string;
   run: () => Promise<string>;
@@ -31,6 +34,16 @@ export async function doctorCommand(app: App, out: Out): Promise<number> {
         const report = app.store.verifyAudit();
         if (!report.ok) throw new Error(`${report.problems.length} problem(s); run \`airlock audit verify\``);
         return `${report.checked} events intact`;
+      },
+    },
+    {
+      name: 'audit key',
+      run: async () => {
+        if (!app.env.AIRLOCK_AUDIT_KEY)
+          throw new DoctorWarning(
+            'AIRLOCK_AUDIT_KEY is not set: the audit chain is plain SHA-256, so anyone who can write the database can rewrite it undetected. Set it from a Secret (e.g. `openssl rand -hex 32`).',
+          );
+        return 'the audit chain is keyed (HMAC-SHA-256)';
       },
     },
     {
@@ -76,8 +89,13 @@ export async function doctorCommand(app: App, out: Out): Promise<number> {
     try {
       out.write(`ok    ${check.name}: ${await check.run()}\n`);
     } catch (error) {
+      const message = app.redactor.redact((error as Error).message);
+      if (error instanceof DoctorWarning) {
+        out.write(`warn  ${check.name}: ${message}\n`);
+        continue;
+      }
       failed++;
-      out.write(`FAIL  ${check.name}: ${app.redactor.redact((error as Error).message)}\n`);
+      out.write(`FAIL  ${check.name}: ${message}\n`);
     }
   }
   out.write(failed ? `\n${failed} check(s) failed.\n` : '\nall checks passed.\n');

@@ -4,6 +4,7 @@ import { diffStat, formatDiffStat } from '../runs/diffstat.js';
 import { describeOwner, ownerGone } from '../runs/owner-lease.js';
 import type { RunRecord } from '../runs/ports/store.js';
 import { isTerminal } from '../runs/run-state.js';
+import { formatChainPoint, GENESIS_HASH, parseChainPoint } from '../store/audit-chain.js';
 
 type Out = { write(s: string): unknown };
 
@@ -104,16 +105,43 @@ export function showCommand(app: App, runId: string, opts: { json?: boolean }, o
   return 0;
 }
 
-/** `airlock audit verify`: recompute the chain; non-zero on any break. */
-export function auditVerifyCommand(app: App, out: Out, err: Out): number {
-  const report = app.store.verifyAudit();
+/**
+ * `airlock audit verify [--expect SEQ:HASH]...`: recompute the chain, check every run against
+ * its events and each published checkpoint. Prints `head SEQ:HASH` when intact. Exit 0 intact,
+ * 1 broken (or a checkpoint missing), 2 a malformed --expect or a keyed chain and no key set.
+ */
+export function auditVerifyCommand(app: App, opts: { expect?: string[] }, out: Out, err: Out): number {
+  const expect = (opts.expect ?? []).map((text) => {
+    const point = parseChainPoint(text);
+    if (!point)
+      throw new AirlockError(
+        'usage',
+        `--expect takes SEQ:HASH as an \`audit checkpoint\` log line prints it (a sequence number, a colon, 64 hex digits), not ${JSON.stringify(text)}.`,
+      );
+    return point;
+  });
+  const report = app.store.verifyAuditAgainst(expect);
+  const head = formatChainPoint({ seq: report.headSeq ?? 0, hash: report.head ?? GENESIS_HASH });
   if (report.ok) {
-    out.write(`audit chain intact: ${report.checked} events, head ${report.head ?? '(empty)'}\n`);
+    const scheme =
+      report.keyedFrom === null
+        ? `plain SHA-256${app.env.AIRLOCK_AUDIT_KEY ? '' : ' (no AIRLOCK_AUDIT_KEY)'}`
+        : `keyed with AIRLOCK_AUDIT_KEY from event ${report.keyedFrom}`;
+    const checkpoints = expect.length ? `, ${expect.length} checkpoint(s) present` : '';
+    out.write(
+      `audit chain intact: ${report.checked} events, ${report.runsChecked} runs agree with them, ${scheme}${checkpoints}\n`,
+    );
+    out.write(`head ${head}\n`);
     return 0;
   }
-  err.write(`audit chain BROKEN: ${report.problems.length} problem(s) in ${report.checked} events\n`);
+  const onlyKey = report.needsKey && report.problems.length === 1;
+  err.write(
+    onlyKey
+      ? `audit chain NOT VERIFIED: it is keyed and AIRLOCK_AUDIT_KEY is not set (${report.checked} events, head ${head})\n`
+      : `audit chain BROKEN: ${report.problems.length} problem(s) in ${report.checked} events (head ${head})\n`,
+  );
   for (const p of report.problems) err.write(`  - ${p}\n`);
-  return 1;
+  return onlyKey ? 2 : 1;
 }
 
 function indent(text: string): string {

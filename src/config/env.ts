@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { AirlockError } from '../errors.js';
 
+/** An endpoint: http or https only (a file:, ftp: or javascript: URL is a mistake or an attack). */
+const endpoint = () => z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
+
 /** Environment variables of DESIGN.md §7: secrets and endpoints. Everything else is policy. */
 const envSchema = z.object({
   AIRLOCK_CONFIG: z.string().min(1).default('./airlock.yaml'),
@@ -13,26 +16,31 @@ const envSchema = z.object({
   AIRLOCK_MODEL: z.string().min(1).optional(),
   AIRLOCK_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ANTHROPIC_API_KEY: z.string().min(1).optional(),
-  ANTHROPIC_BASE_URL: z.url().optional(),
+  ANTHROPIC_BASE_URL: endpoint().optional(),
   OPENAI_API_KEY: z.string().min(1).optional(),
-  OPENAI_BASE_URL: z.url().optional(),
+  OPENAI_BASE_URL: endpoint().optional(),
   AWS_REGION: z.string().optional(),
   CLOUD_ML_REGION: z.string().optional(),
   ANTHROPIC_VERTEX_PROJECT_ID: z.string().optional(),
   SLACK_BOT_TOKEN: z.string().min(1).optional(),
   SLACK_APP_TOKEN: z.string().min(1).optional(),
-  SLACK_API_URL: z.url().optional(),
+  SLACK_API_URL: endpoint().optional(),
   GITHUB_TOKEN: z.string().min(1).optional(),
   GITHUB_APP_ID: z.string().min(1).optional(),
   GITHUB_APP_PRIVATE_KEY: z.string().min(1).optional(),
   GITHUB_APP_INSTALLATION_ID: z.coerce.number().int().positive().optional(),
-  GITHUB_API_URL: z.url().default('https://api.github.com'),
-  GITLAB_URL: z.url().optional(),
+  GITHUB_API_URL: endpoint().default('https://api.github.com'),
+  GITLAB_URL: endpoint().optional(),
   GITLAB_TOKEN: z.string().min(1).optional(),
-  JIRA_BASE_URL: z.url().optional(),
+  JIRA_BASE_URL: endpoint().optional(),
   JIRA_EMAIL: z.string().optional(),
   JIRA_API_TOKEN: z.string().optional(),
   JIRA_PAT: z.string().optional(),
+  // HMAC key of the audit chain (from a Secret); without it the chain is plain SHA-256.
+  AIRLOCK_AUDIT_KEY: z
+    .string()
+    .min(16, 'must be at least 16 characters: use a random secret, e.g. `openssl rand -hex 32`')
+    .optional(),
 });
 
 export type AirlockEnv = z.infer<typeof envSchema>;
@@ -50,6 +58,7 @@ export const SECRET_ENV_KEYS = [
   'JIRA_PAT',
   'AWS_SECRET_ACCESS_KEY',
   'AWS_SESSION_TOKEN',
+  'AIRLOCK_AUDIT_KEY',
 ] as const;
 
 export function readEnv(env: NodeJS.ProcessEnv = process.env): AirlockEnv {

@@ -72,6 +72,38 @@ const sandboxSpecSchema = z
   })
   .strict();
 
+/**
+ * A `protected_paths` pattern (runs/path-glob.ts): a path from the repository's root where `**`
+ * spans directories, `*` and `?` stay within one. Anything a reader could take for more (classes,
+ * braces, negation, escapes) is refused rather than silently matched literally.
+ */
+const pathPattern = z.string().superRefine((pattern, ctx) => {
+  const problem = pathPatternProblem(pattern);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+function pathPatternProblem(pattern: string): string | undefined {
+  if (pattern.trim() === '') return 'expected a non-empty path pattern such as deploy/**';
+  if (pattern.startsWith('/'))
+    return `"${pattern}": patterns are relative to the repository root; drop the leading /`;
+  if (pattern.startsWith('!')) return `"${pattern}": negation (!) is not supported`;
+  if (/[[\]{}\\]/.test(pattern))
+    return `"${pattern}": only **, * and ? are special; [ ], { } and \\ are not supported`;
+  const segments = pattern.replace(/\/$/, '').split('/');
+  if (segments.some((s) => s === '')) return `"${pattern}": empty path segment (//)`;
+  if (segments.some((s) => s === '.' || s === '..')) return `"${pattern}": . and .. segments are not allowed`;
+  return undefined;
+}
+
+const protectedPathSchema = z
+  .object({
+    paths: z.array(pathPattern).min(1, 'list at least one path pattern'),
+    approvers: z
+      .array(z.string().min(1))
+      .min(1, 'list at least one approver (a Slack user id or user-group id)'),
+  })
+  .strict();
+
 const repoSchema = z
   .object({
     url: z.string().min(1).optional(),
@@ -89,8 +121,23 @@ const repoSchema = z
       .strict()
       .optional(),
     limits: limitsOverrideSchema.optional(),
+    // Paths with their own approvers: one person who approves must be in every entry touched.
+    protected_paths: z.array(protectedPathSchema).default([]),
+    // CI definitions run with the repository's secrets: changes to them are refused unless true.
+    allow_ci_changes: z.boolean().default(false),
   })
   .strict();
+
+/** sandbox.local: an absolute host path, normalised, and never / itself. */
+const hostPath = z
+  .string()
+  .regex(/^\/[^\0]*$/, 'expected an absolute path')
+  .transform((p) => p.replace(/\/+/g, '/').replace(/\/$/, ''))
+  .refine((p) => p !== '' && !p.split('/').some((part) => part === '..' || part === '.'), {
+    message: 'expected an absolute path other than / with no . or .. parts',
+  });
+/** sandbox.local: a uid or gid that is not root. */
+const sandboxId = z.number().int().min(1, 'commands never run as root (0)').max(4_294_967_294);
 
 const policySchema = z
   .object({
@@ -98,6 +145,16 @@ const policySchema = z
       .record(repoName, repoSchema)
       .refine((r) => Object.keys(r).length > 0, 'list at least one repository'),
     channels: z.record(z.string(), z.object({ repo: repoName }).strict()).default({}),
+    // Where audit checkpoints are also posted, so the chain's head lives outside the database.
+    audit: z
+      .object({
+        channel: z
+          .string()
+          .regex(/^[CG][A-Z0-9]+$/, 'expected a Slack channel id such as C01AUDIT')
+          .optional(),
+      })
+      .strict()
+      .optional(),
     jira: z
       .object({
         projects: z
@@ -137,15 +194,21 @@ const policySchema = z
         egress: egressNames.default([]),
         // Kubernetes: ready pods kept with the defaults above, so a run starts with a label patch.
         warm_pool: z.number().int().min(0).max(100).default(0),
-        // Extra host paths hidden from local sandboxes (home directories and the data dir always are).
+        // Local sandboxes see an allow-list of system directories (DESIGN.md §4), never the host.
         local: z
           .object({
             // auto: bubblewrap when it works, else plain processes with a warning.
             isolation: z.enum(['auto', 'bubblewrap', 'none']).default('auto'),
-            hide: z.array(z.string()).default([]),
+            // Extra host paths bound read-only at the same path (a toolchain under /opt, say).
+            bind: z.array(hostPath).default([]),
+            // Paths masked inside what is bound (a key file under a bound folder); the data dir always is.
+            hide: z.array(hostPath).default([]),
+            // The unprivileged uid/gid commands run as; default 65532 when airlock is root, else airlock's own.
+            uid: sandboxId.optional(),
+            gid: sandboxId.optional(),
           })
           .strict()
-          .default({ isolation: 'auto', hide: [] }),
+          .default({ isolation: 'auto', bind: [], hide: [] }),
       })
       .strict()
       .default({
@@ -156,7 +219,7 @@ const policySchema = z
         ephemeral_storage: '10Gi',
         egress: [],
         warm_pool: 0,
-        local: { isolation: 'auto', hide: [] },
+        local: { isolation: 'auto', bind: [], hide: [] },
       }),
     model: z
       .object({

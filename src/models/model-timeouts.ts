@@ -48,9 +48,15 @@ class ModelCall {
     private readonly timeouts: ModelTimeouts,
     private readonly caller: AbortSignal | undefined,
   ) {
-    this.signal = caller ? AbortSignal.any([caller, this.ended.signal]) : this.ended.signal;
+    // Linked by hand and unlinked in finish(): a run's signal outlives hundreds of calls, and
+    // AbortSignal.any would leave a listener on it for each until garbage collection.
+    this.signal = this.ended.signal;
+    if (caller?.aborted) this.ended.abort(caller.reason);
+    else caller?.addEventListener('abort', this.onCallerAbort, { once: true });
     this.deadline = setTimeout(() => this.end('total'), timeouts.requestTimeoutMs);
   }
+
+  private readonly onCallerAbort = () => this.ended.abort(this.caller?.reason);
 
   /** One attempt. The SDK's `timeout` bounds the wait for headers; the body is watched here. */
   async fetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
@@ -116,6 +122,7 @@ class ModelCall {
   finish(): void {
     clearTimeout(this.deadline);
     clearTimeout(this.idleTimer);
+    this.caller?.removeEventListener('abort', this.onCallerAbort);
   }
 }
 

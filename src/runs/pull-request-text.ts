@@ -1,4 +1,5 @@
 import type { RunRecord } from './ports/store.js';
+import { SENSITIVE_KIND_LABELS, type SensitiveFinding } from './sensitive-changes.js';
 
 export interface CheckRan {
   command: string;
@@ -15,13 +16,31 @@ export function pullRequestTitle(run: Pick<RunRecord, 'id' | 'task' | 'ticketKey
   return line.length > 72 ? `${line.slice(0, 69)}...` : line || `airlock run ${run.id}`;
 }
 
-/** The PR's body: summary, task, diffstat, the checks the agent ran, and who asked and approved. */
+/** Findings listed in the PR body before "and N more" (GitHub caps a body at 65,536 characters). */
+export const PR_FINDINGS_SHOWN = 100;
+
+/** The "Deserves a second look" section, or nothing when there are no findings. */
+export function sensitiveChangesSection(findings: readonly SensitiveFinding[]): string[] {
+  if (!findings.length) return [];
+  const lines = findings.slice(0, PR_FINDINGS_SHOWN).map((f) => {
+    const path = f.path.replaceAll('`', "'").replaceAll('\n', ' ');
+    return `- **${SENSITIVE_KIND_LABELS[f.kind]}** \`${path}\`: ${f.reason.replaceAll('\n', ' ')}`;
+  });
+  if (findings.length > PR_FINDINGS_SHOWN) lines.push(`- …and ${findings.length - PR_FINDINGS_SHOWN} more`);
+  return ['### Deserves a second look', ...lines, ''];
+}
+
+/**
+ * The PR's body: summary, task, diffstat, what deserves a second look (runs/sensitive-changes.ts),
+ * the checks the agent ran, and who asked and approved.
+ */
 export function pullRequestBody(
   run: RunRecord,
   approvedBy: string,
   stat: string,
   checks: CheckRan[],
   ticketUrl: string | undefined,
+  findings: readonly SensitiveFinding[] = [],
 ): string {
   const ran = checks.length
     ? checks.map((t) => `- \`${t.command.split('\n')[0]}\` → exit ${t.exitCode ?? 'killed'}`).join('\n')
@@ -36,6 +55,7 @@ export function pullRequestBody(
     '```',
     stat,
     '```',
+    ...sensitiveChangesSection(findings),
     '### Checks the agent ran',
     ran,
     '',

@@ -2,6 +2,7 @@ import type { Logger } from '../log/logger.js';
 import { diffStat } from '../runs/diffstat.js';
 import type { Chat, ChatOrigin, RunNotice, RunProgress } from '../runs/ports/chat.js';
 import type { RunRecord, Store } from '../runs/ports/store.js';
+import type { SensitiveReview } from '../runs/sensitive-changes.js';
 import type { RunThreads } from './run-threads.js';
 import { Priority, type SlackOutbox } from './slack-outbox.js';
 import { parseThreadOrigin, threadOrigin } from './thread-origin.js';
@@ -24,7 +25,12 @@ export class SlackChat implements Chat {
     private readonly store: Store,
     private readonly threads: RunThreads,
     private readonly logger: Logger,
-    private readonly opts: { botUserId: string; approvers: (run: RunRecord) => string[] },
+    private readonly opts: {
+      botUserId: string;
+      approvers: (run: RunRecord) => string[];
+      /** What in the diff deserves a second look, and whether policy lets anyone approve it. */
+      review: (run: RunRecord, diff: string) => SensitiveReview;
+    },
   ) {}
 
   async open(channel: string, text: string): Promise<ChatOrigin> {
@@ -73,7 +79,13 @@ export class SlackChat implements Chat {
         this.latest.set(notice.run.id, { run: notice.run });
         await this.updateStatus(notice.run.id, channel, threadTs, Priority.decision);
         const diff = notice.diff.toString('utf8');
-        const message = approvalMessage(notice.run, diff, notice.stat, notice.approvers);
+        const message = approvalMessage(
+          notice.run,
+          diff,
+          notice.stat,
+          notice.approvers,
+          this.opts.review(notice.run, diff),
+        );
         const posted = await this.outbox.call<{ ts: string }>(
           'chat.postMessage',
           { channel, thread_ts: threadTs, text: message.text, blocks: message.blocks, unfurl_links: false },
@@ -202,7 +214,13 @@ export class SlackChat implements Chat {
     const diff = run.diffSha256 ? this.store.diff(run.id, run.diffSha256) : undefined;
     if (!ts || !diff) return;
     const text = diff.toString('utf8');
-    const original = approvalMessage(run, text, diffStat(text), this.opts.approvers(run));
+    const original = approvalMessage(
+      run,
+      text,
+      diffStat(text),
+      this.opts.approvers(run),
+      this.opts.review(run, text),
+    );
     this.outbox.coalesce(
       `approval:${run.id}`,
       'chat.update',
@@ -217,7 +235,13 @@ export class SlackChat implements Chat {
     const diff = run.diffSha256 ? this.store.diff(run.id, run.diffSha256) : undefined;
     if (!ts || !diff) return;
     const text = diff.toString('utf8');
-    const original = approvalMessage(run, text, diffStat(text), this.opts.approvers(run));
+    const original = approvalMessage(
+      run,
+      text,
+      diffStat(text),
+      this.opts.approvers(run),
+      this.opts.review(run, text),
+    );
     const note = {
       type: 'context',
       elements: [

@@ -146,4 +146,10 @@ export const MIGRATIONS: string[] = [
     session_started_at = (SELECT at FROM events e
                    WHERE e.run_id = runs.id AND e.type = 'run.working' ORDER BY seq DESC LIMIT 1);
   `,
+  `
+  -- The scheme each event's link was hashed with: 'sha256' (no key, every event before this
+  -- migration) or 'hmac-sha256' (AIRLOCK_AUDIT_KEY). Verification with the key refuses a plain
+  -- event after a keyed one, so the chain cannot be extended or re-hashed without the key.
+  ALTER TABLE events ADD COLUMN chain TEXT NOT NULL DEFAULT 'sha256';
+  `,
 ];

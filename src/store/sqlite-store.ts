@@ -16,9 +16,22 @@ import type {
 import type { RunEvent } from '../runs/run-events.js';
 import type { RunState } from '../runs/run-state.js';
 import { canTransition, isTerminal } from '../runs/run-state.js';
-import { eventHash, GENESIS_HASH, sha256Hex } from './audit-chain.js';
+import { type ChainPoint, eventHash, GENESIS_HASH, schemeFor, sha256Hex } from './audit-chain.js';
+import { disagreement, replayRuns } from './audit-replay.js';
 import { type Db, durably } from './database.js';
-import { verifyAuditChain } from './verify-audit.js';
+import { type AuditVerification, runColumns, verifyAuditChain } from './verify-audit.js';
+
+/** How the store keys and anchors the audit chain (DESIGN.md §7, AIRLOCK_AUDIT_KEY, checkpoints). */
+export interface StoreAuditOptions {
+  /** AIRLOCK_AUDIT_KEY: every new event's link is HMAC-SHA-256 with it; without it, plain SHA-256. */
+  auditKey?: string;
+  /**
+   * Called right after a durable write (an approval, a push, a refusal) commits, with the new
+   * head of the chain and the event's type: the hook for `audit checkpoint SEQ:HASH`. Its errors
+   * are swallowed; the write has already happened.
+   */
+  onCheckpoint?: (seq: number, hash: string, reason: string) => void;
+}
 
 const FIELD_COLUMNS: Record<keyof RunFields, string> = {
   baseSha: 'base_sha',
@@ -95,10 +108,19 @@ function toEvent(row: Row): AuditEvent {
 }
 
 export class SqliteStore implements Store {
+  private readonly auditKey: string | undefined;
+  private readonly onCheckpoint: StoreAuditOptions['onCheckpoint'];
+  /** The first keyed event after plain ones, to checkpoint once its transaction committed. */
+  private keyedAt: ChainPoint | undefined;
+
   constructor(
     private readonly db: Db,
     private readonly now: () => Date = () => new Date(),
-  ) {}
+    audit: StoreAuditOptions = {},
+  ) {
+    this.auditKey = audit.auditKey;
+    this.onCheckpoint = audit.onCheckpoint;
+  }
 
   createRun(run: NewRun & { ownerId: string | null }): RunRecord & { created: boolean } {
     const at = this.now().toISOString();
@@ -162,6 +184,7 @@ export class SqliteStore implements Store {
   }
 
   transition(id: string, change: TransitionChange): TransitionResult {
+    let appended: AuditEvent | undefined;
     const apply = (): TransitionResult => {
       const current = this.mustGetRun(id);
       if (!change.from.includes(current.state)) return { ok: false, run: current };
@@ -177,13 +200,16 @@ export class SqliteStore implements Store {
       const fields = isTerminal(change.to) ? { ...change.fields, ownerId: null } : { ...change.fields };
       this.writeFields(id, fields, change.to);
       const event = change.event ?? { type: `run.${change.to}`, data: {} };
-      this.appendEventRow(id, {
+      appended = this.appendEventRow(id, {
         type: event.type,
         data: { from: current.state, to: change.to, ...event.data },
       } as RunEvent);
       return { ok: true, run: this.mustGetRun(id) };
     };
-    return change.durable ? durably(this.db, apply) : this.db.transaction(apply)();
+    if (!change.durable) return this.db.transaction(apply)();
+    const result = durably(this.db, apply);
+    if (appended) this.checkpoint(appended);
+    return result;
   }
 
   updateRun(id: string, fields: RunFields, event: RunEvent): RunRecord {
@@ -196,7 +222,10 @@ export class SqliteStore implements Store {
 
   appendEvent(runId: string, event: RunEvent, opts: { durable?: boolean } = {}): AuditEvent {
     const write = () => this.appendEventRow(runId, event);
-    return opts.durable ? durably(this.db, write) : this.db.transaction(write)();
+    if (!opts.durable) return this.db.transaction(write)();
+    const appended = durably(this.db, write);
+    this.checkpoint(appended);
+    return appended;
   }
 
   events(runId: string): AuditEvent[] {
@@ -420,7 +449,63 @@ export class SqliteStore implements Store {
   }
 
   verifyAudit(): AuditReport {
-    return verifyAuditChain(this.db);
+    return this.verifyAuditAgainst([]);
+  }
+
+  /**
+   * The whole chain and every run checked with this store's key, and each published
+   * checkpoint required to still be there with the same hash (`audit verify --expect`).
+   */
+  verifyAuditAgainst(expect: readonly ChainPoint[]): AuditVerification {
+    return verifyAuditChain(this.db, { key: this.auditKey, expect });
+  }
+
+  /** The newest event, `SEQ:HASH` of a checkpoint; undefined for an empty chain. */
+  auditHead(): ChainPoint | undefined {
+    this.flushKeyedAt();
+    const row = this.db.prepare('SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1').get() as
+      | Row
+      | undefined;
+    return row ? { seq: row.seq as number, hash: row.hash as string } : undefined;
+  }
+
+  /**
+   * Why a run's row (state, requester, approver, diff hash) disagrees with its own events, or
+   * with their hashes under this store's key; undefined when it agrees. For the approval path:
+   * a run edited behind airlock's back is refused. Checks only this run's events (not the
+   * whole chain's links): `audit verify` does that.
+   */
+  runAgreesWithChain(runId: string): string | undefined {
+    const row = this.db
+      .prepare('SELECT id, state, requester, approved_by, diff_sha256 FROM runs WHERE id = ?')
+      .get(runId) as Row | undefined;
+    if (!row) return `run ${runId} does not exist`;
+    const keyedFrom = (
+      this.db.prepare("SELECT MIN(seq) AS s FROM events WHERE chain = 'hmac-sha256'").get() as Row
+    ).s as number | null;
+    const events = this.db.prepare('SELECT * FROM events WHERE run_id = ? ORDER BY seq').all(runId) as Row[];
+    for (const e of events) {
+      const seq = e.seq as number;
+      const keyed = e.chain === 'hmac-sha256';
+      if (!keyed && keyedFrom !== null && seq > keyedFrom)
+        return `run ${runId}: event ${seq} was hashed without AIRLOCK_AUDIT_KEY after keyed events`;
+      if (keyed && this.auditKey === undefined) continue;
+      let data: unknown;
+      try {
+        data = JSON.parse(e.data as string);
+      } catch {
+        return `run ${runId}: event ${seq} (${e.type}) holds data that is not valid JSON`;
+      }
+      const hash = eventHash(
+        e.prev_hash as string,
+        { seq, runId, type: e.type as string, at: e.at as string, data },
+        keyed ? this.auditKey : undefined,
+      );
+      if (hash !== e.hash) return `run ${runId}: event ${seq} (${e.type}) does not match its hash`;
+    }
+    const replay = replayRuns(events.map(toEvent));
+    if (replay.problems.length) return replay.problems[0];
+    return disagreement(runId, runColumns(row), replay.runs.get(runId));
   }
 
   writable(): boolean {
@@ -462,10 +547,30 @@ export class SqliteStore implements Store {
     this.db.prepare(`UPDATE runs SET ${sets.join(', ')} WHERE id = ?`).run(...values, id);
   }
 
+  /** Tells the composition root the new head after a durable write committed. */
+  private checkpoint(event: Pick<AuditEvent, 'seq' | 'hash' | 'type'>): void {
+    this.flushKeyedAt();
+    try {
+      this.onCheckpoint?.(event.seq, event.hash, event.type);
+    } catch {
+      // A checkpoint is a copy of the head elsewhere; failing to make one never undoes the write.
+    }
+  }
+
+  /** Checkpoints where the key took over, once that event is committed (dropped if it rolled back). */
+  private flushKeyedAt(): void {
+    const point = this.keyedAt;
+    if (!point) return;
+    this.keyedAt = undefined;
+    const row = this.db.prepare('SELECT hash FROM events WHERE seq = ?').get(point.seq) as Row | undefined;
+    if (row?.hash === point.hash) this.checkpoint({ ...point, type: 'audit key took over' });
+  }
+
   private appendEventRow(runId: string, event: RunEvent): AuditEvent {
+    this.flushKeyedAt();
     const { type } = event;
     const data = event.data as unknown as Record<string, unknown>;
-    const last = this.db.prepare('SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1').get() as
+    const last = this.db.prepare('SELECT seq, hash, chain FROM events ORDER BY seq DESC LIMIT 1').get() as
       | Row
       | undefined;
     const seq = ((last?.seq as number) ?? 0) + 1;
@@ -473,12 +578,16 @@ export class SqliteStore implements Store {
     const at = this.now().toISOString();
     // Round-trip through JSON so the hash covers exactly what is stored.
     const stored = JSON.parse(JSON.stringify(data)) as Record<string, unknown>;
-    const hash = eventHash(prevHash, { seq, runId, type, at, data: stored });
+    const hash = eventHash(prevHash, { seq, runId, type, at, data: stored }, this.auditKey);
     this.db
       .prepare(
-        'INSERT INTO events (seq, run_id, type, at, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO events (seq, run_id, type, at, data, prev_hash, hash, chain) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       )
-      .run(seq, runId, type, at, JSON.stringify(stored), prevHash, hash);
+      .run(seq, runId, type, at, JSON.stringify(stored), prevHash, hash, schemeFor(this.auditKey));
+    // The first keyed event after plain ones is where the key took over: the plain events before
+    // it are vouched for from here on. Said outside the database (a checkpoint) at that moment,
+    // since a chain re-hashed without the key and then extended looks the same from inside.
+    if (this.auditKey !== undefined && last && last.chain !== 'hmac-sha256') this.keyedAt = { seq, hash };
     return { seq, runId, type, at, data: stored, prevHash, hash };
   }
 }

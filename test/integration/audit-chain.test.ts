@@ -134,7 +134,8 @@ describe('the audit chain', () => {
       const env = { AIRLOCK_CONFIG: scratch.config, AIRLOCK_DATA_DIR: dir };
       const intact = await runCli(['audit', 'verify'], env);
       expect(intact.code).toBe(0);
-      expect(intact.stdout).toMatch(/audit chain intact: \d+ events, head [0-9a-f]{64}/);
+      expect(intact.stdout).toMatch(/audit chain intact: \d+ events/);
+      expect(intact.stdout).toMatch(/^head \d+:[0-9a-f]{64}$/m);
       tamper(`UPDATE events SET at = '2020-01-01T00:00:00.000Z' WHERE seq = 2`);
       const broken = await runCli(['audit', 'verify'], env);
       expect(broken.code).toBe(1);

@@ -3,11 +3,13 @@ import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
   existsSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -25,9 +27,9 @@ import { commandEnv } from '../../src/sandbox/command-env.js';
 import { LocalSandboxProvider } from '../../src/sandbox/local/local-sandbox.js';
 
 /**
- * Scratch space lives under /var/tmp, not /tmp: bubblewrap binds the host's /var read-only into
- * the sandbox but replaces /tmp, so a data directory here is one a command could see if it were
- * not deliberately hidden.
+ * Scratch space lives under /var/tmp, not /tmp: bubblewrap replaces /tmp, and /var is one of the
+ * host folders its allow-list leaves out, so a data directory here is one a command could see
+ * only if the allow-list failed.
  */
 const SCRATCH_PARENT = '/var/tmp';
 const PATH = commandEnv('/h', '/t').PATH;
@@ -575,22 +577,71 @@ describe.each(['bubblewrap', 'none'] as const)('local sandbox with isolation %s'
       expect(existsSync(`/etc/${name}`)).toBe(false);
     });
 
-    it('hides the data directory, /root and /home from commands', async () => {
+    it('shows commands only an allow-list of the host: not the data directory, /var, /root or /home', async () => {
       mkdirSync(join(base, 'data'), { recursive: true });
       writeFileSync(join(base, 'data', 'secret.txt'), 'data dir secret');
-      writeFileSync(join(base, 'visible.txt'), 'not in the data dir');
+      writeFileSync(join(base, 'beside.txt'), 'beside the data dir');
       const sandbox = await create();
       const result = await sandbox.exec(
         [
-          `cat ${base}/visible.txt; echo`,
+          `test -e ${base}/beside.txt && echo "beside visible" || echo "beside hidden"`,
           `test -e ${base}/data/secret.txt && echo "secret visible" || echo "secret hidden"`,
-          `ls -A ${base}/data | wc -l`,
-          'ls -A /root | wc -l',
+          'test -e /root && echo "root visible" || echo "root hidden"',
           'ls -A /home',
+          'ls -A /var',
+          'cut -d: -f1,3 /etc/passwd',
+          'test -e /etc/shadow && echo "shadow visible" || echo "shadow hidden"',
         ].join('\n'),
       );
-      expect(result.stdout.toString()).toBe('not in the data dir\nsecret hidden\n0\n0\nairlock\n');
+      const uid = process.getuid?.() === 0 ? 65532 : process.getuid?.();
+      expect(result.stdout.toString()).toBe(
+        `beside hidden\nsecret hidden\nroot hidden\nairlock\ntmp\nroot:0\nairlock:${uid}\nnobody:65534\nshadow hidden\n`,
+      );
     });
+
+    it.runIf(process.getuid?.() === 0)(
+      'runs commands as an unprivileged uid that owns the workspace, home and tmp and what airlock writes there',
+      async () => {
+        const sandbox = await create();
+        await sandbox.writeFile('made/by/airlock.txt', 'airlock\n');
+        const result = await sandbox.exec(
+          'id -u; id -g; echo more >> made/by/airlock.txt && echo new > made/by/cmd.txt && ' +
+            'touch "$HOME/h" "$TMPDIR/t" && echo wrote',
+        );
+        expect(result.stderr.toString()).toBe('');
+        expect(result.stdout.toString()).toBe('65532\n65532\nwrote\n');
+        for (const path of [
+          'ws',
+          'home',
+          'tmp',
+          'ws/made',
+          'ws/made/by',
+          'ws/made/by/airlock.txt',
+          'ws/made/by/cmd.txt',
+        ]) {
+          expect(statSync(join(root, RUN, path)), path).toMatchObject({ uid: 65532, gid: 65532 });
+        }
+        expect((await sandbox.readFile('made/by/airlock.txt')).toString()).toBe('airlock\nmore\n');
+      },
+    );
+
+    it.runIf(process.getuid?.() === 0)(
+      'hands a workspace an older airlock left owned by root to the sandbox user on attach, links untouched',
+      async () => {
+        await create();
+        const ws = hostWs();
+        mkdirSync(join(ws, 'old'));
+        writeFileSync(join(ws, 'old', 'file.txt'), 'old\n');
+        symlinkSync('/etc/hostname', join(ws, 'old', 'link'));
+        execFileSync('chown', ['-R', '-h', '0:0', join(root, RUN)]);
+        const again = await provider().attach(RUN);
+        const result = await again?.exec('echo appended >> old/file.txt && cat old/file.txt');
+        expect(result?.stdout.toString()).toBe('old\nappended\n');
+        expect(statSync(join(ws, 'old', 'file.txt')).uid).toBe(65532);
+        expect(lstatSync(join(ws, 'old', 'link')).uid).toBe(65532);
+        expect(statSync('/etc/hostname').uid).toBe(0);
+      },
+    );
 
     it('gives each sandbox a private /tmp that persists between its commands', async () => {
       const hostProbe = mkdtempSync(join(tmpdir(), 'airlock-hostprobe-'));
@@ -650,23 +701,60 @@ describe('LocalSandboxProvider with bubblewrap', () => {
     }
   });
 
-  it('hides extra paths named in the options', async () => {
+  it('binds the extra paths of the policy read-only and masks hidden paths inside them', async () => {
     const base = mkdtempSync(join(SCRATCH_PARENT, 'airlock-sbx-'));
     try {
-      const extra = join(base, 'config-secrets');
-      mkdirSync(extra);
-      writeFileSync(join(extra, 'key'), 'k');
-      const file = join(base, 'single-secret.txt');
-      writeFileSync(file, 'top secret');
-      writeFileSync(join(base, 'plain.txt'), 'plain');
+      const toolchain = join(base, 'toolchain');
+      mkdirSync(join(toolchain, 'keys'), { recursive: true });
+      writeFileSync(join(toolchain, 'keys', 'key'), 'k');
+      writeFileSync(join(toolchain, 'license.txt'), 'secret license');
+      writeFileSync(join(toolchain, 'tool'), 'plain');
+      writeFileSync(join(base, 'beside.txt'), 'not bound');
       const p = new LocalSandboxProvider(join(base, 'data', 'ws'), {
         isolation: 'bubblewrap',
-        hide: [extra, file],
+        bind: [toolchain, join(base, 'missing')],
+        hide: [join(toolchain, 'keys'), join(toolchain, 'license.txt')],
       });
       const sandbox = await p.create('r');
-      const result = await sandbox.exec(`ls -A ${extra} | wc -l; cat ${file} | wc -c; cat ${base}/plain.txt`);
-      expect(result.stdout.toString()).toBe('0\n0\nplain');
+      const result = await sandbox.exec(
+        [
+          `cat ${toolchain}/tool; echo`,
+          `ls -A ${toolchain}/keys | wc -l`,
+          `cat ${toolchain}/license.txt | wc -c`,
+          `test -e ${base}/beside.txt && echo "beside visible" || echo "beside hidden"`,
+          `touch ${toolchain}/new 2>/dev/null && echo writable || echo read-only`,
+        ].join('\n'),
+      );
+      expect(result.stdout.toString()).toBe('plain\n0\n0\nbeside hidden\nread-only\n');
     } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a bind that would show the data directory', () => {
+    const data = join(SCRATCH_PARENT, 'airlock-data-x');
+    for (const bind of [data, SCRATCH_PARENT, join(data, 'workspaces', 'r')]) {
+      expect(
+        () => new LocalSandboxProvider(join(data, 'workspaces'), { isolation: 'none', bind: [bind] }),
+      ).toThrow(/sandbox.local.bind entry .* is not allowed/);
+    }
+  });
+
+  it('refuses isolation bubblewrap, and warns under auto, naming what to fix when bubblewrap cannot run', () => {
+    const base = mkdtempSync(join(SCRATCH_PARENT, 'airlock-sbx-'));
+    const saved = process.env.PATH;
+    try {
+      process.env.PATH = join(base, 'empty-bin');
+      expect(() => new LocalSandboxProvider(join(base, 'data', 'ws'), { isolation: 'bubblewrap' })).toThrow(
+        /isolation is bubblewrap but bubblewrap does not work here: bwrap is not installed \(apt-get install bubblewrap\)/,
+      );
+      const auto = new LocalSandboxProvider(join(base, 'data', 'ws'), { isolation: 'auto' });
+      expect(auto.isolated).toBe(false);
+      expect(auto.warning).toMatch(
+        /^WARNING: bubblewrap \(bwrap\) is not available.*Why: bwrap is not installed/,
+      );
+    } finally {
+      process.env.PATH = saved;
       rmSync(base, { recursive: true, force: true });
     }
   });

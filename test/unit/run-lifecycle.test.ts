@@ -40,7 +40,7 @@ const PATH: Record<RunState, RunState[]> = {
 };
 
 /** Test setup only: walks a run to `state` through the store (src/ goes through the lifecycle). */
-function runIn(state: RunState, opts: { source?: RunRecord['source']; retryable?: boolean } = {}): RunRecord {
+function runIn(state: RunState, opts: { source?: RunRecord['source'] } = {}): RunRecord {
   const id = `r${Math.random().toString(36).slice(2, 10)}`;
   kit.store.createRun({
     id,
@@ -53,20 +53,28 @@ function runIn(state: RunState, opts: { source?: RunRecord['source']; retryable?
   });
   const sha = kit.store.saveDiff(id, DIFF);
   const at = new Date(kit.clock.now).toISOString();
+  // The row and its events agree, as the lifecycle writes them (the approval path checks).
+  kit.store.updateRun(
+    id,
+    { baseSha: 'b'.repeat(40), snapshotCommit: 'c'.repeat(40), diffSha256: sha },
+    { type: 'diff.taken', data: { bytes: DIFF.length, sha256: sha } },
+  );
   for (const to of PATH[state]) {
+    const approving = to === 'pushing';
     kit.store.transition(id, {
       from: RUN_STATES,
       to,
+      event: approving
+        ? {
+            type: 'approval.granted',
+            data: { by: 'U0APPROVER', diff_sha256: sha, approved_at: at, headless: false },
+          }
+        : undefined,
       fields: {
-        baseSha: 'b'.repeat(40),
-        snapshotCommit: 'c'.repeat(40),
-        diffSha256: sha,
         awaitingSince: at,
         sessionStartedAt: at,
         branch: `airlock/${id}-fix`,
-        approvedBy: 'U0APPROVER',
-        approvedAt: at,
-        retryable: to === 'failed' ? (opts.retryable ?? false) : undefined,
+        ...(approving ? { approvedBy: 'U0APPROVER', approvedAt: at } : {}),
         ownerId: kit.owner.id(),
       },
     });
@@ -264,6 +272,23 @@ describe('approval: one decision, in the transaction that moves the run to pushi
   });
 });
 
+describe('a run row edited behind the audit log', () => {
+  it('is never approved: the approval path checks the row against its own events', async () => {
+    kit = lifecycleKit();
+    const run = runIn('awaiting_approval');
+    // An insider with database access makes themselves the requester of someone else's run.
+    const db = (kit.store as unknown as { db: { prepare(sql: string): { run(...a: unknown[]): unknown } } })
+      .db;
+    db.prepare('UPDATE runs SET requester = ? WHERE id = ?').run('U0INSIDER', run.id);
+    const outcome = await kit.lifecycle.approve(run.id, APPROVER, run.diffSha256 as string);
+    expect(outcome).toMatchObject({
+      allowed: false,
+      reason: expect.stringContaining('disagrees with the audit log'),
+    });
+    expect(kit.publisher.requests).toHaveLength(0);
+  });
+});
+
 describe('a push that fails is retryable, never lost', () => {
   it('a failing pull-request call ends the run failed and retryable; retry pushes the same bytes as the same commit', async () => {
     kit = lifecycleKit();
@@ -297,7 +322,10 @@ describe('a push that fails is retryable, never lost', () => {
 
   it('from Slack, only an approver (or the one who approved) may retry the push', async () => {
     kit = lifecycleKit();
-    const run = runIn('failed', { retryable: true });
+    const run = runIn('awaiting_approval');
+    kit.publisher.failures.push('GitHub is down');
+    await kit.lifecycle.approve(run.id, APPROVER, run.diffSha256 as string);
+    expect(kit.store.getRun(run.id)).toMatchObject({ state: 'failed', retryable: true });
     expect((await kit.lifecycle.retryPush(run.id, { person: { id: REQUESTER } })).allowed).toBe(false);
     expect((await kit.lifecycle.retryPush(run.id, APPROVER)).allowed).toBe(true);
   });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { diffStat } from '../../src/runs/diffstat.js';
 import type { RunRecord } from '../../src/runs/ports/store.js';
+import { reviewSensitiveChanges, type SensitiveFinding } from '../../src/runs/sensitive-changes.js';
 import { parseRequest } from '../../src/slack/intake.js';
 import {
   APPROVE_ACTION,
@@ -164,5 +165,81 @@ describe('reading a mention', () => {
 
   it('finds Jira keys', () => {
     expect(parseRequest('<@UBOT> please do WID-7 and OPS-12', 'UBOT').tickets).toEqual(['WID-7', 'OPS-12']);
+  });
+});
+
+describe('the approval message with sensitive changes', () => {
+  const diff = 'diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n';
+  const buttonsOf = (blocks: unknown[]) =>
+    (blocks as Block[]).find((b) => b.type === 'actions')?.elements?.map((e) => e.action_id);
+  const symlink: SensitiveFinding = {
+    kind: 'symlink',
+    path: 'link',
+    reason: 'symlink added → /etc/passwd: an absolute path outside the repository',
+    target: '/etc/passwd',
+    outside: true,
+  };
+  const deploy: SensitiveFinding = {
+    kind: 'protected',
+    path: 'deploy/prod.yaml',
+    reason: 'protected by "deploy/**" (changed): needs an approval from S01PLATFORM, U0LEAD',
+    pattern: 'deploy/**',
+    approvers: ['S01PLATFORM', 'U0LEAD'],
+  };
+
+  it('names what deserves a second look, and keeps all three buttons when someone may approve', () => {
+    const m = approvalMessage(run, diff, diffStat(diff), ['U9'], { findings: [symlink] });
+    expect(texts(m.blocks)).toContain(
+      '*Deserves a second look*\n• *Symlink* `link`: symlink added → /etc/passwd: an absolute path outside the repository',
+    );
+    expect(buttonsOf(m.blocks)).toEqual([APPROVE_ACTION, 'airlock_request_changes', 'airlock_reject']);
+  });
+
+  it('says why nobody may approve, and offers only Request changes and Reject', () => {
+    const review = reviewSensitiveChanges(
+      'diff --git a/.github/workflows/ci.yml b/.github/workflows/ci.yml\nnew file mode 100644\n',
+      { protected_paths: [], allow_ci_changes: false },
+      'acme/widgets',
+    );
+    const m = approvalMessage(run, diff, diffStat(diff), ['U9'], review);
+    expect(texts(m.blocks)).toContain(
+      ':no_entry: *This diff cannot be approved.* This diff changes CI definitions (.github/workflows/ci.yml), which acme/widgets does not allow.',
+    );
+    expect(texts(m.blocks)).toContain('*CI definition* `.github/workflows/ci.yml`');
+    expect(buttonsOf(m.blocks)).toEqual(['airlock_request_changes', 'airlock_reject']);
+  });
+
+  it('names who must approve protected paths', () => {
+    const m = approvalMessage(run, diff, diffStat(diff), ['U9'], { findings: [deploy] });
+    expect(texts(m.blocks)).toContain(
+      '*Protected paths changed.* Only these may approve:\n• `deploy/**` (1 file): <!subteam^S01PLATFORM> <@U0LEAD>',
+    );
+    expect(buttonsOf(m.blocks)).toContain(APPROVE_ACTION);
+  });
+
+  it('stays within Slack limits however many findings there are, saying how many were left out', () => {
+    const many: SensitiveFinding[] = Array.from({ length: 2000 }, (_, i) => ({
+      kind: 'protected',
+      path: `deploy/${'d'.repeat(200)}/${i}.yaml`,
+      reason: `protected by "deploy/**" <&> ${'r'.repeat(400)}`,
+      pattern: `deploy/${i % 300}/**`,
+      approvers: Array.from({ length: 30 }, (_, j) => `U${j}`),
+    }));
+    const m = approvalMessage(
+      { ...run, summary: 's'.repeat(10_000) },
+      'x'.repeat(10_000),
+      diffStat(diff),
+      ['U9'],
+      { findings: many, refusal: 'r'.repeat(5000) },
+    );
+    expect(m.blocks.length).toBeLessThanOrEqual(50);
+    for (const b of m.blocks as Block[]) if (b.text) expect(b.text.text.length).toBeLessThanOrEqual(3000);
+    expect(texts(m.blocks)).toMatch(/…and \d+ more: read the diff/);
+    expect(texts(m.blocks)).toContain('&lt;&amp;&gt;');
+  });
+
+  it('without findings, the message is what it was', () => {
+    const before = approvalMessage(run, diff, diffStat(diff), ['U9']);
+    expect(approvalMessage(run, diff, diffStat(diff), ['U9'], { findings: [] })).toEqual(before);
   });
 });

@@ -181,6 +181,11 @@ export interface Store {
   /** Gives a run to a new owner if it still has `previous`; records owner.adopted. */
   adoptRun(runId: string, previous: string | null, owner: string): RunRecord | undefined;
   verifyAudit(): AuditReport;
+  /**
+   * Why the run's row disagrees with its own events (state, requester, approver, diff hash) or
+   * their hashes, or undefined when it agrees. The approval path refuses a run that disagrees.
+   */
+  runAgreesWithChain(runId: string): string | undefined;
   /** Whether the database takes writes now (takes and drops the write lock; writes nothing). */
   writable(): boolean;
   countByState(): Record<string, number>;

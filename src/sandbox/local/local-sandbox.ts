@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, readFile, realpath, rm, stat } from 'node:fs/promises';
+import { chown, lchown, lstat, mkdir, open, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { AirlockError } from '../../errors.js';
 import {
@@ -14,7 +14,14 @@ import { diffAgainst } from '../../runs/workspace-git.js';
 import { commandEnv } from '../command-env.js';
 import { cancelledBeforeStart } from '../not-started.js';
 import { OutputCapture } from '../output-capture.js';
-import { bubblewrapWorks, bwrapArgs, SANDBOX_HOME, SANDBOX_WORKDIR } from './bubblewrap.js';
+import {
+  type BwrapLayout,
+  bubblewrapProblem,
+  bwrapCommand,
+  SANDBOX_HOME,
+  SANDBOX_WORKDIR,
+} from './bubblewrap.js';
+import { adoptTree, type SandboxIdentity, sandboxIdentity, writeEtcFiles } from './sandbox-identity.js';
 
 const NONE_WARNING =
   'WARNING: sandbox.local.isolation is none, so local sandbox commands run as plain processes with network ' +
@@ -27,26 +34,49 @@ const NO_BWRAP_WARNING =
   'with network access and the host filesystem visible. Install bubblewrap (apt-get install bubblewrap) ' +
   'or use AIRLOCK_SANDBOX=kubernetes for isolation.';
 
+/**
+ * Masked even though /usr is bound: where locally installed software keeps its configuration, and
+ * so a likely home for an airlock.yaml and the .env beside it.
+ */
+const ALWAYS_HIDDEN = ['/usr/local/etc'];
+
+/** The policy's `sandbox.local` settings, as the provider takes them. */
+export interface LocalSandboxOptions {
+  isolation?: LocalIsolation;
+  /** Host paths masked wherever a bound directory would show them (the data directory always is). */
+  hide?: string[];
+  /** Extra host paths bound read-only at the same path; the data directory may not be among them. */
+  bind?: string[];
+  uid?: number;
+  gid?: number;
+}
+
 export class LocalSandboxProvider implements SandboxProvider {
   readonly kind = 'local' as const;
   readonly warning?: string;
   private readonly useBwrap: boolean;
+  private readonly identity: SandboxIdentity;
+  private readonly dataDir: string;
 
   constructor(
     private readonly root: string,
-    private readonly opts: { isolation?: LocalIsolation; hide?: string[] } = {},
+    private readonly opts: LocalSandboxOptions = {},
   ) {
     const isolation = opts.isolation ?? 'auto';
-    const works = isolation !== 'none' && bubblewrapWorks();
-    if (isolation === 'bubblewrap' && !works) {
+    this.dataDir = resolve(root, '..');
+    // Without bubblewrap commands run as airlock itself, so a uid in the policy has nothing to apply to.
+    this.identity = sandboxIdentity(isolation === 'none' ? {} : opts);
+    for (const path of opts.bind ?? []) refuseDataDirBind(path, this.dataDir);
+    const problem = isolation === 'none' ? undefined : bubblewrapProblem(this.identity, opts.bind ?? []);
+    if (isolation === 'bubblewrap' && problem) {
       throw new AirlockError(
         'sandbox_failed',
-        'sandbox.local.isolation is bubblewrap but bwrap is missing or cannot create namespaces here.',
+        `sandbox.local.isolation is bubblewrap but bubblewrap does not work here: ${problem}`,
       );
     }
-    this.useBwrap = works;
+    this.useBwrap = isolation !== 'none' && !problem;
     if (isolation === 'none') this.warning = NONE_WARNING;
-    else if (!works) this.warning = NO_BWRAP_WARNING;
+    else if (problem) this.warning = `${NO_BWRAP_WARNING} Why: ${problem}`;
   }
 
   get isolated(): boolean {
@@ -56,14 +86,28 @@ export class LocalSandboxProvider implements SandboxProvider {
   async create(runId: string): Promise<Sandbox> {
     const dir = this.dirFor(runId);
     await rm(dir, { recursive: true, force: true });
-    for (const sub of ['ws', 'home', 'tmp']) await mkdir(join(dir, sub), { recursive: true });
+    for (const sub of ['ws', 'home', 'tmp']) {
+      await mkdir(join(dir, sub), { recursive: true });
+      if (this.owner) await chown(join(dir, sub), this.owner.uid, this.owner.gid);
+    }
     return this.open(runId, dir);
   }
 
   async attach(runId: string): Promise<Sandbox | undefined> {
     const dir = this.dirFor(runId);
     const found = await stat(join(dir, 'ws')).catch(() => undefined);
-    return found?.isDirectory() ? this.open(runId, dir) : undefined;
+    if (!found?.isDirectory()) return undefined;
+    // A sandbox made before commands dropped to this uid (or under another policy uid) is handed over.
+    const owner = this.owner;
+    if (owner && (found.uid !== owner.uid || found.gid !== owner.gid)) {
+      for (const sub of ['ws', 'home', 'tmp']) await adoptTree(join(dir, sub), owner);
+    }
+    return this.open(runId, dir);
+  }
+
+  /** The owner of the sandbox's files when airlock is root and commands run as another uid. */
+  private get owner(): SandboxIdentity | undefined {
+    return this.useBwrap && this.identity.fromRoot ? this.identity : undefined;
   }
 
   private dirFor(runId: string): string {
@@ -71,9 +115,41 @@ export class LocalSandboxProvider implements SandboxProvider {
     return resolve(this.root, runId);
   }
 
-  private open(runId: string, dir: string): LocalSandbox {
-    return new LocalSandbox(runId, dir, this.useBwrap, [resolve(this.root, '..'), ...(this.opts.hide ?? [])]);
+  private async open(runId: string, dir: string): Promise<LocalSandbox> {
+    if (!this.useBwrap) return new LocalSandbox(runId, dir);
+    const files = await writeEtcFiles(dir, this.identity);
+    const layout: BwrapLayout = {
+      workspace: join(dir, 'ws'),
+      home: join(dir, 'home'),
+      tmp: join(dir, 'tmp'),
+      ...files,
+      bind: this.opts.bind ?? [],
+      hide: [this.dataDir, ...ALWAYS_HIDDEN, ...(this.opts.hide ?? [])],
+    };
+    return new LocalSandbox(runId, dir, { layout, identity: this.identity, owner: this.owner });
   }
+}
+
+/** A bind that shows the data directory (or lies in it) would undo the point of the allow-list. */
+function refuseDataDirBind(path: string, dataDir: string): void {
+  const inside = (a: string, b: string) => {
+    const rel = relative(b, a);
+    return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+  };
+  if (!isAbsolute(path) || resolve(path) === '/' || inside(dataDir, path) || inside(path, dataDir)) {
+    throw new AirlockError(
+      'config_invalid',
+      `sandbox.local.bind entry ${path} is not allowed: binds are absolute paths other than /, ` +
+        `and never the data directory ${dataDir} or a folder holding it.`,
+    );
+  }
+}
+
+/** How a bubblewrapped sandbox runs: its host layout, the identity commands take, who owns its files. */
+interface BwrapSetup {
+  layout: BwrapLayout;
+  identity: SandboxIdentity;
+  owner?: SandboxIdentity;
 }
 
 export class LocalSandbox implements Sandbox {
@@ -83,8 +159,7 @@ export class LocalSandbox implements Sandbox {
   constructor(
     readonly runId: string,
     private readonly dir: string,
-    private readonly bwrap: boolean,
-    private readonly hide: string[],
+    private readonly bwrap?: BwrapSetup,
   ) {
     this.ws = join(dir, 'ws');
     this.workdir = bwrap ? SANDBOX_WORKDIR : this.ws;
@@ -94,39 +169,18 @@ export class LocalSandbox implements Sandbox {
   async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const cwd = this.resolveInside(opts.cwd ?? this.workdir);
     if (opts.signal?.aborted) return cancelledBeforeStart();
-    const home = this.bwrap ? SANDBOX_HOME : join(this.dir, 'home');
-    const tmp = this.bwrap ? '/tmp' : join(this.dir, 'tmp');
-    const env = commandEnv(home, tmp);
-    const [file, args, spawnEnv] = this.bwrap
-      ? [
-          'bwrap',
-          [
-            ...bwrapArgs(
-              {
-                workspace: this.ws,
-                home: join(this.dir, 'home'),
-                tmp: join(this.dir, 'tmp'),
-                hide: this.hide,
-              },
-              env,
-              cwd.inner,
-            ),
-            '--info-fd',
-            '3',
-            'bash',
-            '-c',
-            command,
-          ],
-          { PATH: env.PATH },
-        ]
-      : ['bash', ['-c', command], env];
-    return runProcess(
-      file,
-      args as string[],
-      { cwd: this.bwrap ? this.ws : cwd.host, env: spawnEnv as NodeJS.ProcessEnv },
-      opts,
-      this.bwrap,
-    );
+    if (!this.bwrap) {
+      const env = commandEnv(join(this.dir, 'home'), join(this.dir, 'tmp'));
+      return runProcess('bash', ['-c', command], { cwd: cwd.host, env }, opts);
+    }
+    const env = commandEnv(SANDBOX_HOME, '/tmp');
+    const { layout, identity } = this.bwrap;
+    const args = [
+      '--info-fd',
+      '3',
+      ...bwrapCommand(layout, identity, env, cwd.inner, ['bash', '-c', command]),
+    ];
+    return runProcess('bwrap', args, { cwd: this.ws, env: { PATH: env.PATH } }, opts, true);
   }
 
   async readFile(path: string): Promise<Buffer> {
@@ -140,7 +194,15 @@ export class LocalSandbox implements Sandbox {
     // Check the deepest existing ancestor before creating anything, so a refused write
     // through a symlinked directory leaves nothing behind outside the workspace.
     await this.assertNoEscape(await deepestExisting(dirname(host)));
-    await mkdir(dirname(host), { recursive: true });
+    const firstMade = await mkdir(dirname(host), { recursive: true });
+    const owner = this.bwrap?.owner;
+    if (owner && firstMade) {
+      // Directories airlock made (as root) belong to the sandbox user, who must be able to write in them.
+      for (let made = dirname(host); ; made = dirname(made)) {
+        await lchown(made, owner.uid, owner.gid);
+        if (made === firstMade || made === dirname(made)) break;
+      }
+    }
     let target = host;
     const link = await lstat(host).catch(() => undefined);
     if (link?.isSymbolicLink()) {
@@ -161,6 +223,8 @@ export class LocalSandbox implements Sandbox {
       0o644,
     );
     try {
+      // A file airlock made as root goes to the sandbox user, who must be able to change it.
+      if (owner && (await handle.stat()).uid !== owner.uid) await handle.chown(owner.uid, owner.gid);
       await handle.writeFile(data);
     } finally {
       await handle.close();

@@ -1,6 +1,12 @@
 import type { DiffStat } from '../../runs/diffstat.js';
 import { formatDiffStat } from '../../runs/diffstat.js';
 import type { RunRecord } from '../../runs/ports/store.js';
+import {
+  protectedEntries,
+  SENSITIVE_KIND_LABELS,
+  type SensitiveFinding,
+  type SensitiveReview,
+} from '../../runs/sensitive-changes.js';
 import { codeBlock, escapeMrkdwn, fit, LIMITS } from './limits.js';
 
 export const APPROVE_ACTION = 'airlock_approve';
@@ -24,12 +30,16 @@ function mention(id: string): string {
   return id.startsWith('S') ? `<!subteam^${id}>` : `<@${id}>`;
 }
 
-/** Summary, diffstat, the diff (inline when short) and the three buttons. */
+/**
+ * Summary, diffstat, the diff (inline when short), what deserves a second look, and the buttons:
+ * all three, or only Request changes and Reject when policy lets nobody approve (`sensitive.refusal`).
+ */
 export function approvalMessage(
   run: RunRecord,
   diff: string,
   stat: DiffStat,
   approvers: string[],
+  sensitive?: Pick<SensitiveReview, 'findings' | 'refusal'>,
 ): { text: string; blocks: unknown[]; attachDiff: boolean } {
   const attachDiff = diff.length > INLINE_DIFF_CHARS;
   const blocks: unknown[] = [
@@ -52,6 +62,7 @@ export function approvalMessage(
       type: 'context',
       elements: [{ type: 'mrkdwn', text: 'The full diff is attached below as a file.' }],
     });
+  blocks.push(...sensitiveBlocks(sensitive));
   const who = approvers.length ? approvers.map(mention).join(' ') : 'nobody is configured';
   blocks.push(
     {
@@ -63,24 +74,88 @@ export function approvalMessage(
         },
       ],
     },
-    approvalButtons(run),
+    approvalButtons(run, sensitive?.refusal === undefined),
   );
   return { text: `Ready for review: ${run.repo} (run ${run.id})`, blocks, attachDiff };
 }
 
-function approvalButtons(run: RunRecord): unknown {
+/** Findings listed in one section: at most this many lines, then "and N more". */
+export const FINDINGS_SHOWN = 25;
+
+function code(text: string): string {
+  return `\`${escapeMrkdwn(text.replaceAll('`', "'").replaceAll('\n', ' '))}\``;
+}
+
+function findingLine(f: SensitiveFinding): string {
+  return `• *${escapeMrkdwn(SENSITIVE_KIND_LABELS[f.kind])}* ${code(f.path)}: ${escapeMrkdwn(f.reason)}`;
+}
+
+/** "Deserves a second look", who protected paths need, and why nobody may approve, if so. */
+function sensitiveBlocks(sensitive: Pick<SensitiveReview, 'findings' | 'refusal'> | undefined): unknown[] {
+  const blocks: unknown[] = [];
+  const findings = sensitive?.findings ?? [];
+  if (sensitive?.refusal !== undefined)
+    blocks.push({
+      type: 'section',
+      text: {
+        type: 'mrkdwn',
+        text: fit(
+          `:no_entry: *This diff cannot be approved.* ${escapeMrkdwn(sensitive.refusal)}`,
+          LIMITS.sectionText,
+          '…',
+        ),
+      },
+    });
+  if (findings.length) {
+    const heading = '*Deserves a second look*';
+    const lines: string[] = [];
+    let length = heading.length;
+    for (const [i, f] of findings.entries()) {
+      const rest = findings.length - i;
+      const more = `\n…and ${rest} more: read the diff`;
+      const line = `\n${fit(findingLine(f), 500, '…')}`;
+      const tail = rest > 1 ? more.length : 0;
+      if (i >= FINDINGS_SHOWN || length + line.length + tail > LIMITS.sectionText) {
+        lines.push(more);
+        break;
+      }
+      lines.push(line);
+      length += line.length;
+    }
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `${heading}${lines.join('')}` } });
+  }
+  const entries = protectedEntries(findings);
+  if (entries.length) {
+    const lines = entries.map(
+      (e) =>
+        `• ${code(e.pattern)} (${e.paths.length} file${e.paths.length === 1 ? '' : 's'}): ${e.approvers.map(mention).join(' ')}`,
+    );
+    const intro =
+      entries.length === 1
+        ? '*Protected paths changed.* Only these may approve:'
+        : '*Protected paths changed.* The approver must be listed for every entry:';
+    blocks.push({
+      type: 'section',
+      text: { type: 'mrkdwn', text: fit([intro, ...lines].join('\n'), LIMITS.sectionText, '\n…') },
+    });
+  }
+  return blocks;
+}
+
+function approvalButtons(run: RunRecord, approvable = true): unknown {
   const value = approvalValue(run);
+  const approve = {
+    type: 'button',
+    action_id: APPROVE_ACTION,
+    text: { type: 'plain_text', text: 'Approve & push' },
+    style: 'primary',
+    value,
+  };
   return {
     type: 'actions',
     block_id: 'airlock_approval_actions',
     elements: [
-      {
-        type: 'button',
-        action_id: APPROVE_ACTION,
-        text: { type: 'plain_text', text: 'Approve & push' },
-        style: 'primary',
-        value,
-      },
+      ...(approvable ? [approve] : []),
       {
         type: 'button',
         action_id: CHANGES_ACTION,
