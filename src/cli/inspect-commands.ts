@@ -1,9 +1,11 @@
 import type { App } from '../composition-root.js';
+import { repoPolicy } from '../config/policy.js';
 import { AirlockError } from '../errors.js';
 import { diffStat, formatDiffStat } from '../runs/diffstat.js';
 import { describeOwner, ownerGone } from '../runs/owner-lease.js';
 import type { RunRecord } from '../runs/ports/store.js';
 import { isTerminal } from '../runs/run-state.js';
+import { findSensitiveChanges } from '../runs/sensitive-changes.js';
 import { formatChainPoint, GENESIS_HASH, parseChainPoint } from '../store/audit-chain.js';
 
 type Out = { write(s: string): unknown };
@@ -98,6 +100,11 @@ export function showCommand(app: App, runId: string, opts: { json?: boolean }, o
     );
   }
   if (diff) {
+    const findings = findSensitiveChanges(diff, repoPolicy(app.policy, run.repo));
+    if (findings.length) {
+      out.write('\ndeserves a second look:\n');
+      for (const f of findings) out.write(`  ${f.path}: ${f.reason}\n`);
+    }
     out.write(
       `\ndiff (sha256 ${run.diffSha256}):\n${formatDiffStat(diffStat(diff.toString('utf8')))}\n\n${diff.toString('utf8')}\n`,
     );

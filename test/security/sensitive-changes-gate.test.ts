@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ScriptStep } from '../fakes/anthropic-server.js';
 import { eventually, type Harness, startHarness } from '../support/bot-harness.js';
+import { runCli } from '../support/run-cli.js';
 import { approve, buttonsOf } from '../support/slack-thread.js';
 
 const CHANNEL = 'C0DEV';
@@ -67,6 +68,12 @@ describe('sensitive changes at the gate', () => {
     expect(text).toContain('allow_ci_changes');
     expect(buttonsOf(message).map((b) => b.action_id)).not.toContain('airlock_approve');
     expect(h.github.pushes).toEqual([]);
+    // `airlock show` names them too.
+    const runId = h.app.store.listRuns()[0]?.id as string;
+    const show = await runCli(['show', runId], h.env);
+    expect(show.stdout).toContain('deserves a second look:');
+    expect(show.stdout).toMatch(/\.github\/workflows\/deploy\.yml: CI definition added/);
+    expect(show.stdout).toMatch(/passwd-link: symlink added → \/etc\/passwd/);
   });
 
   it('with allow_ci_changes the change can be approved, and the PR body names it too', async () => {
