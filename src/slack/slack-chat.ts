@@ -209,10 +209,13 @@ export class SlackChat implements Chat {
     );
   }
 
-  private async markDecided(run: RunRecord, channel: string, line: string): Promise<void> {
+  /** The approval message as it was posted for the run's current diff, and where it is. */
+  private shownApproval(
+    run: RunRecord,
+  ): { ts: string; original: ReturnType<typeof approvalMessage> } | undefined {
     const ts = this.threads.get(run.id)?.approvalTs;
     const diff = run.diffSha256 ? this.store.diff(run.id, run.diffSha256) : undefined;
-    if (!ts || !diff) return;
+    if (!ts || !diff) return undefined;
     const text = diff.toString('utf8');
     const original = approvalMessage(
       run,
@@ -221,6 +224,13 @@ export class SlackChat implements Chat {
       this.opts.approvers(run),
       this.opts.review(run, text),
     );
+    return { ts, original };
+  }
+
+  private async markDecided(run: RunRecord, channel: string, line: string): Promise<void> {
+    const shown = this.shownApproval(run);
+    if (!shown) return;
+    const { ts, original } = shown;
     this.outbox.coalesce(
       `approval:${run.id}`,
       'chat.update',
@@ -231,17 +241,9 @@ export class SlackChat implements Chat {
 
   private async markSuperseded(run: RunRecord, channel: string, by: string): Promise<void> {
     // The run still holds the diff that was shown: the next one is taken when the agent stops.
-    const ts = this.threads.get(run.id)?.approvalTs;
-    const diff = run.diffSha256 ? this.store.diff(run.id, run.diffSha256) : undefined;
-    if (!ts || !diff) return;
-    const text = diff.toString('utf8');
-    const original = approvalMessage(
-      run,
-      text,
-      diffStat(text),
-      this.opts.approvers(run),
-      this.opts.review(run, text),
-    );
+    const shown = this.shownApproval(run);
+    if (!shown) return;
+    const { ts, original } = shown;
     const note = {
       type: 'context',
       elements: [
