@@ -3,6 +3,7 @@ import { limitsFor, type RepoPolicy, repoPolicy } from '../config/policy.js';
 import { AirlockError, messageOf } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { runAgentSession, type SessionOptions } from './agent-session.js';
+import { approvalRefusal, chainRefusal } from './approval-gate.js';
 import { type Approver, type Decision, mayApprove, mayRequest } from './approval-policy.js';
 import { branchName, newRunId } from './branch-name.js';
 import { diffStat, formatDiffStat } from './diffstat.js';
@@ -12,12 +13,7 @@ import { pullRequestBody, pullRequestTitle } from './pull-request-text.js';
 import type { RunPorts } from './run-context.js';
 import { isTerminal, RUN_STATES, type RunState } from './run-state.js';
 import { attachSandbox, type PreparedSandbox, prepareSandbox } from './sandbox-preparation.js';
-import {
-  findSensitiveChanges,
-  mayAnyoneApprove,
-  mayApproveSensitive,
-  protectedEntries,
-} from './sensitive-changes.js';
+import { findSensitiveChanges } from './sensitive-changes.js';
 import { isTestCommand } from './test-commands.js';
 import { reportToTicket, type TicketResult } from './ticket-report.js';
 
@@ -366,20 +362,14 @@ export class RunLifecycle {
     const result = this.move(runId, {
       from: ['awaiting_approval'],
       to: 'pushing',
-      check: (current) => {
-        const where = opts.check?.(current);
-        if (where) return where;
-        if ('person' in actor) {
-          const decision = mayApprove(policy, actor.person, current.requester);
-          if (!decision.allowed) return decision.reason;
-        }
-        if (current.diffSha256 !== diffSha256)
-          return 'The diff changed since this approval was requested; review the newest diff.';
-        const since = current.awaitingSince ? Date.parse(current.awaitingSince) : this.now();
-        if (since + policy.approval_ttl <= this.now())
-          return 'This approval request has expired; ask for the run again.';
-        return this.chainRefusal(current) ?? this.sensitiveRefusal(current, actor);
-      },
+      check: (current) =>
+        approvalRefusal(this.ports, current, {
+          actor,
+          diffSha256,
+          policy,
+          now: this.now(),
+          where: opts.check,
+        }),
       event: {
         type: 'approval.granted',
         data: { by, diff_sha256: diffSha256, approved_at: approvedAt, headless: 'operator' in actor },
@@ -524,7 +514,7 @@ export class RunLifecycle {
         const where = opts.check?.(current);
         if (where) return where;
         if (!current.retryable) return 'Only a run whose push failed can be retried.';
-        const tampered = this.chainRefusal(current);
+        const tampered = chainRefusal(this.ports, current);
         if (tampered) return tampered;
         if ('person' in actor) {
           const decision = mayApprove(policy, actor.person, current.requester);
@@ -753,36 +743,6 @@ export class RunLifecycle {
     } catch (error) {
       this.ports.logger.warn({ run_id: runId, err: messageOf(error) }, 'could not destroy the sandbox');
     }
-  }
-
-  /** A run whose row was edited behind the audit log's back is never pushed. */
-  private chainRefusal(run: RunRecord): string | undefined {
-    const disagreement = this.ports.store.runAgreesWithChain(run.id);
-    if (!disagreement) return undefined;
-    this.ports.logger.error({ run_id: run.id, err: disagreement }, 'run disagrees with the audit log');
-    return `This run's record disagrees with the audit log (${disagreement}); nothing is pushed. Run \`airlock audit verify\`.`;
-  }
-
-  /**
-   * What the diff itself forbids (DESIGN.md §5): `.git` paths never; CI definitions only where the
-   * repository allows them; protected paths only by their approvers (never headless). Read from the
-   * stored diff inside the approval transaction, against the policy as it is now.
-   */
-  private sensitiveRefusal(run: RunRecord, actor: Actor): string | undefined {
-    const diff = run.diffSha256 ? this.ports.store.diff(run.id, run.diffSha256) : undefined;
-    if (!diff) return 'The approved diff is missing from the store; nothing can be pushed.';
-    const policy = this.policyOf(run);
-    const findings = findSensitiveChanges(diff, policy);
-    if ('person' in actor) {
-      const decision = mayApproveSensitive(findings, policy, actor.person, run.repo);
-      return decision.allowed ? undefined : decision.reason;
-    }
-    const anyone = mayAnyoneApprove(findings, policy, run.repo);
-    if (!anyone.allowed) return anyone.reason;
-    const guarded = protectedEntries(findings);
-    return guarded.length
-      ? `This diff changes protected paths (${guarded.map((g) => g.pattern).join(', ')}), which need their approvers' click; it cannot be pushed headless.`
-      : undefined;
   }
 
   /** May this actor reject, cancel or request changes? The requester, an approver, or the operator. */
