@@ -64,6 +64,15 @@ export function showCommand(app: App, runId: string, opts: { json?: boolean }, o
   out.write(
     `${totals.steps} model turns · ${totals.inputTokens + totals.outputTokens} tokens · $${totals.costUsd.toFixed(4)}\n`,
   );
+  const loaded = events.find((e) => e.type === 'instructions.loaded')?.data as
+    | { operator_chars: number; repository: { path: string; bytes: number; truncated: boolean } | null }
+    | undefined;
+  if (loaded) {
+    const repo = loaded.repository;
+    out.write(
+      `instructions: ${loaded.operator_chars ? `the policy's (${loaded.operator_chars} characters)` : 'none from the policy'}; ${repo ? `the repository's ${repo.path} (${repo.bytes} bytes${repo.truncated ? ', cut' : ''})` : 'no AGENTS.md, CLAUDE.md or .github/copilot-instructions.md'}\n`,
+    );
+  }
   if (run.branch) out.write(`branch ${run.branch}\n`);
   if (run.prUrl) out.write(`pull request ${run.prUrl}\n`);
   if (run.error) out.write(`error: ${run.error}\n`);

@@ -123,6 +123,11 @@ const repoSchema = z
     limits: limitsOverrideSchema.optional(),
     // Paths with their own approvers: one person who approves must be in every entry touched.
     protected_paths: z.array(protectedPathSchema).default([]),
+    // Server-side notes for the agent on this repository; they win over the repository's AGENTS.md.
+    instructions: z
+      .string()
+      .max(32 * 1024, 'keep instructions under 32 KiB')
+      .optional(),
     // CI definitions run with the repository's secrets: changes to them are refused unless true.
     allow_ci_changes: z.boolean().default(false),
   })

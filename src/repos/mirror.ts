@@ -60,6 +60,19 @@ export class Mirrors {
     }
   }
 
+  /**
+   * A regular file's bytes at `sha`, or undefined when the path is absent or is not a regular file
+   * (a symlink's target is never followed: the repository decides no host path airlock reads).
+   */
+  async readFile(repo: string, sha: string, path: string): Promise<Buffer | undefined> {
+    const cwd = this.pathFor(repo);
+    const entry = await gitText(['ls-tree', '-z', sha, '--', path], { cwd }).catch(() => '');
+    const match = /^(\d{6}) blob ([0-9a-f]+)\t/.exec(entry);
+    if (!match || (match[1] !== '100644' && match[1] !== '100755')) return undefined;
+    const { stdout } = await git(['cat-file', 'blob', match[2] as string], { cwd });
+    return stdout;
+  }
+
   /** A tar stream of the tree at `sha`: the run's snapshot. */
   snapshot(repo: string, sha: string): Readable {
     const child = spawn('git', ['archive', '--format=tar', sha], {

@@ -25,4 +25,8 @@ export class MirroredRepositories implements RepositorySource {
   snapshot(repo: string, sha: string): Readable {
     return this.mirrors.snapshot(repo, sha);
   }
+
+  readFile(repo: string, sha: string, path: string): Promise<Buffer | undefined> {
+    return this.mirrors.readFile(repo, sha, path);
+  }
 }

@@ -2,11 +2,12 @@ import type { AgentEvent } from '../agent/agent-events.js';
 import { AgentLoop, type AgentStop } from '../agent/agent-loop.js';
 import { priceFor } from '../agent/pricing.js';
 import { systemPrompt } from '../agent/system-prompt.js';
-import { limitsFor } from '../config/policy.js';
+import { limitsFor, repoPolicy } from '../config/policy.js';
 import { rebuildConversation, withUserText } from './conversation.js';
 import type { Message } from './ports/model.js';
 import type { Sandbox } from './ports/sandbox.js';
 import type { RunRecord } from './ports/store.js';
+import { loadRepositoryNotes } from './repository-instructions.js';
 import type { RunPorts } from './run-context.js';
 import { TranscriptRecorder } from './transcript-recorder.js';
 
@@ -84,12 +85,16 @@ export async function runAgentSession(
     onEvent: (e) => recorder.handle(e),
     now,
   });
+  // Read again each session from the base commit, so a resumed run sees exactly what it saw.
+  const notes = run.baseSha ? await loadRepositoryNotes(ports.repos, run.repo, run.baseSha) : undefined;
   return agent.run({
     system: systemPrompt({
       repo: run.repo,
       workdir: sandbox.workdir,
       baseRef: run.baseRef,
       isolated: !ports.sandboxes.warning,
+      operatorInstructions: repoPolicy(ports.policy, run.repo).instructions,
+      repositoryNotes: notes,
     }),
     messages,
     budget: {

@@ -66,6 +66,13 @@ export type RunEvent =
   | { type: 'owner.adopted'; data: { owner: string; previous: string | null } }
   | { type: 'feedback.delivered'; data: Record<string, never> }
   | {
+      type: 'instructions.loaded';
+      data: {
+        operator_chars: number;
+        repository: { path: string; bytes: number; truncated: boolean; sha256: string } | null;
+      };
+    }
+  | {
       type: 'model.turn';
       data: {
         turn_id: number;

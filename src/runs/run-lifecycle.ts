@@ -10,6 +10,7 @@ import { diffStat, formatDiffStat } from './diffstat.js';
 import { describeOwner, type OwnerLease, ownerGone } from './owner-lease.js';
 import type { RunRecord, TransitionChange, TransitionResult } from './ports/store.js';
 import { pullRequestBody, pullRequestTitle } from './pull-request-text.js';
+import { loadRepositoryNotes } from './repository-instructions.js';
 import type { RunPorts } from './run-context.js';
 import { isTerminal, RUN_STATES, type RunState } from './run-state.js';
 import { attachSandbox, type PreparedSandbox, prepareSandbox } from './sandbox-preparation.js';
@@ -176,6 +177,7 @@ export class RunLifecycle {
         },
       );
       this.log(run).info({ base_sha: baseSha }, 'sandbox ready');
+      await this.recordInstructions(run, baseSha);
       this.must(
         this.move(run.id, {
           from: ['provisioning'],
@@ -319,6 +321,20 @@ export class RunLifecycle {
     this.fail(runId, cancelled ? 'Cancelled.' : messageOf(error), { cancelled });
     await this.destroySandbox(runId);
     return error;
+  }
+
+  /** Which notes the agent works under, for the record and `airlock show` (the text stays in git). */
+  private async recordInstructions(run: RunRecord, baseSha: string): Promise<void> {
+    const notes = await loadRepositoryNotes(this.ports.repos, run.repo, baseSha);
+    this.ports.store.appendEvent(run.id, {
+      type: 'instructions.loaded',
+      data: {
+        operator_chars: this.policyOf(run).instructions?.trim().length ?? 0,
+        repository: notes
+          ? { path: notes.path, bytes: notes.bytes, truncated: notes.truncated, sha256: notes.sha256 }
+          : null,
+      },
+    });
   }
 
   /** After a session: a finished agent with a diff awaits approval; no diff is done with no changes. */

@@ -147,6 +147,7 @@ const NO_TICKETS: Tickets = {
 const REPOS: RepositorySource = {
   fetchBase: async () => BASE_SHA,
   snapshot: () => Readable.from([Buffer.from('tar')]),
+  readFile: async () => undefined,
 };
 
 export const POLICY = `

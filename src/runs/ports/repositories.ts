@@ -4,4 +4,6 @@ import type { Readable } from 'node:stream';
 export interface RepositorySource {
   fetchBase(repo: string, base: string): Promise<string>;
   snapshot(repo: string, sha: string): Readable;
+  /** A regular file at `sha` (never a symlink's target), or undefined. */
+  readFile(repo: string, sha: string, path: string): Promise<Buffer | undefined>;
 }
