@@ -743,11 +743,9 @@ export class RunLifecycle {
       ended.push(result.run);
       await this.destroySandbox(run.id);
     }
-    for (const id of gone) {
-      const owner = id ? owners.get(id) : undefined;
-      if (owner && !store.listRuns({ states: ACTIVE, limit: 100_000 }).some((r) => r.ownerId === id))
-        store.releaseOwner(owner.id);
-    }
+    // A gone owner's row goes once no active run points at it (one read, not one per owner).
+    const stillOwning = new Set(store.listRuns({ states: ACTIVE, limit: 100_000 }).map((r) => r.ownerId));
+    for (const id of gone) if (id && owners.has(id) && !stillOwning.has(id)) store.releaseOwner(id);
     return { adopted, ended };
   }
 
