@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { type ZodError, z } from 'zod';
+import { parseHostRule } from '../egress/host-rule.js';
 import { AirlockError } from '../errors.js';
 
 const repoName = z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'expected owner/name');
@@ -104,6 +105,20 @@ const protectedPathSchema = z
   })
   .strict();
 
+/** A `network.setup` / `network.agent` entry (egress/host-rule.ts): host, *.domain or IP, optional :port. */
+const hostRule = z.string().superRefine((text, ctx) => {
+  const rule = parseHostRule(text);
+  if (typeof rule === 'string') ctx.addIssue({ code: 'custom', message: rule });
+});
+
+/** Hosts the egress gateway lets a sandbox reach, by phase (DESIGN.md §4). */
+const networkSchema = z
+  .object({
+    setup: z.array(hostRule).max(256).optional(),
+    agent: z.array(hostRule).max(256).optional(),
+  })
+  .strict();
+
 const repoSchema = z
   .object({
     url: z.string().min(1).optional(),
@@ -130,6 +145,8 @@ const repoSchema = z
       .optional(),
     // CI definitions run with the repository's secrets: changes to them are refused unless true.
     allow_ci_changes: z.boolean().default(false),
+    // Hosts reachable through the egress gateway; a phase given here replaces the top-level list.
+    network: networkSchema.optional(),
   })
   .strict();
 
@@ -182,6 +199,8 @@ const policySchema = z
       .strict()
       .optional(),
     limits: limitsSchema.default(limitsSchema.parse({})),
+    // Hosts every repository's sandboxes may reach through the egress gateway (default: none).
+    network: networkSchema.default({}),
     sandbox: z
       .object({
         image: z.string().default('ghcr.io/airlock-dev/sandbox:latest'),
@@ -315,4 +334,9 @@ export function repoPolicy(policy: Policy, repo: string): RepoPolicy {
 /** The limits that apply to a repository: its overrides on top of the global ones. */
 export function limitsFor(policy: Policy, repo: string): Limits {
   return { ...policy.limits, ...repoPolicy(policy, repo).limits };
+}
+
+/** What a repository's sandbox may reach in `phase`: its own list, else the top-level one. */
+export function networkFor(policy: Policy, repo: string, phase: 'setup' | 'agent'): string[] {
+  return repoPolicy(policy, repo).network?.[phase] ?? policy.network[phase] ?? [];
 }

@@ -12,6 +12,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
+import { BRIDGE_NODE, BRIDGE_PORT, BRIDGE_SCRIPT, BRIDGE_SOCKET } from './egress-bridge.js';
 import type { SandboxIdentity } from './sandbox-identity.js';
 
 /** Where a local sandbox's pieces are on the host, and what the policy adds or masks. */
@@ -27,6 +28,8 @@ export interface BwrapLayout {
   bind: string[];
   /** Paths masked (empty) wherever a bound directory would show them: the policy's `hide`, the data dir. */
   hide: string[];
+  /** The egress gateway's route: its socket, the bridge program and a node binary to run it. */
+  egress?: { socket: string; bridge: string; node: string };
 }
 
 export const SANDBOX_WORKDIR = '/workspace';
@@ -124,7 +127,14 @@ export function bwrapCommand(
   const roots = visibleRoots(layout.bind);
   const args: string[] = [];
   // bwrap makes the parents of its mount points 0700 when it runs as root: make them searchable first.
-  for (const dir of parentsToMake([...roots, SANDBOX_HOME, '/var/tmp', '/etc/passwd'], roots)) {
+  const mountPoints = [
+    ...roots,
+    SANDBOX_HOME,
+    '/var/tmp',
+    '/etc/passwd',
+    ...(layout.egress ? [BRIDGE_SCRIPT] : []),
+  ];
+  for (const dir of parentsToMake(mountPoints, roots)) {
     args.push('--perms', '0755', '--dir', dir);
   }
   for (const { path, link } of systemEntries()) {
@@ -148,6 +158,10 @@ export function bwrapCommand(
     args.push('--symlink', '../tmp', '/var/tmp');
   }
   args.push('--bind', layout.home, SANDBOX_HOME, '--bind', layout.workspace, SANDBOX_WORKDIR);
+  if (layout.egress) {
+    args.push('--ro-bind', layout.egress.node, BRIDGE_NODE, '--ro-bind', layout.egress.bridge, BRIDGE_SCRIPT);
+    args.push('--bind', layout.egress.socket, BRIDGE_SOCKET);
+  }
   // Not recursive: the root tmpfs (and the directories bwrap made in it) only.
   args.push('--remount-ro', '/');
   if (id.fromRoot) {
@@ -160,7 +174,11 @@ export function bwrapCommand(
   args.push('--die-with-parent', '--new-session', '--clearenv');
   for (const [key, value] of Object.entries(env)) args.push('--setenv', key, value);
   args.push('--chdir', cwd);
-  return [...args, '--', ...dropTo(id), ...command];
+  // With a gateway the bridge runs first (as the sandbox's uid) and starts the command itself.
+  const bridged = layout.egress
+    ? [BRIDGE_NODE, BRIDGE_SCRIPT, String(BRIDGE_PORT), BRIDGE_SOCKET, ...command]
+    : command;
+  return [...args, '--', ...dropTo(id), ...bridged];
 }
 
 /** setpriv's arguments when airlock is root: the uid, the gid, no groups, no capabilities at all. */

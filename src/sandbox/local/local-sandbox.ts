@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
-import { constants } from 'node:fs';
+import { constants, mkdirSync } from 'node:fs';
 import { chown, lchown, lstat, mkdir, open, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { type EgressRoutes, proxyEnv } from '../../egress/egress-routes.js';
 import { AirlockError } from '../../errors.js';
 import {
   DEFAULT_MAX_OUTPUT_BYTES,
@@ -21,6 +22,7 @@ import {
   SANDBOX_HOME,
   SANDBOX_WORKDIR,
 } from './bubblewrap.js';
+import { BRIDGE_PROXY_URL, writeBridge } from './egress-bridge.js';
 import { adoptTree, type SandboxIdentity, sandboxIdentity, writeEtcFiles } from './sandbox-identity.js';
 
 const NONE_WARNING =
@@ -49,6 +51,8 @@ export interface LocalSandboxOptions {
   bind?: string[];
   uid?: number;
   gid?: number;
+  /** The egress gateway: each sandbox reaches the network only through it (DESIGN.md §4). */
+  egress?: EgressRoutes;
 }
 
 export class LocalSandboxProvider implements SandboxProvider {
@@ -57,6 +61,9 @@ export class LocalSandboxProvider implements SandboxProvider {
   private readonly useBwrap: boolean;
   private readonly identity: SandboxIdentity;
   private readonly dataDir: string;
+  /** Each open sandbox's route to the gateway, made once per sandbox and process. */
+  private readonly routes = new Map<string, Promise<Route>>();
+  private bridge?: string;
 
   constructor(
     private readonly root: string,
@@ -115,8 +122,29 @@ export class LocalSandboxProvider implements SandboxProvider {
     return resolve(this.root, runId);
   }
 
+  /** The sandbox's way to the gateway: a socket bridged inside, or (unisolated) a loopback port. */
+  private route(key: string): Promise<Route> | undefined {
+    const egress = this.opts.egress;
+    if (!egress) return undefined;
+    let route = this.routes.get(key);
+    if (!route) {
+      route = this.useBwrap
+        ? egress.socketFor(key).then((socket) => ({ socket }))
+        : egress.portFor(key).then((port) => ({ url: `http://127.0.0.1:${port}` }));
+      this.routes.set(key, route);
+    }
+    return route;
+  }
+
+  private async release(key: string): Promise<void> {
+    if (!this.routes.delete(key)) return;
+    await this.opts.egress?.release(key);
+  }
+
   private async open(runId: string, dir: string): Promise<LocalSandbox> {
-    if (!this.useBwrap) return new LocalSandbox(runId, dir);
+    const route = await this.route(runId);
+    const release = () => this.release(runId);
+    if (!this.useBwrap) return new LocalSandbox(runId, dir, undefined, { proxyUrl: route?.url, release });
     const files = await writeEtcFiles(dir, this.identity);
     const layout: BwrapLayout = {
       workspace: join(dir, 'ws'),
@@ -125,9 +153,30 @@ export class LocalSandboxProvider implements SandboxProvider {
       ...files,
       bind: this.opts.bind ?? [],
       hide: [this.dataDir, ...ALWAYS_HIDDEN, ...(this.opts.hide ?? [])],
+      egress: route?.socket
+        ? { socket: route.socket, bridge: this.bridgePath(), node: process.execPath }
+        : undefined,
     };
-    return new LocalSandbox(runId, dir, { layout, identity: this.identity, owner: this.owner });
+    const network = { proxyUrl: route?.socket ? BRIDGE_PROXY_URL : undefined, release };
+    return new LocalSandbox(runId, dir, { layout, identity: this.identity, owner: this.owner }, network);
   }
+
+  private bridgePath(): string {
+    if (!this.bridge) {
+      mkdirSync(this.root, { recursive: true });
+      this.bridge = writeBridge(this.root);
+    }
+    return this.bridge;
+  }
+}
+
+/** How one sandbox reaches the gateway. */
+type Route = { socket?: string; url?: string };
+
+/** The sandbox's side of its route: the proxy its commands are told, and how to close the route. */
+interface SandboxNetwork {
+  proxyUrl?: string;
+  release(): Promise<void>;
 }
 
 /** A bind that shows the data directory (or lies in it) would undo the point of the allow-list. */
@@ -160,6 +209,7 @@ export class LocalSandbox implements Sandbox {
     readonly runId: string,
     private readonly dir: string,
     private readonly bwrap?: BwrapSetup,
+    private readonly network?: SandboxNetwork,
   ) {
     this.ws = join(dir, 'ws');
     this.workdir = bwrap ? SANDBOX_WORKDIR : this.ws;
@@ -170,10 +220,10 @@ export class LocalSandbox implements Sandbox {
     const cwd = this.resolveInside(opts.cwd ?? this.workdir);
     if (opts.signal?.aborted) return cancelledBeforeStart();
     if (!this.bwrap) {
-      const env = commandEnv(join(this.dir, 'home'), join(this.dir, 'tmp'));
+      const env = this.withProxy(commandEnv(join(this.dir, 'home'), join(this.dir, 'tmp')));
       return runProcess('bash', ['-c', command], { cwd: cwd.host, env }, opts);
     }
-    const env = commandEnv(SANDBOX_HOME, '/tmp');
+    const env = this.withProxy(commandEnv(SANDBOX_HOME, '/tmp'));
     const { layout, identity } = this.bwrap;
     const args = [
       '--info-fd',
@@ -181,6 +231,10 @@ export class LocalSandbox implements Sandbox {
       ...bwrapCommand(layout, identity, env, cwd.inner, ['bash', '-c', command]),
     ];
     return runProcess('bwrap', args, { cwd: this.ws, env: { PATH: env.PATH } }, opts, true);
+  }
+
+  private withProxy(env: Record<string, string>): Record<string, string> {
+    return this.network?.proxyUrl ? { ...env, ...proxyEnv(this.network.proxyUrl) } : env;
   }
 
   async readFile(path: string): Promise<Buffer> {
@@ -247,6 +301,7 @@ export class LocalSandbox implements Sandbox {
   }
 
   async destroy(): Promise<void> {
+    await this.network?.release();
     await rm(this.dir, { recursive: true, force: true });
   }
 
