@@ -6,6 +6,7 @@ import type { Dispatcher } from 'undici';
 import { installEgressProxy } from './config/egress-proxy.js';
 import { type AirlockEnv, readEnv, secretValues } from './config/env.js';
 import { loadPolicy, type Policy } from './config/policy.js';
+import { EgressGateway } from './egress/egress-gateway.js';
 import { AirlockError } from './errors.js';
 import { GitPublisher } from './forge/git-publisher.js';
 import {
@@ -23,6 +24,7 @@ import { Redactor } from './log/redactor.js';
 import { createModelClient } from './models/create-model-client.js';
 import { Mirrors } from './repos/mirror.js';
 import { MirroredRepositories } from './repos/repository-source.js';
+import { EgressLedger } from './runs/egress-ledger.js';
 import { OwnerLease } from './runs/owner-lease.js';
 import type { Forge } from './runs/ports/forge.js';
 import type { ModelClient } from './runs/ports/model.js';
@@ -65,6 +67,9 @@ export interface App {
   slackClients: () => { bot: WebClient; app: WebClient } | undefined;
   /** The proxying dispatcher when HTTPS_PROXY/HTTP_PROXY is set, for Socket Mode's WebSocket. */
   egress?: Dispatcher;
+  /** The sandboxes' egress gateway, and the audit of what went through it. */
+  gateway: EgressGateway;
+  egressLedger: EgressLedger;
   close(): void;
 }
 
@@ -119,6 +124,9 @@ export function buildApp(
     return github;
   };
 
+  // Every sandbox's only way out (DESIGN.md §4); each connection lands in the audit log.
+  const egressLedger = new EgressLedger(store, logger);
+  const gateway = new EgressGateway({ logger, onConnection: (record) => egressLedger.record(record) });
   const sandboxes: SandboxProvider =
     env.AIRLOCK_SANDBOX === 'kubernetes'
       ? new KubernetesSandboxes(
@@ -137,6 +145,7 @@ export function buildApp(
           // The policy's folder (an operator's .env may sit beside it) stays out of reach even
           // when it lies under a path the policy binds.
           hide: [...policy.sandbox.local.hide, dirname(resolve(env.AIRLOCK_CONFIG))],
+          egress: gateway,
         });
   if (sandboxes.warning) logger.warn(sandboxes.warning);
 
@@ -163,6 +172,7 @@ export function buildApp(
     policy,
     repos: new MirroredRepositories(mirrors, forgeFor, policy),
     sandboxes,
+    egress: gateway,
     publisher: new GitPublisher(mirrors, forgeFor),
     tickets,
     model,
@@ -213,7 +223,10 @@ export function buildApp(
     model,
     tickets,
     egress,
+    gateway,
+    egressLedger,
     close: () => {
+      void gateway.close();
       owner.stop();
       store.close();
       logger.flush();

@@ -57,6 +57,9 @@ export async function startBot(
     review: (run, diff) => reviewSensitiveChanges(diff, repoPolicy(policy, run.repo), run.repo),
   });
   const runs = new RunService({ lifecycle, store, policy, chat, logger });
+  // Egress by button: a host the agent is refused is named in the thread with Allow for approvers.
+  app.egressLedger.onAgentRefused = (run, refusal) =>
+    chat.notify({ kind: 'egress-refused', run, ...refusal });
   const intake = new SlackIntake({
     runs,
     store,

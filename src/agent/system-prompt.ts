@@ -4,6 +4,8 @@ export function systemPrompt(ctx: {
   workdir: string;
   baseRef: string;
   isolated: boolean;
+  /** The egress gateway's allowance while the agent works; absent when there is no gateway. */
+  network?: { hosts: readonly string[]; askable: boolean };
   /** The operator's notes for this repository (policy `instructions`, kept server-side). */
   operatorInstructions?: string;
   /** The repository's own notes for agents (AGENTS.md and the like): repository content. */
@@ -18,9 +20,7 @@ export function systemPrompt(ctx: {
     "- Run the project's tests or checks that cover your change, and fix what you broke.",
     '- Do not commit, push, or create branches: airlock takes your changes as a diff, shows them to a',
     '  person for approval, and pushes them itself.',
-    ctx.isolated
-      ? '- There is no network access. Do not try to download packages; work with what is installed.'
-      : '- Assume there is no network access; do not download anything.',
+    ...networkLines(ctx),
     '- There are no credentials in this environment. Never ask for or print secrets.',
     '',
     'When you are done, reply without calling a tool: a short summary of what you changed and why,',
@@ -45,4 +45,25 @@ export function systemPrompt(ctx: {
         ]
       : []),
   ].join('\n');
+}
+
+function networkLines(ctx: Parameters<typeof systemPrompt>[0]): string[] {
+  if (!ctx.network) {
+    return [
+      ctx.isolated
+        ? '- There is no network access. Do not try to download packages; work with what is installed.'
+        : '- Assume there is no network access; do not download anything.',
+    ];
+  }
+  const { hosts, askable } = ctx.network;
+  return [
+    "- The network is reached only through airlock's egress gateway (HTTP_PROXY and HTTPS_PROXY are set).",
+    hosts.length
+      ? `  You may reach: ${hosts.join(', ')}. Every other host is refused with HTTP 403.`
+      : '  No host is allowed while you work: every request is refused with HTTP 403. Work with what is installed.',
+    askable
+      ? '  A refusal is shown to the approvers, who may allow that host for this run; you will be told if they do.'
+      : '  Nobody can allow more during this run; say in your summary which host you needed and why.',
+    '  Do not try to get around the gateway.',
+  ];
 }

@@ -7,6 +7,7 @@ import { limitsFor, repoPolicy } from '../config/policy.js';
 import { AirlockError, messageOf } from '../errors.js';
 import { mayPushHeadless } from '../runs/approval-policy.js';
 import { diffStat, formatDiffStat } from '../runs/diffstat.js';
+import { policyLinesFor, refusedTargets } from '../runs/egress-ledger.js';
 import type { RunRecord } from '../runs/ports/store.js';
 import { resolvedOrThrow } from '../runs/request-resolver.js';
 import type { PushOutcome, WorkResult } from '../runs/run-lifecycle.js';
@@ -193,6 +194,16 @@ export function finish(
   run: RunRecord,
   code: number,
 ): number {
+  const refused = refusedTargets(app.store, run.id);
+  if (refused.length) {
+    const list = refused.map((r) => `${r.target} (${r.phase})`).join(', ');
+    io.stderr.write(
+      `the egress gateway refused: ${list}\nto allow them for every run, add to the policy:\n` +
+        policyLinesFor(run.repo, refused)
+          .map((line) => `  ${line}\n`)
+          .join(''),
+    );
+  }
   if (opts.json) {
     const totals = app.store.totals(run.id);
     io.stdout.write(
@@ -212,6 +223,8 @@ export function finish(
         steps: totals.steps,
         tokens: totals.inputTokens + totals.outputTokens,
         cost_usd: Number(totals.costUsd.toFixed(4)),
+        egress_refused: refused,
+        egress_policy: policyLinesFor(run.repo, refused),
       })}\n`,
     );
   }

@@ -14,6 +14,7 @@ import { forbiddenAddress } from './special-addresses.js';
 /** What a sandbox may reach now: its phase's rules and what approvers granted during the run. */
 interface Scope {
   phase: NetworkPhase;
+  askable: boolean;
   rules: HostRule[];
   grants: HostRule[];
 }
@@ -60,6 +61,8 @@ export class EgressGateway implements Egress, EgressRoutes {
   private readonly http = createServer({ requestTimeout: 0, headersTimeout: 30_000 });
   private readonly socketKeys = new WeakMap<Socket, Holder>();
   private readonly shared: Server[] = [];
+  /** Open tunnels (no longer the HTTP server's once CONNECT succeeds), to drop on close. */
+  private readonly tunnels = new Set<Duplex>();
   private socketDir?: string;
   private sockets = 0;
 
@@ -76,17 +79,17 @@ export class EgressGateway implements Egress, EgressRoutes {
     });
   }
 
-  enter(key: string, phase: NetworkPhase, allow: readonly string[]): void {
+  enter(key: string, phase: NetworkPhase, allow: readonly string[], opts: { askable?: boolean } = {}): void {
     const grants = this.scopes.get(key)?.grants ?? [];
-    this.scopes.set(key, { phase, rules: hostRules(allow), grants });
+    this.scopes.set(key, { phase, askable: opts.askable ?? false, rules: hostRules(allow), grants });
   }
 
   grant(key: string, target: string): void {
     const rule = parseHostRule(target);
     if (typeof rule === 'string') throw new Error(rule);
     const scope = this.scopes.get(key);
-    if (scope) scope.grants.push(rule);
-    else this.scopes.set(key, { phase: 'agent', rules: [], grants: [rule] });
+    if (!scope) this.scopes.set(key, { phase: 'agent', askable: false, rules: [], grants: [rule] });
+    else if (!scope.grants.some((g) => g.text === rule.text)) scope.grants.push(rule);
   }
 
   forget(key: string): void {
@@ -165,13 +168,17 @@ export class EgressGateway implements Egress, EgressRoutes {
     await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   }
 
-  async close(): Promise<void> {
+  /** Stops taking connections and drops open ones at once; the promise settles when all are closed. */
+  close(): Promise<void> {
     const all = [...this.shared, ...[...this.listeners.values()].flat()];
     this.listeners.clear();
     this.shared.length = 0;
+    this.scopes.clear();
+    const closed = all.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
     this.http.closeAllConnections();
-    await Promise.all(all.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    for (const socket of this.tunnels) socket.destroy();
     if (this.socketDir) rmSync(this.socketDir, { recursive: true, force: true });
+    return Promise.all(closed).then(() => undefined);
   }
 
   private holder(key: string): Holder {
@@ -215,7 +222,9 @@ export class EgressGateway implements Egress, EgressRoutes {
       allowed: false,
       reason:
         `not in network.${scope.phase} of the policy` +
-        (scope.phase === 'agent' ? '; an approver can allow it for this run from the thread' : ''),
+        (scope.phase === 'agent' && scope.askable
+          ? "; approvers were asked in the run's thread and can allow it for this run"
+          : ''),
     };
   }
 
@@ -263,6 +272,7 @@ export class EgressGateway implements Egress, EgressRoutes {
     }
     const counts = { sent: head.length, received: 0 };
     const upstream = connect({ host: resolved.address, port: target.port });
+    this.tunnels.add(client).add(upstream);
     const connectTimer = setTimeout(
       () => upstream.destroy(new Error('connection timed out')),
       this.opts.connectTimeoutMs ?? 10_000,
@@ -301,6 +311,8 @@ export class EgressGateway implements Egress, EgressRoutes {
     upstream.on('close', () => {
       clearTimeout(connectTimer);
       client.destroy();
+      this.tunnels.delete(client);
+      this.tunnels.delete(upstream);
       this.record({
         ...judgement,
         method: 'CONNECT',
@@ -320,7 +332,7 @@ export class EgressGateway implements Egress, EgressRoutes {
     } catch {
       url = undefined;
     }
-    if (!url || url.protocol !== 'http:') {
+    if (url?.protocol !== 'http:') {
       const text =
         url?.protocol === 'https:'
           ? 'Use CONNECT for https:// (set HTTPS_PROXY); the gateway does not terminate TLS.'

@@ -47,7 +47,7 @@ export function parseHostRule(text: string): HostRule | string {
   if (port !== undefined && (port < 1 || port > 65535)) return `"${text}": port ${port} is out of range`;
   if (isIP(host)) return { text, host, wildcard: false, ip: true, port };
   const wildcard = host.startsWith('*.');
-  const name = wildcard ? host.slice(2) : host.replace(/\.$/, '');
+  const name = (wildcard ? host.slice(2) : host).replace(/\.$/, '');
   if (name.includes('*')) return `"${text}": only a leading *. is allowed, as in *.example.com`;
   const labels = name.split('.');
   if (labels.some((label) => !LABEL.test(label))) return `"${text}": not a host name`;

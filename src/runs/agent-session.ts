@@ -2,7 +2,7 @@ import type { AgentEvent } from '../agent/agent-events.js';
 import { AgentLoop, type AgentStop } from '../agent/agent-loop.js';
 import { priceFor } from '../agent/pricing.js';
 import { systemPrompt } from '../agent/system-prompt.js';
-import { limitsFor, repoPolicy } from '../config/policy.js';
+import { limitsFor, networkFor, repoPolicy } from '../config/policy.js';
 import { rebuildConversation, withUserText } from './conversation.js';
 import type { Message } from './ports/model.js';
 import type { Sandbox } from './ports/sandbox.js';
@@ -93,6 +93,9 @@ export async function runAgentSession(
       workdir: sandbox.workdir,
       baseRef: run.baseRef,
       isolated: !ports.sandboxes.warning,
+      network: ports.egress
+        ? { hosts: networkFor(ports.policy, run.repo, 'agent'), askable: run.source !== 'cli' }
+        : undefined,
       operatorInstructions: repoPolicy(ports.policy, run.repo).instructions,
       repositoryNotes: notes,
     }),

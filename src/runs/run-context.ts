@@ -1,6 +1,7 @@
 import type { Policy } from '../config/policy.js';
 import type { Logger } from '../log/logger.js';
 import type { Redactor } from '../log/redactor.js';
+import type { Egress } from './ports/egress.js';
 import type { Publisher } from './ports/forge.js';
 import type { ModelClient } from './ports/model.js';
 import type { RepositorySource } from './ports/repositories.js';
@@ -14,6 +15,8 @@ export interface RunPorts {
   policy: Policy;
   repos: RepositorySource;
   sandboxes: SandboxProvider;
+  /** The egress gateway's controls; without one, sandboxes have no way out at all. */
+  egress?: Egress;
   publisher: Publisher;
   tickets: Tickets;
   /** Built on first use, so read-only commands need no model credentials. */

@@ -19,6 +19,20 @@ export interface TransitionData {
   owner?: string;
 }
 
+/** One connection through the egress gateway (DESIGN.md §4), as the audit log keeps it. */
+export interface EgressEventData {
+  host: string;
+  port: number;
+  phase: string;
+  method: string;
+  rule?: string;
+  reason?: string;
+  bytes_sent: number;
+  bytes_received: number;
+  duration_ms: number;
+  error?: string;
+}
+
 type Transition<T extends string, D = object> = { type: T; data: TransitionData & D };
 
 export type RunEvent =
@@ -65,6 +79,9 @@ export type RunEvent =
   | { type: 'ticket.failed'; data: { ticket: string; action: string; error: string } }
   | { type: 'owner.adopted'; data: { owner: string; previous: string | null } }
   | { type: 'feedback.delivered'; data: Record<string, never> }
+  | { type: 'egress.allowed'; data: EgressEventData }
+  | { type: 'egress.refused'; data: EgressEventData }
+  | { type: 'egress.granted'; data: { target: string; by: string } }
   | {
       type: 'instructions.loaded';
       data: {

@@ -1,5 +1,5 @@
 import type { AgentStop } from '../agent/agent-loop.js';
-import { limitsFor, type RepoPolicy, repoPolicy } from '../config/policy.js';
+import { limitsFor, networkFor, type RepoPolicy, repoPolicy } from '../config/policy.js';
 import { AirlockError, messageOf } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { runAgentSession, type SessionOptions } from './agent-session.js';
@@ -7,7 +7,9 @@ import { approvalRefusal, chainRefusal } from './approval-gate.js';
 import { type Approver, type Decision, mayApprove, mayRequest } from './approval-policy.js';
 import { branchName, newRunId } from './branch-name.js';
 import { diffStat, formatDiffStat } from './diffstat.js';
+import { grantedTargets } from './egress-ledger.js';
 import { describeOwner, type OwnerLease, ownerGone } from './owner-lease.js';
+import type { NetworkPhase } from './ports/egress.js';
 import type { RunRecord, TransitionChange, TransitionResult } from './ports/store.js';
 import { pullRequestBody, pullRequestTitle } from './pull-request-text.js';
 import { loadRepositoryNotes } from './repository-instructions.js';
@@ -71,6 +73,13 @@ const ACTIVE: readonly RunState[] = RUN_STATES.filter((s) => !isTerminal(s));
 
 /** Sources whose runs `serve` takes over when their owner is gone; the others end "interrupted". */
 const SERVED_SOURCES: ReadonlySet<string> = new Set(['slack', 'jira']);
+
+/** host:port or [v6]:port, as the thread names a refused target. */
+function validTarget(target: string): boolean {
+  const match = /^(?:[a-z0-9._-]{1,253}|\[[0-9a-f:.]{2,45}\]):(\d{1,5})$/i.exec(target);
+  const port = Number(match?.[1] ?? 0);
+  return port >= 1 && port <= 65535;
+}
 
 function actorId(actor: Actor): string {
   return 'person' in actor ? actor.person.id : actor.operator;
@@ -211,6 +220,7 @@ export class RunLifecycle {
       if (run.state !== 'working')
         throw new AirlockError('store_failed', `Run ${run.id} is ${run.state}, not working.`);
       const { sandbox, snapshotCommit } = await this.sessionSandbox(run, opts);
+      this.network(run, 'agent');
       run = this.mustGet(runId);
       const stop = await runAgentSession(this.ports, run, sandbox, {
         ...opts,
@@ -268,12 +278,15 @@ export class RunLifecycle {
     opts: SessionOptions,
   ): Promise<PreparedSandbox> {
     const limits = limitsFor(this.ports.policy, run.repo);
+    this.network(run, 'setup');
     const prepared = await prepareSandbox(this.ports, run, {
       baseSha,
       reviewedDiff,
       setup: this.policyOf(run).setup,
       setupTimeoutMs: limits.command_timeout_seconds * 1000,
     });
+    // Setup's hosts end with setup, whatever comes next.
+    this.network(run, 'agent');
     const { setup } = prepared;
     if (setup) {
       this.ports.store.recordToolCall({
@@ -307,6 +320,20 @@ export class RunLifecycle {
       });
     }
     return prepared;
+  }
+
+  /**
+   * What the run's sandbox may reach from now on (DESIGN.md §4): the policy's list for the phase,
+   * and, while the agent works, the hosts approvers allowed (again after a restart).
+   */
+  private network(run: RunRecord, phase: NetworkPhase): void {
+    const egress = this.ports.egress;
+    if (!egress) return;
+    egress.enter(run.id, phase, networkFor(this.ports.policy, run.repo, phase), {
+      askable: run.source !== 'cli',
+    });
+    if (phase === 'agent')
+      for (const target of grantedTargets(this.ports.store, run.id)) egress.grant(run.id, target);
   }
 
   /** Records a session's failure (or leaves the run to resume on a shutdown); returns what to throw. */
@@ -585,6 +612,40 @@ export class RunLifecycle {
     });
   }
 
+  /**
+   * Egress by button (DESIGN.md §4): an approver lets the agent reach `target` (host:port, as the
+   * thread named it) for the rest of the run. Decided like an approval — the repository's
+   * approvers, four-eyes, the click's place — and audited either way.
+   */
+  allowEgress(
+    runId: string,
+    who: Approver,
+    target: string,
+    opts: { check?: (run: RunRecord) => string | undefined } = {},
+  ): Outcome {
+    const run = this.mustGet(runId);
+    const approver = mayApprove(this.policyOf(run), who, run.requester);
+    const refusal =
+      opts.check?.(run) ??
+      (['provisioning', 'working'].includes(run.state)
+        ? undefined
+        : `The run is ${run.state.replace('_', ' ')}; a host can only be allowed while the agent works.`) ??
+      (approver.allowed ? undefined : approver.reason) ??
+      (validTarget(target) ? undefined : `${target} is not a host:port.`);
+    if (refusal) {
+      this.refused(run.id, who.id, `allow egress to ${target}`, refusal);
+      return { allowed: false, reason: refusal, run };
+    }
+    this.ports.store.appendEvent(
+      run.id,
+      { type: 'egress.granted', data: { target, by: who.id } },
+      { durable: true },
+    );
+    this.ports.egress?.grant(run.id, target);
+    this.log(run).info({ target, by: who.id }, 'egress granted');
+    return { allowed: true, run };
+  }
+
   reject(runId: string, actor: Actor, reason?: string): Outcome {
     const by = actorId(actor);
     const result = this.move(runId, {
@@ -751,6 +812,7 @@ export class RunLifecycle {
 
   /** Destroys a run's sandbox if it is still there; failures are logged (the reaper tries again). */
   async destroySandbox(runId: string): Promise<void> {
+    this.ports.egress?.forget(runId);
     try {
       const sandbox = await this.ports.sandboxes.attach(runId);
       await sandbox?.destroy();

@@ -117,6 +117,28 @@ export class RunService {
     return outcome;
   }
 
+  /** An approver allows a host the agent was refused; the agent hears it before its next step. */
+  allowEgress(
+    runId: string,
+    who: Approver,
+    target: string,
+    where?: (run: RunRecord) => string | undefined,
+  ): Decision {
+    const outcome = this.deps.lifecycle.allowEgress(runId, who, target, { check: where });
+    if (!outcome.allowed) return this.refusedTo(who, outcome);
+    this.active
+      .get(runId)
+      ?.inbox.push(
+        `An approver allowed ${target} through the egress gateway for this run. You may retry what needed it.`,
+      );
+    this.deps.chat.notify({
+      kind: 'milestone',
+      run: outcome.run,
+      text: `:unlock: <@${who.id}> allowed \`${target}\` for this run; the agent was told.`,
+    });
+    return outcome;
+  }
+
   /** Request changes (from the modal) on the diff the person saw. */
   requestChanges(runId: string, who: Approver, diffSha256: string, feedback: string): Decision {
     const outcome = this.deps.lifecycle.requestChanges(runId, who, diffSha256, feedback);

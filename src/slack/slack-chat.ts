@@ -7,6 +7,7 @@ import type { RunThreads } from './run-threads.js';
 import { Priority, type SlackOutbox } from './slack-outbox.js';
 import { parseThreadOrigin, threadOrigin } from './thread-origin.js';
 import { approvalMessage, decidedApprovalMessage } from './views/approval-message.js';
+import { egressMessage } from './views/egress-message.js';
 import { escapeMrkdwn, fit } from './views/limits.js';
 import { retryPushMessage } from './views/retry-push-message.js';
 import { statusMessage } from './views/status-message.js';
@@ -120,6 +121,20 @@ export class SlackChat implements Chat {
           Priority.urgent,
         );
         return;
+      case 'egress-refused': {
+        const message = egressMessage(
+          notice.run,
+          notice.target,
+          notice.rule,
+          this.opts.approvers(notice.run),
+        );
+        await this.outbox.call(
+          'chat.postMessage',
+          { channel, thread_ts: threadTs, text: message.text, blocks: message.blocks, unfurl_links: false },
+          Priority.decision,
+        );
+        return;
+      }
       case 'finished':
         return this.finish(notice.run, channel, threadTs);
     }

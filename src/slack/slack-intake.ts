@@ -11,6 +11,7 @@ import { Priority, type SlackOutbox } from './slack-outbox.js';
 import { threadOrigin } from './thread-origin.js';
 import type { UserGroups } from './user-groups.js';
 import { parseApprovalValue } from './views/approval-message.js';
+import { parseEgressValue } from './views/egress-message.js';
 import { repoPicker } from './views/repo-picker.js';
 import { parseModalMetadata, requestChangesModal } from './views/request-changes-modal.js';
 
@@ -132,6 +133,15 @@ export class SlackIntake {
     const { run } = target;
     const person = await this.person(click.user, this.deps.policy.repos[run.repo]?.approvers ?? [], true);
     await this.deps.runs.retryPush(run.id, person, () => this.placeRefusal(click, run.id));
+  }
+
+  /** Allow `host` for this run: an approver lets the agent through the egress gateway. */
+  async allowEgress(click: Click): Promise<void> {
+    const target = await this.target(click, 'allow egress', parseEgressValue);
+    if (!target) return;
+    const { run } = target;
+    const person = await this.person(click.user, this.deps.policy.repos[run.repo]?.approvers ?? [], true);
+    this.deps.runs.allowEgress(run.id, person, target.target, () => this.placeRefusal(click, run.id));
   }
 
   async cancel(click: Click): Promise<void> {

@@ -8,7 +8,7 @@ export const TOOL_SCHEMAS: Record<ToolName, { description: string; parameters: R
   bash: {
     description:
       'Run a bash command in the repository workspace. The working directory persists between calls. ' +
-      'There is no network. Set restart to true to reset the session.',
+      "The network is only what airlock's egress gateway allows. Set restart to true to reset the session.",
     parameters: {
       type: 'object',
       properties: {

@@ -21,6 +21,8 @@ export type RunNotice =
   | { kind: 'approved'; run: RunRecord; by: string }
   | { kind: 'changes-requested'; run: RunRecord; by: string }
   | { kind: 'refused'; run: RunRecord; user: string; reason: string }
+  /** The agent was refused a host by the egress gateway; approvers may allow it for the run. */
+  | { kind: 'egress-refused'; run: RunRecord; target: string; rule: string }
   | { kind: 'finished'; run: RunRecord };
 
 /**

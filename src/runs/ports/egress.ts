@@ -5,8 +5,11 @@
 export type NetworkPhase = 'setup' | 'agent';
 
 export interface Egress {
-  /** From now on the sandbox `key` (a run id) is judged as `phase`, against `allow`. */
-  enter(key: string, phase: NetworkPhase, allow: readonly string[]): void;
+  /**
+   * From now on the sandbox `key` (a run id) is judged as `phase`, against `allow`. `askable`: a
+   * refusal may tell the agent that approvers can allow the host from the run's thread.
+   */
+  enter(key: string, phase: NetworkPhase, allow: readonly string[], opts?: { askable?: boolean }): void;
   /** Lets `target` (a host rule: host, host:port) through for the rest of the run. */
   grant(key: string, target: string): void;
   /** The run holds no sandbox any more: its connections are refused. */

@@ -2,6 +2,7 @@ import type { App } from '@slack/bolt';
 import { type Click, parseClick } from '../click.js';
 import type { SlackIntake } from '../slack-intake.js';
 import { APPROVE_ACTION, CHANGES_ACTION, REJECT_ACTION } from '../views/approval-message.js';
+import { ALLOW_EGRESS_ACTION } from '../views/egress-message.js';
 import { PICK_REPO_ACTION } from '../views/repo-picker.js';
 import { CHANGES_MODAL, FEEDBACK_BLOCK, FEEDBACK_INPUT } from '../views/request-changes-modal.js';
 import { RETRY_PUSH_ACTION } from '../views/retry-push-message.js';
@@ -79,6 +80,10 @@ export function registerListeners(
   app.action(
     RETRY_PUSH_ACTION,
     onClick((c) => intake.retryPush(c)),
+  );
+  app.action(
+    ALLOW_EGRESS_ACTION,
+    onClick((c) => intake.allowEgress(c)),
   );
   app.action(
     CHANGES_ACTION,

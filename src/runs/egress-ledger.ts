@@ -1,0 +1,95 @@
+import type { Logger } from '../log/logger.js';
+import type { EgressRecord } from './ports/egress.js';
+import type { RunRecord, Store } from './ports/store.js';
+
+/** A host the agent was refused, as `host:port`, with the policy entry that would allow it. */
+export interface EgressRefusal {
+  target: string;
+  rule: string;
+}
+
+/** A refusal of either phase, for a run's report. */
+export interface PhaseRefusal extends EgressRefusal {
+  phase: 'setup' | 'agent';
+}
+
+/**
+ * Writes every gateway connection into the audit log (egress.allowed / egress.refused) and
+ * tells whoever listens, once per run and target, that the agent was refused a host: the thread
+ * offers approvers to allow it (DESIGN.md §4).
+ */
+export class EgressLedger {
+  private readonly told = new Set<string>();
+  onAgentRefused?: (run: RunRecord, refusal: EgressRefusal) => void;
+
+  constructor(
+    private readonly store: Store,
+    private readonly logger: Logger,
+  ) {}
+
+  record(r: EgressRecord): void {
+    const data = {
+      host: r.host,
+      port: r.port,
+      phase: r.phase,
+      method: r.method,
+      ...(r.rule ? { rule: r.rule } : {}),
+      ...(r.reason ? { reason: r.reason } : {}),
+      bytes_sent: r.bytesSent,
+      bytes_received: r.bytesReceived,
+      duration_ms: r.durationMs,
+      ...(r.error ? { error: r.error } : {}),
+    };
+    // A connection from no known sandbox is still recorded, under '-', as an attempt.
+    const runId = r.key || '-';
+    this.store.appendEvent(runId, { type: r.allowed ? 'egress.allowed' : 'egress.refused', data });
+    this.logger.info({ run_id: runId, egress: data, allowed: r.allowed }, 'egress');
+    if (r.allowed || r.phase !== 'agent') return;
+    const target = `${hostText(r.host)}:${r.port}`;
+    const seen = `${runId}\u0000${target}`;
+    if (this.told.has(seen)) return;
+    this.told.add(seen);
+    const run = this.store.getRun(runId);
+    if (run) this.onAgentRefused?.(run, { target, rule: ruleText(r.host, r.port) });
+  }
+}
+
+function hostText(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** The policy entry that allows host:port (the port is implied for 443 and 80). */
+export function ruleText(host: string, port: number): string {
+  return port === 443 || port === 80 ? hostText(host) : `${hostText(host)}:${port}`;
+}
+
+/** The hosts a run's sandbox was refused, by phase, from its audit events (summaries, --json). */
+export function refusedTargets(store: Store, runId: string): PhaseRefusal[] {
+  const found = new Map<string, PhaseRefusal>();
+  for (const event of store.events(runId)) {
+    const phase = event.data.phase;
+    if (event.type !== 'egress.refused' || (phase !== 'agent' && phase !== 'setup')) continue;
+    const host = String(event.data.host);
+    const port = Number(event.data.port);
+    const target = `${hostText(host)}:${port}`;
+    const key = `${phase} ${target}`;
+    if (!found.has(key)) found.set(key, { phase, target, rule: ruleText(host, port) });
+  }
+  return [...found.values()];
+}
+
+/** The policy lines that would allow what was refused: `repos.R.network.agent: [a, b]`. */
+export function policyLinesFor(repo: string, refusals: readonly PhaseRefusal[]): string[] {
+  return (['setup', 'agent'] as const).flatMap((phase) => {
+    const rules = [...new Set(refusals.filter((r) => r.phase === phase).map((r) => r.rule))];
+    return rules.length ? [`repos.${repo}.network.${phase}: [${rules.join(', ')}]`] : [];
+  });
+}
+
+/** What approvers allowed during the run, to apply again when a run resumes after a restart. */
+export function grantedTargets(store: Store, runId: string): string[] {
+  return store
+    .events(runId)
+    .filter((e) => e.type === 'egress.granted')
+    .map((e) => String(e.data.target));
+}
