@@ -6,6 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { doctorCommand } from './cli/doctor-command.js';
 import { auditVerifyCommand, runsCommand, showCommand } from './cli/inspect-commands.js';
+import { prepareCommand } from './cli/prepare-command.js';
 import { retryCommand } from './cli/retry-command.js';
 import { runCommand } from './cli/run-command.js';
 import { podSpecCommand } from './cli/sandbox-command.js';
@@ -123,6 +124,15 @@ export function buildProgram(): Command {
           }),
         { ownerKind: 'retry' },
       ),
+    );
+
+  program
+    .command('prepare')
+    .description("build a repository's prepared sandboxes now, at its base branch's head (setup done)")
+    .requiredOption('--repo <repo>', 'repository (owner/name) from the policy file')
+    .option('--json', 'print the result as JSON on stdout')
+    .action((opts) =>
+      withApp((app) => prepareCommand(app, opts, process.stdout, process.stderr), { ownerKind: 'prepare' }),
     );
 
   program

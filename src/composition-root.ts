@@ -25,11 +25,12 @@ import { createModelClient } from './models/create-model-client.js';
 import { Mirrors } from './repos/mirror.js';
 import { MirroredRepositories } from './repos/repository-source.js';
 import { EgressLedger } from './runs/egress-ledger.js';
-import { OwnerLease } from './runs/owner-lease.js';
+import { OwnerLease, ownerGone } from './runs/owner-lease.js';
 import type { Forge } from './runs/ports/forge.js';
 import type { ModelClient } from './runs/ports/model.js';
 import type { SandboxProvider } from './runs/ports/sandbox.js';
 import type { Tickets } from './runs/ports/tickets.js';
+import { PreparedPool } from './runs/prepared-pool.js';
 import { RequestResolver } from './runs/request-resolver.js';
 import { RunLifecycle } from './runs/run-lifecycle.js';
 import { isTerminal } from './runs/run-state.js';
@@ -39,6 +40,7 @@ import { LocalSandboxProvider } from './sandbox/local/local-sandbox.js';
 import { createSlackApp, type SlackConnection } from './slack/slack-app.js';
 import { AuditCheckpoints } from './store/audit-checkpoints.js';
 import { openDatabase } from './store/database.js';
+import { SqlitePreparedSandboxes } from './store/sqlite-prepared.js';
 import { SqliteRunThreads } from './store/sqlite-run-threads.js';
 import { SqliteStore } from './store/sqlite-store.js';
 
@@ -70,6 +72,10 @@ export interface App {
   /** The sandboxes' egress gateway, and the audit of what went through it. */
   gateway: EgressGateway;
   egressLedger: EgressLedger;
+  /** Sandboxes kept ready at each repository's base head (`prepared: N`). */
+  preparedPool: PreparedPool;
+  /** Opens the gateway's shared port for sandbox pods (Kubernetes); before any sandbox starts. */
+  startEgress(): Promise<void>;
   close(): void;
 }
 
@@ -124,6 +130,7 @@ export function buildApp(
     return github;
   };
 
+  let egressListening = false;
   // Every sandbox's only way out (DESIGN.md §4); each connection lands in the audit log.
   const egressLedger = new EgressLedger(store, logger);
   const gateway = new EgressGateway({ logger, onConnection: (record) => egressLedger.record(record) });
@@ -138,6 +145,9 @@ export function buildApp(
               const run = store.getRun(id);
               return run !== undefined && !isTerminal(run.state);
             },
+            egress: env.AIRLOCK_EGRESS_URL
+              ? { routes: gateway, proxyUrl: env.AIRLOCK_EGRESS_URL }
+              : undefined,
           },
         )
       : new LocalSandboxProvider(join(dataDir, 'workspaces'), {
@@ -166,13 +176,33 @@ export function buildApp(
     });
     return modelClient;
   };
+  const repos = new MirroredRepositories(mirrors, forgeFor, policy);
+  const preparedPool = new PreparedPool({
+    sandboxes,
+    repos,
+    store,
+    redactor,
+    egress: gateway,
+    policy,
+    logger,
+    prepared: new SqlitePreparedSandboxes(db),
+    ownerId: () => owner.id(),
+    liveOwners: () =>
+      new Set(
+        store
+          .owners()
+          .filter((o) => !ownerGone(o, owner.me, Date.now()))
+          .map((o) => o.id),
+      ),
+  });
   const lifecycle = new RunLifecycle({
     owner,
     store,
     policy,
-    repos: new MirroredRepositories(mirrors, forgeFor, policy),
+    repos,
     sandboxes,
     egress: gateway,
+    preparedPool,
     publisher: new GitPublisher(mirrors, forgeFor),
     tickets,
     model,
@@ -225,6 +255,19 @@ export function buildApp(
     egress,
     gateway,
     egressLedger,
+    preparedPool,
+    startEgress: async () => {
+      // Pods reach the gateway on one port and are told apart by address; local sandboxes each
+      // get their own socket when they are made, so there is nothing to start for them.
+      if (env.AIRLOCK_SANDBOX !== 'kubernetes' || !env.AIRLOCK_EGRESS_URL || egressListening) return;
+      egressListening = true;
+      await gateway.listenShared(env.AIRLOCK_EGRESS_PORT).catch((error: Error) => {
+        throw new AirlockError(
+          'config_invalid',
+          `The egress gateway cannot listen on port ${env.AIRLOCK_EGRESS_PORT} (AIRLOCK_EGRESS_PORT): ${error.message}`,
+        );
+      });
+    },
     close: () => {
       void gateway.close();
       owner.stop();

@@ -21,13 +21,16 @@ export interface Bot {
   stop(): Promise<void>;
 }
 
+/** How often serve fetches each base branch to keep prepared sandboxes at its head. */
+const PREPARE_EVERY_MS = 60_000;
+
 /**
  * `airlock serve`: the Slack bot over the same engine as `airlock run`. Builds the Slack side,
  * recovers runs left moving by a previous process, then connects.
  */
 export async function startBot(
   app: App,
-  opts: { slackRateScale?: number; expiryEveryMs?: number } = {},
+  opts: { slackRateScale?: number; expiryEveryMs?: number; prepareEveryMs?: number } = {},
 ): Promise<Bot> {
   const { env, store, policy, logger, lifecycle } = app;
   // One bot per store: a second serve would run every run twice.
@@ -87,12 +90,16 @@ export async function startBot(
     slackBacklog: () => outbox.backlog,
     slackRateLimited: () => rateLimited,
     sandboxStarts: app.sandboxes.starts ? () => app.sandboxes.starts?.() ?? { warm: 0, cold: 0 } : undefined,
+    prepared: () => app.preparedPool.poolStats(),
   });
 
   runs.expireApprovals();
   await runs.recover();
   // Reaps orphaned sandbox pods and fills the warm pool; failures are logged and retried.
+  await app.startEgress();
   await app.sandboxes.start?.();
+  // Prepared sandboxes follow each base branch's head (DESIGN.md §4); a claimed one is replaced.
+  const stopPreparing = app.preparedPool.keepFresh(opts.prepareEveryMs ?? PREPARE_EVERY_MS);
   await slack.start();
   let reconciling: Promise<unknown> = Promise.resolve();
   // The chain's head outside the database: a log line every 10 minutes and at every approval and
@@ -172,6 +179,7 @@ export async function startBot(
         const cut = await outbox.drain(SLACK_CALLS_WITHIN_MS);
         if (cut > 0) logger.warn({ cut }, 'stop: Slack calls not sent in time were dropped');
         slack.abortCalls();
+        stopPreparing();
         await app.sandboxes.close?.();
         await closeServer(health.server);
         // Runs left moving are taken over by the next serve at once (the owner row is gone).

@@ -59,9 +59,10 @@ export async function doctorCommand(app: App, out: Out): Promise<number> {
       run: async () => {
         if (app.sandboxes.check) return app.sandboxes.check();
         if (app.sandboxes.warning) throw new Error(app.sandboxes.warning);
-        return `${app.sandboxes.kind}, isolated with bubblewrap (no network)`;
+        return `${app.sandboxes.kind}, isolated with bubblewrap (network only through the egress gateway)`;
       },
     },
+    ...preparedChecks(app),
     { name: 'slack', run: () => checkSlack(app.env, app.slackClients()) },
     { name: 'jira', run: () => app.tickets.check() },
     {
@@ -100,4 +101,22 @@ export async function doctorCommand(app: App, out: Out): Promise<number> {
   }
   out.write(failed ? `\n${failed} check(s) failed.\n` : '\nall checks passed.\n');
   return failed ? 1 : 0;
+}
+
+/** Prepared sandboxes per repository that wants them: readiness, and hits and misses since start. */
+function preparedChecks(app: App): Check[] {
+  const stats = app.preparedPool.poolStats();
+  return Object.entries(stats.repos).map(([repo, { ready, wanted }]) => ({
+    name: `prepared ${repo}`,
+    run: async () => {
+      const rows = app.preparedPool.list(repo).filter((p) => p.state === 'ready');
+      const bases = [...new Set(rows.map((p) => p.baseSha.slice(0, 12)))].join(', ') || 'none';
+      const line = `${ready} of ${wanted} ready (base ${bases}); ${stats.hits} hits, ${stats.misses} misses since start`;
+      if (ready < wanted)
+        throw new DoctorWarning(
+          `${line}. Run \`airlock prepare --repo ${repo}\`, or let airlock serve build them.`,
+        );
+      return line;
+    },
+  }));
 }

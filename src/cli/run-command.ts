@@ -86,6 +86,8 @@ export async function runCommand(app: App, opts: RunOptions, io: Io): Promise<nu
   const progress = new ProgressPrinter(io.stderr, limitsFor(app.policy, request.repo).max_steps);
   if (app.sandboxes.warning) progress.line(app.sandboxes.warning);
   const user = `cli:${userInfo().username}`;
+  // Before the run exists: a gateway that cannot listen is a configuration error, not a failed run.
+  await app.startEgress();
   const requested = lifecycle.request({
     ...request,
     requester: { id: user },

@@ -12,6 +12,10 @@ const envSchema = z.object({
   // Outside a cluster: the kubeconfig for AIRLOCK_SANDBOX=kubernetes (in a pod, the service account).
   KUBECONFIG: z.string().min(1).optional(),
   AIRLOCK_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  // Kubernetes: the egress gateway's port for sandbox pods, and the URL they reach it at (the
+  // airlock pod's IP, so sandboxes need no DNS). Without the URL, pods have no way out at all.
+  AIRLOCK_EGRESS_PORT: z.coerce.number().int().min(1).max(65535).default(3128),
+  AIRLOCK_EGRESS_URL: endpoint().optional(),
   AIRLOCK_PROVIDER: z.enum(['anthropic', 'bedrock', 'vertex', 'openai']).default('anthropic'),
   AIRLOCK_MODEL: z.string().min(1).optional(),
   AIRLOCK_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

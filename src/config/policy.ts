@@ -147,6 +147,8 @@ const repoSchema = z
     allow_ci_changes: z.boolean().default(false),
     // Hosts reachable through the egress gateway; a phase given here replaces the top-level list.
     network: networkSchema.optional(),
+    // Sandboxes kept ready at the base branch's head with setup done; a run on that head claims one.
+    prepared: z.number().int().min(0).max(20).default(0),
   })
   .strict();
 

@@ -61,7 +61,10 @@ export class EgressGateway implements Egress, EgressRoutes {
   private readonly http = createServer({ requestTimeout: 0, headersTimeout: 30_000 });
   private readonly socketKeys = new WeakMap<Socket, Holder>();
   private readonly shared: Server[] = [];
-  /** Open tunnels (no longer the HTTP server's once CONNECT succeeds), to drop on close. */
+  /**
+   * Every open socket, client and upstream: the HTTP server never listens itself (connections are
+   * handed to it), so its closeAllConnections() does not know them.
+   */
   private readonly tunnels = new Set<Duplex>();
   private socketDir?: string;
   private sockets = 0;
@@ -118,8 +121,9 @@ export class EgressGateway implements Egress, EgressRoutes {
   async listenShared(port: number, host = '0.0.0.0'): Promise<number> {
     const server = createTcpServer((socket) => {
       socket.on('error', () => socket.destroy());
-      const holder = this.addresses.get(normaliseHost(socket.remoteAddress ?? ''));
+      const holder = this.addresses.get(sourceAddress(socket.remoteAddress ?? ''));
       this.socketKeys.set(socket, holder ?? { key: '' });
+      this.track(socket);
       this.http.emit('connection', socket);
     });
     await new Promise<void>((resolve, reject) => {
@@ -132,11 +136,11 @@ export class EgressGateway implements Egress, EgressRoutes {
   }
 
   routeAddress(address: string, key: string): void {
-    this.addresses.set(normaliseHost(address), this.holder(key));
+    this.addresses.set(sourceAddress(address), this.holder(key));
   }
 
   unrouteAddress(address: string): void {
-    this.addresses.delete(normaliseHost(address));
+    this.addresses.delete(sourceAddress(address));
   }
 
   /** A prepared sandbox claimed by a run: its connections are the run's from now on. */
@@ -181,6 +185,11 @@ export class EgressGateway implements Egress, EgressRoutes {
     return Promise.all(closed).then(() => undefined);
   }
 
+  private track(socket: Duplex): void {
+    this.tunnels.add(socket);
+    socket.once('close', () => this.tunnels.delete(socket));
+  }
+
   private holder(key: string): Holder {
     let holder = this.holders.get(key);
     if (!holder) {
@@ -195,6 +204,7 @@ export class EgressGateway implements Egress, EgressRoutes {
     const server = createTcpServer((socket) => {
       socket.on('error', () => socket.destroy());
       this.socketKeys.set(socket, holder);
+      this.track(socket);
       this.http.emit('connection', socket);
     });
     await new Promise<void>((resolve, reject) => {
@@ -272,7 +282,8 @@ export class EgressGateway implements Egress, EgressRoutes {
     }
     const counts = { sent: head.length, received: 0 };
     const upstream = connect({ host: resolved.address, port: target.port });
-    this.tunnels.add(client).add(upstream);
+    this.track(client);
+    this.track(upstream);
     const connectTimer = setTimeout(
       () => upstream.destroy(new Error('connection timed out')),
       this.opts.connectTimeoutMs ?? 10_000,
@@ -311,8 +322,6 @@ export class EgressGateway implements Egress, EgressRoutes {
     upstream.on('close', () => {
       clearTimeout(connectTimer);
       client.destroy();
-      this.tunnels.delete(client);
-      this.tunnels.delete(upstream);
       this.record({
         ...judgement,
         method: 'CONNECT',
@@ -456,6 +465,15 @@ type Judgement = Allowed | Refused;
 async function resolveAll(host: string): Promise<string[]> {
   const found = await lookup(host, { all: true, verbatim: true });
   return found.map((f) => f.address);
+}
+
+/**
+ * A source address as routes are keyed: a dual-stack listener (::) sees an IPv4 pod as
+ * ::ffff:10.0.0.7, which is the pod that was routed as 10.0.0.7.
+ */
+function sourceAddress(address: string): string {
+  const host = normaliseHost(address);
+  return /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(host)?.[1] ?? host;
 }
 
 /** host:port of a CONNECT request, IPv6 in brackets. */

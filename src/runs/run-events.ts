@@ -66,6 +66,7 @@ export type RunEvent =
   | Transition<'push.retried', { by: string }>
   | { type: 'base.fixed'; data: { base_ref: string; base_sha: string } }
   | { type: 'sandbox.ready'; data: { snapshot_commit: string; workdir: string } }
+  | { type: 'sandbox.claimed'; data: { prepared_id: string; base_sha: string; snapshot_commit: string } }
   | { type: 'sandbox.rebuilt'; data: { reason: string; snapshot_commit: string; diff_sha256: string | null } }
   | { type: 'setup.finished'; data: { command: string; exit_code: number | null; output_tail: string } }
   | { type: 'agent.stopped'; data: { kind: string; reason?: string } }

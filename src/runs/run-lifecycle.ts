@@ -11,6 +11,7 @@ import { grantedTargets } from './egress-ledger.js';
 import { describeOwner, type OwnerLease, ownerGone } from './owner-lease.js';
 import type { NetworkPhase } from './ports/egress.js';
 import type { RunRecord, TransitionChange, TransitionResult } from './ports/store.js';
+import type { PreparedPool } from './prepared-pool.js';
 import { pullRequestBody, pullRequestTitle } from './pull-request-text.js';
 import { loadRepositoryNotes } from './repository-instructions.js';
 import type { RunPorts } from './run-context.js';
@@ -95,7 +96,7 @@ export class RunLifecycle {
   /** Runs whose failure could not be recorded (a locked or full database): retried on reconcile. */
   private readonly stranded = new Map<string, { error: string; state: 'failed' | 'cancelled' }>();
 
-  constructor(private readonly ports: RunPorts & { owner: OwnerLease }) {
+  constructor(private readonly ports: RunPorts & { owner: OwnerLease; preparedPool?: PreparedPool }) {
     this.now = ports.now ?? Date.now;
   }
 
@@ -278,13 +279,24 @@ export class RunLifecycle {
     opts: SessionOptions,
   ): Promise<PreparedSandbox> {
     const limits = limitsFor(this.ports.policy, run.repo);
-    this.network(run, 'setup');
-    const prepared = await prepareSandbox(this.ports, run, {
-      baseSha,
-      reviewedDiff,
-      setup: this.policyOf(run).setup,
-      setupTimeoutMs: limits.command_timeout_seconds * 1000,
-    });
+    // A prepared sandbox at this base has the snapshot and setup already (not after review: the
+    // reviewed diff goes onto a fresh one).
+    const claimed = reviewedDiff ? undefined : await this.ports.preparedPool?.claim(run, baseSha);
+    if (claimed) {
+      this.ports.store.appendEvent(run.id, {
+        type: 'sandbox.claimed',
+        data: { prepared_id: claimed.preparedId, base_sha: baseSha, snapshot_commit: claimed.snapshotCommit },
+      });
+      this.log(run).info({ prepared_id: claimed.preparedId }, 'prepared sandbox claimed');
+    } else this.network(run, 'setup');
+    const prepared =
+      claimed ??
+      (await prepareSandbox(this.ports, run, {
+        baseSha,
+        reviewedDiff,
+        setup: this.policyOf(run).setup,
+        setupTimeoutMs: limits.command_timeout_seconds * 1000,
+      }));
     // Setup's hosts end with setup, whatever comes next.
     this.network(run, 'agent');
     const { setup } = prepared;

@@ -28,7 +28,7 @@ type Ports = Pick<RunPorts, 'sandboxes' | 'repos' | 'store' | 'redactor'>;
  */
 export async function prepareSandbox(
   ports: Ports,
-  run: RunRecord,
+  run: Pick<RunRecord, 'id' | 'repo'>,
   opts: { baseSha: string; reviewedDiff?: Buffer; setup?: string; setupTimeoutMs: number },
 ): Promise<PreparedSandbox> {
   const sandbox = await ports.sandboxes.create(run.id, { repo: run.repo });

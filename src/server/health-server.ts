@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { PoolStats } from '../runs/prepared-pool.js';
 
 export interface HealthSources {
   slackConnected: () => boolean;
@@ -10,6 +11,7 @@ export interface HealthSources {
   slackBacklog: () => number;
   slackRateLimited: () => number;
   sandboxStarts?: () => { warm: number; cold: number };
+  prepared?: () => PoolStats;
 }
 
 /**
@@ -82,6 +84,32 @@ export async function startHealthServer(
       if (!starts) return;
       this.set({ kind: 'warm' }, starts.warm);
       this.set({ kind: 'cold' }, starts.cold);
+    },
+  });
+
+  new Gauge({
+    name: 'airlock_prepared_claims_total',
+    help: 'Runs since start that found a prepared sandbox at their base (hit) or started cold (miss)',
+    labelNames: ['result'],
+    registers: [registry],
+    collect() {
+      const stats = sources.prepared?.();
+      if (!stats) return;
+      this.set({ result: 'hit' }, stats.hits);
+      this.set({ result: 'miss' }, stats.misses);
+    },
+  });
+  new Gauge({
+    name: 'airlock_prepared_ready',
+    help: "Prepared sandboxes ready per repository, and how many the policy wants (state='wanted')",
+    labelNames: ['repo', 'state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [repo, r] of Object.entries(sources.prepared?.().repos ?? {})) {
+        this.set({ repo, state: 'ready' }, r.ready);
+        this.set({ repo, state: 'wanted' }, r.wanted);
+      }
     },
   });
 

@@ -152,4 +152,27 @@ export const MIGRATIONS: string[] = [
   -- event after a keyed one, so the chain cannot be extended or re-hashed without the key.
   ALTER TABLE events ADD COLUMN chain TEXT NOT NULL DEFAULT 'sha256';
   `,
+  `
+  -- Prepared sandboxes (DESIGN.md §4): a repository's snapshot at its base's head with setup
+  -- done, kept for a run to claim. The fingerprint is what else shaped it (setup, image,
+  -- network.setup); a claim takes one row whose base and fingerprint match, once.
+  CREATE TABLE prepared_sandboxes (
+    id TEXT PRIMARY KEY,
+    repo TEXT NOT NULL,
+    base_sha TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    state TEXT NOT NULL,
+    snapshot_commit TEXT,
+    setup_command TEXT,
+    setup_exit INTEGER,
+    setup_output TEXT,
+    setup_ms INTEGER,
+    owner_id TEXT,
+    claimed_by TEXT,
+    error TEXT,
+    created_at TEXT NOT NULL,
+    ready_at TEXT
+  );
+  CREATE INDEX prepared_claim ON prepared_sandboxes(repo, base_sha, fingerprint, state);
+  `,
 ];

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import {
@@ -39,6 +40,14 @@ const BOT_NS = 'airlock';
 const SANDBOX_NS = 'airlock-sandboxes';
 const BOT_LABELS = { 'app.kubernetes.io/name': 'airlock' };
 const SERVICE_ACCOUNT = { kind: 'ServiceAccount', name: 'airlock', namespace: BOT_NS };
+/** The egress gateway: sandbox pods' only way out, and the only way in to the bot. */
+const GATEWAY_PORTS = [{ protocol: 'TCP', port: 3128 }];
+/** One peer, both selectors: the bot's pods AND in its namespace (two peers would mean either). */
+const GATEWAY_PEER = {
+  namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': BOT_NS } },
+  podSelector: { matchLabels: BOT_LABELS },
+};
+const SANDBOXES_PEER = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': SANDBOX_NS } } };
 
 /** What airlock may do, all of it (docs/deploy.md has the why of each verb). */
 const EXPECTED_RULES = [
@@ -241,8 +250,9 @@ const emptySelector = (s: Json | undefined) =>
   !s || (Object.keys(s.matchLabels ?? {}).length === 0 && (s.matchExpressions ?? []).length === 0);
 
 /**
- * Sandbox pods are off the network: a deny-all selecting every pod for both directions, and no
- * other policy in the namespace (policies are additive: any rule anywhere there opens a hole).
+ * Sandbox pods are off the network but for the egress gateway: a deny-all selecting every pod for
+ * both directions, and no rule in any policy of the namespace (policies are additive: any rule
+ * anywhere there opens a hole) but egress on TCP 3128 to the bot's pods in the bot's namespace.
  */
 function sandboxNetworkProblems(objects: Json[]): string[] {
   const out: string[] = [];
@@ -255,8 +265,28 @@ function sandboxNetworkProblems(objects: Json[]): string[] {
   if (!denyAll) out.push(`no NetworkPolicy in ${SANDBOX_NS} selects every pod for Ingress and Egress`);
   for (const p of policies) {
     if ((p.spec?.ingress ?? []).length) out.push(`${id(p)}: allows ingress`);
-    if ((p.spec?.egress ?? []).length) out.push(`${id(p)}: allows egress`);
+    for (const [i, rule] of (p.spec?.egress ?? []).entries())
+      out.push(...gatewayRuleProblems(`${id(p)} egress rule ${i}`, rule));
   }
+  const gateway = policies.some(
+    (p) =>
+      emptySelector(p.spec?.podSelector) &&
+      (p.spec?.policyTypes ?? []).includes('Egress') &&
+      (p.spec?.egress ?? []).length > 0,
+  );
+  if (!gateway) out.push(`no NetworkPolicy in ${SANDBOX_NS} lets every pod reach the egress gateway`);
+  return out;
+}
+
+/** A sandbox egress rule: TCP 3128 only, to the bot's pods in the bot's namespace only. */
+function gatewayRuleProblems(where: string, rule: Json): string[] {
+  const out: string[] = [];
+  if (!isDeepStrictEqual(rule.ports, GATEWAY_PORTS))
+    out.push(`${where}: ports ${JSON.stringify(rule.ports ?? 'all')}, not TCP 3128 only`);
+  if (!(rule.to ?? []).length) out.push(`${where}: to anywhere`);
+  for (const peer of rule.to ?? [])
+    if (!isDeepStrictEqual(peer, GATEWAY_PEER))
+      out.push(`${where}: to ${JSON.stringify(peer)}, not the bot's pods in namespace ${BOT_NS}`);
   return out;
 }
 
@@ -282,19 +312,30 @@ function sandboxEgressExceptionProblems(policy: Json): string[] {
   return out;
 }
 
-/** The bot's NetworkPolicy: no ingress, and every egress rule limited to named ports. */
+/**
+ * The bot's NetworkPolicy: ingress only from the sandbox namespace to the gateway's TCP 3128, and
+ * every egress rule limited to named ports.
+ */
 function botNetwork(objects: Json[]): { problems: string[]; ports: number[]; egress: Json[] } {
   const problems: string[] = [];
   const policies = ofKind(objects, 'NetworkPolicy').filter(
     (p) =>
       p.metadata?.namespace === BOT_NS &&
-      Object.entries(BOT_LABELS).every(([k, v]) => p.spec?.podSelector?.matchLabels?.[k] === v),
+      (emptySelector(p.spec?.podSelector) ||
+        Object.entries(BOT_LABELS).every(([k, v]) => p.spec?.podSelector?.matchLabels?.[k] === v)),
   );
   if (policies.length !== 1) problems.push(`${policies.length} NetworkPolicies select the bot; expected 1`);
   const policy = policies[0] ?? { spec: {} };
   for (const t of ['Ingress', 'Egress'])
     if (!(policy.spec.policyTypes ?? []).includes(t)) problems.push(`the bot's policy does not govern ${t}`);
-  if ((policy.spec.ingress ?? []).length) problems.push('the bot accepts ingress');
+  for (const [i, rule] of (policy.spec.ingress ?? []).entries()) {
+    if (!isDeepStrictEqual(rule.ports, GATEWAY_PORTS))
+      problems.push(`ingress rule ${i}: ports ${JSON.stringify(rule.ports ?? 'all')}, not TCP 3128 only`);
+    if (!(rule.from ?? []).length) problems.push(`ingress rule ${i}: from anywhere`);
+    for (const peer of rule.from ?? [])
+      if (!isDeepStrictEqual(peer, SANDBOXES_PEER))
+        problems.push(`ingress rule ${i}: from ${JSON.stringify(peer)}, not namespace ${SANDBOX_NS}`);
+  }
   const egress: Json[] = policy.spec.egress ?? [];
   const ports = new Set<number>();
   for (const [i, rule] of egress.entries()) {
@@ -350,11 +391,11 @@ describe.each(Object.keys(TARGETS) as Target[])('kubectl kustomize %s', (target)
     expect(deploymentProblems(deploymentOf(render(target)))).toEqual([]);
   });
 
-  it('takes sandbox pods off the network entirely', () => {
+  it('lets sandbox pods out only to the egress gateway, TCP 3128 on the bot', () => {
     expect(sandboxNetworkProblems(render(target))).toEqual([]);
   });
 
-  it('lets nothing in to the bot', () => {
+  it('lets nothing in to the bot but the sandbox namespace, to the gateway on 3128', () => {
     expect(botNetwork(render(target)).problems).toEqual([]);
   });
 });
@@ -424,6 +465,39 @@ describe('the base', () => {
     expect(deploymentOf(objects).spec.template.metadata.labels).toMatchObject(
       policy.spec.podSelector.matchLabels,
     );
+  });
+
+  it('runs the egress gateway on 3128, told to sandboxes by IP, reachable from sandbox pods only', () => {
+    const objects = render('base');
+    const c = botContainer(objects);
+    const env = envOf(c);
+    expect(env.AIRLOCK_EGRESS_PORT).toBe('3128');
+    expect(c.ports.find((p: Json) => p.name === 'egress')).toEqual({
+      name: 'egress',
+      containerPort: 3128,
+      protocol: 'TCP',
+    });
+    // $(POD_IP) expands only when POD_IP is defined earlier in the list.
+    const names = c.env.map((e: Json) => e.name);
+    expect(c.env.find((e: Json) => e.name === 'POD_IP')).toEqual({
+      name: 'POD_IP',
+      valueFrom: { fieldRef: { fieldPath: 'status.podIP' } },
+    });
+    expect(env.AIRLOCK_EGRESS_URL).toBe('http://$(POD_IP):3128');
+    expect(names.indexOf('POD_IP')).toBeLessThan(names.indexOf('AIRLOCK_EGRESS_URL'));
+
+    // The sandboxes' one rule names the pods the Deployment makes, on the port they listen on.
+    const gateway = one(objects, 'NetworkPolicy', SANDBOX_NS, 'egress-gateway');
+    expect(gateway.spec.egress).toEqual([{ to: [GATEWAY_PEER], ports: GATEWAY_PORTS }]);
+    expect(deploymentOf(objects).spec.template.metadata.labels).toMatchObject(
+      GATEWAY_PEER.podSelector.matchLabels,
+    );
+    expect(deploymentOf(objects).metadata.namespace).toBe(
+      GATEWAY_PEER.namespaceSelector.matchLabels['kubernetes.io/metadata.name'],
+    );
+    expect(one(objects, 'NetworkPolicy', BOT_NS, 'airlock').spec.ingress).toEqual([
+      { from: [SANDBOXES_PEER], ports: GATEWAY_PORTS },
+    ]);
   });
 
   it('ships a policy file for the Kubernetes sandbox with a warm pool', () => {
@@ -677,21 +751,111 @@ describe('the checks catch a tampered copy', () => {
         egress: [{ ports: [{ protocol: 'TCP', port: 443 }] }],
       },
     });
-    expect(sandboxNetworkProblems(objects)).toEqual([`NetworkPolicy ${SANDBOX_NS}/allow-npm: allows egress`]);
+    expect(sandboxNetworkProblems(objects)).toEqual([
+      `NetworkPolicy ${SANDBOX_NS}/allow-npm egress rule 0: ports [{"protocol":"TCP","port":443}], not TCP 3128 only`,
+      `NetworkPolicy ${SANDBOX_NS}/allow-npm egress rule 0: to anywhere`,
+    ]);
     one(objects, 'NetworkPolicy', SANDBOX_NS, 'deny-all').spec.podSelector = { matchLabels: { x: 'y' } };
     expect(sandboxNetworkProblems(objects)).toContain(
       `no NetworkPolicy in ${SANDBOX_NS} selects every pod for Ingress and Egress`,
     );
   });
 
-  it('a bot egress rule without ports, and an ingress rule', () => {
+  describe('sandbox egress to anything but TCP 3128 on the bot', () => {
+    const GATEWAY = `NetworkPolicy ${SANDBOX_NS}/egress-gateway egress rule 0`;
+    /** The base's problems after `change` to its gateway rule. */
+    const problemsAfter = (change: (rule: Json) => void) => {
+      const objects = render('base');
+      change(one(objects, 'NetworkPolicy', SANDBOX_NS, 'egress-gateway').spec.egress[0]);
+      return sandboxNetworkProblems(objects);
+    };
+
+    it('another port, an extra port, a port range, or every port', () => {
+      expect(problemsAfter((r) => (r.ports[0].port = 53))).toEqual([
+        `${GATEWAY}: ports [{"port":53,"protocol":"TCP"}], not TCP 3128 only`,
+      ]);
+      expect(problemsAfter((r) => r.ports.push({ protocol: 'UDP', port: 53 }))).toHaveLength(1);
+      expect(problemsAfter((r) => (r.ports[0].endPort = 3200))).toHaveLength(1);
+      expect(problemsAfter((r) => delete r.ports)).toEqual([`${GATEWAY}: ports "all", not TCP 3128 only`]);
+    });
+
+    it('the whole bot namespace, the bot label anywhere, either selector alone, an address block, anywhere', () => {
+      expect(problemsAfter((r) => delete r.to[0].podSelector)).toEqual([
+        `${GATEWAY}: to {"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"airlock"}}}, not the bot's pods in namespace airlock`,
+      ]);
+      expect(problemsAfter((r) => (r.to[0].namespaceSelector = {}))).toHaveLength(1);
+      expect(problemsAfter((r) => delete r.to[0].namespaceSelector)).toHaveLength(1);
+      const split = problemsAfter((r) => {
+        r.to = [{ namespaceSelector: r.to[0].namespaceSelector }, { podSelector: r.to[0].podSelector }];
+      });
+      expect(split).toHaveLength(2);
+      expect(problemsAfter((r) => r.to.push({ ipBlock: { cidr: '0.0.0.0/0' } }))).toEqual([
+        `${GATEWAY}: to {"ipBlock":{"cidr":"0.0.0.0/0"}}, not the bot's pods in namespace airlock`,
+      ]);
+      expect(problemsAfter((r) => delete r.to)).toEqual([`${GATEWAY}: to anywhere`]);
+    });
+
+    it('a second rule, or no way to the gateway at all', () => {
+      expect(
+        problemsAfter((r) => {
+          r.ports = GATEWAY_PORTS;
+          r.to = [GATEWAY_PEER];
+        }),
+      ).toEqual([]);
+      const objects = render('base');
+      const gateway = one(objects, 'NetworkPolicy', SANDBOX_NS, 'egress-gateway');
+      gateway.spec.egress.push({ to: [GATEWAY_PEER], ports: [{ protocol: 'UDP', port: 53 }] });
+      expect(sandboxNetworkProblems(objects)).toEqual([
+        `NetworkPolicy ${SANDBOX_NS}/egress-gateway egress rule 1: ports [{"protocol":"UDP","port":53}], not TCP 3128 only`,
+      ]);
+      gateway.spec.egress = [];
+      expect(sandboxNetworkProblems(objects)).toEqual([
+        `no NetworkPolicy in ${SANDBOX_NS} lets every pod reach the egress gateway`,
+      ]);
+    });
+  });
+
+  it('a bot egress rule without ports, and ingress to the bot from elsewhere or on another port', () => {
     const objects = render('base');
     const policy = one(objects, 'NetworkPolicy', BOT_NS, 'airlock');
     policy.spec.egress.push({ to: [{ ipBlock: { cidr: '0.0.0.0/0' } }] });
-    policy.spec.ingress = [{}];
+    policy.spec.ingress.push({});
     expect(botNetwork(objects).problems).toEqual([
-      'the bot accepts ingress',
+      'ingress rule 1: ports "all", not TCP 3128 only',
+      'ingress rule 1: from anywhere',
       'egress rule 2 allows every port',
     ]);
+  });
+
+  it('ingress on 3128 from another namespace, every namespace, an address block or anywhere', () => {
+    const problemsAfter = (change: (rule: Json) => void) => {
+      const objects = render('base');
+      change(one(objects, 'NetworkPolicy', BOT_NS, 'airlock').spec.ingress[0]);
+      return botNetwork(objects).problems;
+    };
+    expect(problemsAfter(() => {})).toEqual([]);
+    expect(
+      problemsAfter(
+        (r) => (r.from[0].namespaceSelector.matchLabels['kubernetes.io/metadata.name'] = 'default'),
+      ),
+    ).toEqual([
+      'ingress rule 0: from {"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"default"}}}, not namespace airlock-sandboxes',
+    ]);
+    expect(problemsAfter((r) => (r.from[0].namespaceSelector = {}))).toHaveLength(1);
+    expect(problemsAfter((r) => r.from.push({ ipBlock: { cidr: '10.0.0.0/8' } }))).toHaveLength(1);
+    expect(problemsAfter((r) => r.from.push({ podSelector: {} }))).toHaveLength(1);
+    expect(problemsAfter((r) => delete r.from)).toEqual(['ingress rule 0: from anywhere']);
+    expect(problemsAfter((r) => r.ports.push({ protocol: 'TCP', port: 8080 }))).toHaveLength(1);
+  });
+
+  it('a second policy that selects every pod of the bot namespace', () => {
+    const objects = render('base');
+    objects.push({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { name: 'allow-all', namespace: BOT_NS },
+      spec: { podSelector: {}, policyTypes: ['Ingress'], ingress: [{}] },
+    });
+    expect(botNetwork(objects).problems).toContain('2 NetworkPolicies select the bot; expected 1');
   });
 });

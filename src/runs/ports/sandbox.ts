@@ -54,6 +54,11 @@ export interface SandboxProvider {
   create(runId: string, spec: SandboxSpec): Promise<Sandbox>;
   /** The sandbox of a run that is still there (after a restart of airlock), if any. */
   attach(runId: string): Promise<Sandbox | undefined>;
+  /**
+   * Hands a prepared sandbox (made with create(preparedId)) to a run, without copying its files:
+   * from then on it is the run's, found by attach(runId). Undefined when it is gone.
+   */
+  adopt?(preparedId: string, runId: string): Promise<Sandbox | undefined>;
   /** Background housekeeping (warm pool, reaping orphans); stops on close. */
   start?(): Promise<void>;
   close?(): Promise<void>;

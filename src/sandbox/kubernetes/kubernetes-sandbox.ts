@@ -13,6 +13,7 @@ import { diffAgainst } from '../../runs/workspace-git.js';
 import { cancelledBeforeStart } from '../not-started.js';
 import type { KubeApi } from './kube-api.js';
 import { execInPod, type PodExecOutcome, type PodExecRequest, type PodRef } from './pod-exec.js';
+import type { PodNetwork } from './pod-routes.js';
 import { SANDBOX_CONTAINER, SANDBOX_WORKDIR } from './pod-spec.js';
 import { podCondition } from './pod-status.js';
 
@@ -25,7 +26,9 @@ import { podCondition } from './pod-status.js';
  * The cancel (KILL) is a second exec and may reach the pod first: it leaves a marker before it
  * reads the id, and this looks for the marker before starting and again after writing the id, so
  * a cancelled command either never starts or is stopped by one of the two.
- * $1 exec id, $2 timeout in seconds (0: none), $3 working directory, $4 the command.
+ * $1 exec id, $2 timeout in seconds (0: none), $3 working directory, $4 the command, and then
+ * NAME=value words exported for the command (the egress gateway's proxy variables): passed as
+ * arguments and exported from a quoted expansion, so no value is ever read as shell code.
  * Exported for the test that runs both in either order.
  */
 export const WRAPPER = [
@@ -33,6 +36,8 @@ export const WRAPPER = [
   'f="/tmp/.airlock-exec-$1"',
   '[ -e "$f.cancel" ] && { rm -f -- "$f.cancel"; exit 130; }',
   'export USER=airlock LC_ALL=C.UTF-8 TERM=dumb PAGER=cat GIT_PAGER=cat',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: bash's "${@:5}", the arguments after $4
+  'for v in "${@:5}"; do export -- "$v"; done',
   'set -m',
   'timeout -k 5 "$2" /bin/bash -c "$4" &',
   'g=$!',
@@ -85,6 +90,8 @@ export class KubernetesSandbox implements Sandbox {
     readonly runId: string,
     readonly podName: string,
     private readonly kube: KubeApi,
+    /** The pod's route to the egress gateway, when airlock has one. */
+    private readonly network?: PodNetwork,
   ) {
     this.ref = { namespace: kube.namespace, name: podName, container: SANDBOX_CONTAINER };
   }
@@ -116,7 +123,7 @@ export class KubernetesSandbox implements Sandbox {
     opts.signal?.addEventListener('abort', onCancel, { once: true });
     try {
       const outcome = await this.execOrExplain({
-        argv: ['/bin/bash', '-c', WRAPPER, 'airlock', id, String(seconds), cwd, command],
+        argv: ['/bin/bash', '-c', WRAPPER, 'airlock', id, String(seconds), cwd, command, ...this.exported()],
         stdin: opts.stdin === undefined ? undefined : toReadable(opts.stdin),
         maxOutputBytes: opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
         signal: stop.signal,
@@ -193,7 +200,14 @@ export class KubernetesSandbox implements Sandbox {
   }
 
   async destroy(): Promise<void> {
+    // The route goes first: once the pod is deleted its address may be given to another pod.
+    await this.network?.release();
     await this.kube.deletePod(this.podName);
+  }
+
+  /** The variables the command gets beyond the pod's own, as WRAPPER's NAME=value arguments. */
+  private exported(): string[] {
+    return Object.entries(this.network?.env ?? {}).map(([name, value]) => `${name}=${value}`);
   }
 
   /** One exec without the wrapper, for airlock's own file operations. */
@@ -242,9 +256,11 @@ export class KubernetesSandbox implements Sandbox {
   /** Why the pod can no longer serve the run (gone, or failed, in words), or undefined while it can. */
   private async podProblem(): Promise<AirlockError | undefined> {
     const pod = await this.kube.getPod(this.podName).catch(() => undefined);
-    if (!pod) return new AirlockError('sandbox_failed', `The sandbox pod ${this.podName} is gone.`);
-    const condition = podCondition(pod);
-    return condition.kind === 'failed' ? this.kube.podFailure(this.podName, condition) : undefined;
+    const condition = pod ? podCondition(pod) : undefined;
+    if (condition?.kind === 'ready' || condition?.kind === 'starting') return undefined;
+    this.network?.lost();
+    if (!condition) return new AirlockError('sandbox_failed', `The sandbox pod ${this.podName} is gone.`);
+    return this.kube.podFailure(this.podName, condition);
   }
 
   private inside(path: string): string {

@@ -5,6 +5,7 @@ import { AirlockError } from '../../errors.js';
 import type { Sandbox, SandboxProvider, SandboxSpec } from '../../runs/ports/sandbox.js';
 import type { KubeApi } from './kube-api.js';
 import { KubernetesSandbox } from './kubernetes-sandbox.js';
+import { type PodEgress, PodRoutes } from './pod-routes.js';
 import {
   MANAGED_BY,
   MANAGED_BY_LABEL,
@@ -27,6 +28,11 @@ export interface KubernetesSandboxesOptions {
   scheduleTimeoutMs?: number;
   /** How often orphans are reaped and the warm pool topped up. */
   housekeepingMs?: number;
+  /**
+   * airlock's egress gateway (DESIGN.md §4): every command gets its proxy variables, and each
+   * run's pod address is routed to the run, since the gateway tells pods apart by source address.
+   */
+  egress?: PodEgress;
 }
 
 /**
@@ -49,6 +55,7 @@ export class KubernetesSandboxes implements SandboxProvider {
   readonly pool: WarmPool;
   private timer?: NodeJS.Timeout;
   private readonly started = { warm: 0, cold: 0 };
+  private readonly routes: PodRoutes;
 
   constructor(
     private readonly kube: KubeApi,
@@ -56,16 +63,18 @@ export class KubernetesSandboxes implements SandboxProvider {
     private readonly opts: KubernetesSandboxesOptions,
   ) {
     this.pool = new WarmPool(kube, policy, opts.logger);
+    this.routes = new PodRoutes(opts.egress);
   }
 
   async create(runId: string, spec: SandboxSpec): Promise<Sandbox> {
     // A provision repeated after a restart starts over with a fresh pod.
+    this.routes.drop(runId);
     for (const old of await this.podsOf(runId)) await this.kube.deletePod(old.metadata?.name as string);
     const claimed = await this.pool.claim(runId, spec.repo);
     if (claimed) {
       this.started.warm++;
       this.opts.logger.info({ run_id: runId, pod: claimed.metadata?.name }, 'claimed a warm sandbox pod');
-      return new KubernetesSandbox(runId, claimed.metadata?.name as string, this.kube);
+      return this.sandboxOf(runId, claimed);
     }
     this.started.cold++;
     // A deleted pod keeps its name while it terminates, and a create meanwhile is refused (409):
@@ -74,12 +83,11 @@ export class KubernetesSandboxes implements SandboxProvider {
     const pod = await this.kube.createPod(sandboxPod(this.policy, spec.repo, runId));
     const name = pod.metadata?.name as string;
     try {
-      await this.untilReady(name);
+      return this.sandboxOf(runId, await this.untilReady(name));
     } catch (error) {
       await this.kube.deletePod(name).catch(() => undefined);
       throw error;
     }
-    return new KubernetesSandbox(runId, name, this.kube);
   }
 
   starts(): { warm: number; cold: number } {
@@ -91,9 +99,17 @@ export class KubernetesSandboxes implements SandboxProvider {
     if (!pod) return undefined;
     const name = pod.metadata?.name as string;
     const condition = podCondition(pod);
-    if (condition.kind === 'failed') throw await this.kube.podFailure(name, condition);
-    if (condition.kind === 'starting') await this.untilReady(name);
-    return new KubernetesSandbox(runId, name, this.kube);
+    if (condition.kind === 'failed') {
+      this.routes.drop(runId);
+      throw await this.kube.podFailure(name, condition);
+    }
+    return this.sandboxOf(runId, condition.kind === 'starting' ? await this.untilReady(name) : pod);
+  }
+
+  /** The run's sandbox on a ready pod, whose address the gateway now knows as the run's. */
+  private sandboxOf(runId: string, pod: V1Pod): KubernetesSandbox {
+    const network = this.routes.route(runId, pod);
+    return new KubernetesSandbox(runId, pod.metadata?.name as string, this.kube, network);
   }
 
   async start(): Promise<void> {
@@ -131,7 +147,9 @@ export class KubernetesSandboxes implements SandboxProvider {
    */
   async housekeeping(): Promise<void> {
     try {
+      const listedAt = Date.now();
       const pods = await this.kube.listPods(`${MANAGED_BY_LABEL}=${MANAGED_BY}`);
+      this.routes.prune(pods, listedAt);
       for (const pod of pods) {
         const labels = pod.metadata?.labels ?? {};
         const runId = labels[RUN_ID_LABEL];
@@ -141,6 +159,7 @@ export class KubernetesSandboxes implements SandboxProvider {
             (labels[TEMPLATE_LABEL] !== this.pool.template || podCondition(pod).kind === 'failed');
         if (!stale || pod.metadata?.deletionTimestamp) continue;
         this.opts.logger.info({ pod: pod.metadata?.name, run_id: runId }, 'reaping a sandbox pod');
+        if (runId) this.routes.drop(runId);
         await this.kube.deletePod(pod.metadata?.name as string);
       }
       await this.pool.refill();
@@ -172,7 +191,7 @@ export class KubernetesSandboxes implements SandboxProvider {
   }
 
   /** Waits for the pod to run; a pod that cannot (image, scheduling, config) fails the run, saying why. */
-  private async untilReady(name: string): Promise<void> {
+  private async untilReady(name: string): Promise<V1Pod> {
     const startTimeout = this.opts.startTimeoutMs ?? 300_000;
     const scheduleTimeout = this.opts.scheduleTimeoutMs ?? 120_000;
     const began = Date.now();
@@ -182,8 +201,7 @@ export class KubernetesSandboxes implements SandboxProvider {
         if (!pod)
           throw new AirlockError('sandbox_failed', `The sandbox pod ${name} was deleted while starting.`);
         const condition = podCondition(pod);
-        if (condition.kind === 'failed') return condition;
-        if (condition.kind === 'ready') return condition;
+        if (condition.kind === 'failed' || condition.kind === 'ready') return { condition, pod };
         if (condition.unschedulable && Date.now() - began >= scheduleTimeout)
           throw new AirlockError('sandbox_failed', unschedulableMessage(condition.unschedulable));
         return undefined;
@@ -202,6 +220,7 @@ export class KubernetesSandboxes implements SandboxProvider {
       },
       Math.min(30_000, scheduleTimeout),
     );
-    if (outcome.kind === 'failed') throw await this.kube.podFailure(name, outcome);
+    if (outcome.condition.kind === 'failed') throw await this.kube.podFailure(name, outcome.condition);
+    return outcome.pod;
   }
 }

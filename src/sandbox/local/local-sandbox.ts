@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { constants, mkdirSync } from 'node:fs';
-import { chown, lchown, lstat, mkdir, open, readFile, realpath, rm, stat } from 'node:fs/promises';
+import { chown, lchown, lstat, mkdir, open, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { type EgressRoutes, proxyEnv } from '../../egress/egress-routes.js';
 import { AirlockError } from '../../errors.js';
@@ -110,6 +110,23 @@ export class LocalSandboxProvider implements SandboxProvider {
       for (const sub of ['ws', 'home', 'tmp']) await adoptTree(join(dir, sub), owner);
     }
     return this.open(runId, dir);
+  }
+
+  /** A prepared workspace becomes the run's by a rename: one directory entry, whatever its size. */
+  async adopt(preparedId: string, runId: string): Promise<Sandbox | undefined> {
+    const from = this.dirFor(preparedId);
+    const to = this.dirFor(runId);
+    const found = await stat(join(from, 'ws')).catch(() => undefined);
+    if (!found?.isDirectory()) return undefined;
+    await rm(to, { recursive: true, force: true });
+    await rename(from, to);
+    const route = this.routes.get(preparedId);
+    if (route) {
+      this.routes.delete(preparedId);
+      this.routes.set(runId, route);
+      this.opts.egress?.rekey(preparedId, runId);
+    }
+    return this.attach(runId);
   }
 
   /** The owner of the sandbox's files when airlock is root and commands run as another uid. */

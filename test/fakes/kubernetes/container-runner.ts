@@ -1,7 +1,7 @@
 // Starting a scheduled pod's containers: init containers one after another, then the main ones;
 // each exit is written to the pod's status, and the pod finishes when all have stopped.
 import { containerEnv, containerView, mainCommand } from './container-env.js';
-import { execProblem, exitStatus, spawnMain } from './container-runtime.js';
+import { type ContainerView, execProblem, exitStatus, spawnMain } from './container-runtime.js';
 import { ContainerLog } from './pod-log.js';
 import { type PodRuntime, type Running, setContainer } from './pod-runtime.js';
 import { type ContainerState, containerId, podConditions } from './pod-status.js';
@@ -16,6 +16,8 @@ export interface RunnerHost {
   mutate(rt: PodRuntime, fn: (p: KubeObject) => void): void;
   /** Every container has stopped (or one could not start): settle the pod's phase. */
   finish(rt: PodRuntime): void;
+  /** The process as the pod's network starts it (under its route's forwarder, when it has one). */
+  wrap(rt: PodRuntime, view: ContainerView, command: string[]): { view: ContainerView; command: string[] };
 }
 
 export class ContainerRunner {
@@ -40,7 +42,8 @@ export class ContainerRunner {
       this.host.mutate(rt, (p) => setContainer(p, field, c, { terminated }));
       return 'failed';
     }
-    const { child, ready } = spawnMain(view, command);
+    const wrapped = this.host.wrap(rt, view, command);
+    const { child, ready } = spawnMain(wrapped.view, wrapped.command);
     const log = new ContainerLog();
     rt.logs.set(c.name, log);
     rt.procs.add(child);

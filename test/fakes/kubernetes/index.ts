@@ -11,6 +11,7 @@ import { WebSocketServer } from 'ws';
 import { stringify } from 'yaml';
 import { closeServer } from '../server-util.js';
 import { registerStandIn } from '../stand-ins.js';
+import { ClusterNetwork, type GatewayAddress } from './cluster-network.js';
 import type { Cluster, ExecRecord, Fault, RecordedRequest } from './context.js';
 import { negotiate } from './exec-websocket.js';
 import { Kubelet } from './kubelet.js';
@@ -19,6 +20,7 @@ import { handleRequest, handleUpgrade } from './router.js';
 import { ObjectStore } from './store.js';
 import { deepCopy, type KubeObject, now } from './types.js';
 
+export { type GatewayAddress, POD_PROXY_URL } from './cluster-network.js';
 export type { ExecRecord, Fault, RecordedRequest } from './context.js';
 export { AIRLOCK_ROLE_RULES, type PolicyRule } from './rbac.js';
 export type { KubeObject } from './types.js';
@@ -45,6 +47,12 @@ export interface FakeKubernetesOptions {
   missingImages?: (image: string) => boolean;
   /** Changes kept for watches to resume from; older resourceVersions get 410 Expired. Default 1000. */
   watchHistory?: number;
+  /**
+   * airlock's egress gateway on the host. Given, the cluster network is as manifests/ makes it:
+   * each pod has a 127.1.x.y IP and one way out, POD_PROXY_URL on its own loopback, which reaches
+   * this address from the pod's IP (cluster-network.ts). Without it pods have no way out at all.
+   */
+  gateway?: GatewayAddress;
 }
 
 export interface FakeKubernetes {
@@ -99,6 +107,7 @@ export async function startFakeKubernetes(opts: FakeKubernetesOptions = {}): Pro
       },
       startDelayMs: opts.startDelayMs ?? 30,
       missingImages: opts.missingImages ?? ((image) => image.includes('does-not-exist')),
+      network: new ClusterNetwork(opts.gateway),
     }),
     rules: deepCopy(opts.rules ?? { 'airlock-sandboxes': AIRLOCK_ROLE_RULES }),
     namespaces: opts.namespaces ?? { 'airlock-sandboxes': { ...RESTRICTED }, airlock: { ...RESTRICTED } },

@@ -4,6 +4,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { ClusterNetwork } from './cluster-network.js';
 import { containerEnv, containerView } from './container-env.js';
 import { ContainerRunner } from './container-runner.js';
 import { execProblem, killProcess, killSandbox, spawnExec } from './container-runtime.js';
@@ -21,17 +22,19 @@ export interface KubeletConfig {
   node: { labels: Record<string, string>; capacity: Resources };
   startDelayMs: number;
   missingImages: (image: string) => boolean;
+  /** Pod IPs, and each pod's one route out (to the egress gateway) when the cluster has one. */
+  network: ClusterNetwork;
 }
 const terminal = (p: KubeObject) => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
 const names = (cs: KubeObject[] = []) => cs.map((c) => c.name as string);
 
 export class Kubelet {
   private readonly pods = new Map<string, PodRuntime>();
-  private nextIp = 10;
   private readonly runner = new ContainerRunner({
     current: (rt) => this.k.store.get('pods', rt.ns, rt.name),
     mutate: (rt, fn) => this.mutate(rt, fn),
     finish: (rt) => this.finish(rt),
+    wrap: (rt, view, command) => this.k.network.wrap(keyOf(rt), view, command),
   });
 
   constructor(private readonly k: KubeletConfig) {}
@@ -116,14 +119,33 @@ export class Kubelet {
     this.after(rt, () => this.sandbox(rt));
   }
 
-  /** Volumes and the pod IP, then the images; a pod whose volume cannot mount stays ContainerCreating. */
+  /** Volumes and the pod's network, then the images; a pod whose volume cannot mount stays ContainerCreating. */
   private sandbox(rt: PodRuntime): void {
     const pod = this.k.store.get('pods', rt.ns, rt.name);
     if (!pod) return;
     const volumes = prepareVolumes(pod, this.podDir(rt.ns, rt.name));
     if (typeof volumes === 'string') return;
     rt.volumes = volumes;
-    const ip = `10.244.0.${this.nextIp++ % 250}`;
+    void this.k.network.attach(keyOf(rt)).then(
+      (ip) => {
+        if (rt.stopped) this.k.network.detach(keyOf(rt));
+        else this.images(rt, ip);
+      },
+      // As a failed CNI leaves a pod: ContainerCreating (FailedCreatePodSandBox), saying why.
+      (error: Error) => {
+        const message = `FailedCreatePodSandBox: failed to set up the pod's network: ${error.message}`;
+        this.mutate(rt, (p) => {
+          for (const c of p.spec.containers as KubeObject[])
+            setContainer(p, 'containerStatuses', c, { waiting: { reason: 'ContainerCreating', message } });
+        });
+      },
+    );
+  }
+
+  /** The pod IP is known: it goes in the status, and the containers start once their images are here. */
+  private images(rt: PodRuntime, ip: string): void {
+    const pod = this.k.store.get('pods', rt.ns, rt.name);
+    if (!pod) return;
     const inits: KubeObject[] = pod.spec.initContainers ?? [];
     this.mutate(rt, (p) => {
       p.status.podIP = ip;
@@ -192,6 +214,7 @@ export class Kubelet {
   /** Kills the pod's processes (main and exec'd) and cancels its pending steps. */
   private stop(rt: PodRuntime): void {
     rt.stopped = true;
+    this.k.network.detach(keyOf(rt));
     clearTimeout(rt.deadline);
     for (const t of rt.timers) clearTimeout(t);
     rt.timers.clear();
@@ -232,7 +255,8 @@ export class Kubelet {
     const view = containerView(pod, c, env, rt.volumes ?? new Map());
     const problem = execProblem(view, command);
     if (problem) return problem;
-    const child = spawnExec(view, command, stdin, rt.running.get(container)?.init);
+    const wrapped = this.k.network.wrap(keyOf(rt), view, command);
+    const child = spawnExec(wrapped.view, wrapped.command, stdin, rt.running.get(container)?.init);
     rt.procs.add(child);
     child.on('close', () => rt.procs.delete(child));
     return child;
@@ -249,5 +273,8 @@ export class Kubelet {
 
   close(): void {
     for (const rt of this.pods.values()) this.stop(rt);
+    this.k.network.close();
   }
 }
+
+const keyOf = (rt: PodRuntime) => `${rt.ns}/${rt.name}`;
