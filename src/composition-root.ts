@@ -7,6 +7,7 @@ import { installEgressProxy } from './config/egress-proxy.js';
 import { type AirlockEnv, readEnv, secretValues } from './config/env.js';
 import { loadPolicy, type Policy } from './config/policy.js';
 import { EgressGateway } from './egress/egress-gateway.js';
+import { upstreamProxyFrom } from './egress/upstream.js';
 import { AirlockError } from './errors.js';
 import { GitPublisher } from './forge/git-publisher.js';
 import {
@@ -133,7 +134,11 @@ export function buildApp(
   let egressListening = false;
   // Every sandbox's only way out (DESIGN.md §4); each connection lands in the audit log.
   const egressLedger = new EgressLedger(store, logger);
-  const gateway = new EgressGateway({ logger, onConnection: (record) => egressLedger.record(record) });
+  const gateway = new EgressGateway({
+    logger,
+    onConnection: (record) => egressLedger.record(record),
+    upstreamProxy: upstreamProxyFrom(processEnv),
+  });
   const sandboxes: SandboxProvider =
     env.AIRLOCK_SANDBOX === 'kubernetes'
       ? new KubernetesSandboxes(

@@ -10,6 +10,7 @@ import type { Egress, EgressRecord, NetworkPhase } from '../runs/ports/egress.js
 import type { EgressRoutes } from './egress-routes.js';
 import { type HostRule, hostRules, matchRule, normaliseHost, parseHostRule, ruleFor } from './host-rule.js';
 import { forbiddenAddress } from './special-addresses.js';
+import { goesDirect, openStream, type UpstreamProxy } from './upstream.js';
 
 /** What a sandbox may reach now: its phase's rules and what approvers granted during the run. */
 interface Scope {
@@ -32,6 +33,8 @@ export interface EgressGatewayOptions {
   /** Idle tunnels are closed after this long without a byte either way. */
   idleTimeoutMs?: number;
   resolve?: (host: string) => Promise<string[]>;
+  /** airlock's own way out (HTTPS_PROXY of its environment), chained through for allowed hosts. */
+  upstreamProxy?: UpstreamProxy;
 }
 
 const HOP_BY_HOP = new Set([
@@ -239,8 +242,10 @@ export class EgressGateway implements Egress, EgressRoutes {
   }
 
   /** The address to connect to, or why not: a name must not lead to airlock's own host or metadata. */
-  private async address(judgement: Allowed): Promise<{ address: string } | { refused: string }> {
+  private async address(judgement: Allowed): Promise<{ address?: string } | { refused: string }> {
     const { host, rule } = judgement;
+    // Through airlock's own proxy the name is resolved there, far from airlock's loopback.
+    if (!goesDirect(this.opts.upstreamProxy, host)) return {};
     if (isIP(host)) return { address: host };
     let found: string[];
     try {
@@ -281,46 +286,52 @@ export class EgressGateway implements Egress, EgressRoutes {
       return;
     }
     const counts = { sent: head.length, received: 0 };
-    const upstream = connect({ host: resolved.address, port: target.port });
     this.track(client);
-    this.track(upstream);
-    const connectTimer = setTimeout(
-      () => upstream.destroy(new Error('connection timed out')),
-      this.opts.connectTimeoutMs ?? 10_000,
-    );
-    let established = false;
-    let error: string | undefined;
-    upstream.once('connect', () => {
-      clearTimeout(connectTimer);
-      established = true;
-      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      if (head.length) upstream.write(head);
-      upstream.setTimeout(this.opts.idleTimeoutMs ?? 600_000, () => upstream.destroy());
-      client.on('data', (chunk: Buffer) => {
-        counts.sent += chunk.length;
-      });
-      upstream.on('data', (chunk: Buffer) => {
-        counts.received += chunk.length;
-      });
-      client.pipe(upstream);
-      upstream.pipe(client);
-    });
-    upstream.on('error', (e) => {
-      error = e.message;
-      clearTimeout(connectTimer);
-      if (!established && client.writable) {
+    let upstream: Socket;
+    try {
+      upstream = await openStream(
+        { host: target.host, port: target.port, address: resolved.address },
+        this.opts.upstreamProxy,
+        this.opts.connectTimeoutMs ?? 10_000,
+      );
+    } catch (e) {
+      const message = (e as Error).message;
+      if (client.writable) {
         client.end(
           plainResponse(
             502,
             'Bad Gateway',
-            `airlock egress gateway: ${ruleFor(target.host, target.port)}: ${e.message}.\n`,
+            `airlock egress gateway: ${ruleFor(target.host, target.port)}: ${message}.\n`,
           ),
         );
-      } else client.destroy();
+      }
+      this.record({ ...judgement, method: 'CONNECT', started, sent: 0, received: 0, error: message });
+      return;
+    }
+    this.track(upstream);
+    if (client.destroyed) {
+      upstream.destroy();
+      this.record({ ...judgement, method: 'CONNECT', started, sent: 0, received: 0 });
+      return;
+    }
+    let error: string | undefined;
+    client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    if (head.length) upstream.write(head);
+    upstream.setTimeout(this.opts.idleTimeoutMs ?? 600_000, () => upstream.destroy());
+    client.on('data', (chunk: Buffer) => {
+      counts.sent += chunk.length;
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      counts.received += chunk.length;
+    });
+    client.pipe(upstream);
+    upstream.pipe(client);
+    upstream.on('error', (e) => {
+      error = e.message;
+      client.destroy();
     });
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => {
-      clearTimeout(connectTimer);
       client.destroy();
       this.record({
         ...judgement,
@@ -370,12 +381,18 @@ export class EgressGateway implements Egress, EgressRoutes {
       return;
     }
     const counts = { sent: 0, received: 0 };
+    const proxy = resolved.address ? undefined : this.opts.upstreamProxy;
     const upstream = request({
-      host: resolved.address,
-      port,
+      host: proxy?.host ?? resolved.address,
+      port: proxy?.port ?? port,
       method,
-      path: `${url.pathname}${url.search}`,
-      headers: { ...withoutHopByHop(req.headers), host: url.host },
+      // Through airlock's own proxy a request names its whole URL, as the sandbox's did.
+      path: proxy ? url.href : `${url.pathname}${url.search}`,
+      headers: {
+        ...withoutHopByHop(req.headers),
+        host: url.host,
+        ...(proxy?.authorization ? { 'proxy-authorization': proxy.authorization } : {}),
+      },
       setHost: false,
       agent: false,
       timeout: this.opts.connectTimeoutMs ?? 10_000,
