@@ -73,6 +73,8 @@ export function showCommand(app: App, runId: string, opts: { json?: boolean }, o
       `instructions: ${loaded.operator_chars ? `the policy's (${loaded.operator_chars} characters)` : 'none from the policy'}; ${repo ? `the repository's ${repo.path} (${repo.bytes} bytes${repo.truncated ? ', cut' : ''})` : 'no AGENTS.md, CLAUDE.md or .github/copilot-instructions.md'}\n`,
     );
   }
+  const egress = egressLine(events);
+  if (egress) out.write(`${egress}\n`);
   if (run.branch) out.write(`branch ${run.branch}\n`);
   if (run.prUrl) out.write(`pull request ${run.prUrl}\n`);
   if (run.error) out.write(`error: ${run.error}\n`);
@@ -184,4 +186,25 @@ function eventDetail(data: Record<string, unknown>): string {
     .filter((k) => data[k] !== undefined && data[k] !== null)
     .map((k) => `${k}=${String(data[k])}`);
   return parts.length ? `  ${parts.join(' ')}` : '';
+}
+
+/** What went through the egress gateway: hosts reached and refused, by phase, and grants. */
+function egressLine(events: Array<{ type: string; data: Record<string, unknown> }>): string | undefined {
+  const hosts = (type: string) => [
+    ...new Set(
+      events.filter((e) => e.type === type).map((e) => `${e.data.host}:${e.data.port} (${e.data.phase})`),
+    ),
+  ];
+  const allowed = hosts('egress.allowed');
+  const refused = hosts('egress.refused');
+  const granted = events
+    .filter((e) => e.type === 'egress.granted')
+    .map((e) => `${e.data.target} by ${e.data.by}`);
+  if (!allowed.length && !refused.length && !granted.length) return undefined;
+  const parts = [
+    allowed.length ? `reached ${allowed.join(', ')}` : 'reached nothing',
+    ...(refused.length ? [`refused ${refused.join(', ')}`] : []),
+    ...(granted.length ? [`allowed for this run: ${granted.join(', ')}`] : []),
+  ];
+  return `egress: ${parts.join('; ')}`;
 }

@@ -70,11 +70,11 @@ describe('egress by phase in a headless run', () => {
       events: AuditRow[];
       tool_calls: Array<{ name: string; output: string; exitCode: number | null }>;
     };
-    return { r, result, show, port };
+    return { r, result, show, port, env };
   }
 
   it('setup fetches through the gateway; the agent is refused the same host; both are audited', async () => {
-    const { r, result, show, port } = await run(
+    const { r, result, show, port, env } = await run(
       '    network:\n      setup: ["127.0.0.2:PORT"]\n',
       'curl -sS http://127.0.0.2:PORT/left-pad; echo " exit=$?"',
     );
@@ -106,6 +106,10 @@ describe('egress by phase in a headless run', () => {
     ]);
     expect(result.egress_policy).toEqual([`repos.acme/widgets.network.agent: [127.0.0.2:${port}]`]);
     expect(r.stderr).toContain(`the egress gateway refused: 127.0.0.2:${port} (agent)`);
+    const human = await runCli(['show', result.run_id], env);
+    expect(human.stdout).toContain(
+      `egress: reached 127.0.0.2:${port} (setup); refused 127.0.0.2:${port} (agent)`,
+    );
   });
 
   it('network.agent lets the agent through; the top-level list applies where a repository sets none', async () => {
