@@ -107,6 +107,7 @@ export function buildApp(
   });
   auditCheckpoints.readFrom(() => store.auditHead());
   const threads = new SqliteRunThreads(db);
+  const preparedStore = new SqlitePreparedSandboxes(db);
   const owner = new OwnerLease(store, { kind: opts.ownerKind ?? 'cli', logger });
 
   const urls = Object.fromEntries(Object.entries(policy.repos).map(([name, r]) => [name, r.url]));
@@ -150,6 +151,7 @@ export function buildApp(
               const run = store.getRun(id);
               return run !== undefined && !isTerminal(run.state);
             },
+            isPrepared: (id) => preparedStore.has(id),
             egress: env.AIRLOCK_EGRESS_URL
               ? { routes: gateway, proxyUrl: env.AIRLOCK_EGRESS_URL }
               : undefined,
@@ -190,7 +192,7 @@ export function buildApp(
     egress: gateway,
     policy,
     logger,
-    prepared: new SqlitePreparedSandboxes(db),
+    prepared: preparedStore,
     ownerId: () => owner.id(),
     liveOwners: () =>
       new Set(

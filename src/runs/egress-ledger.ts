@@ -40,17 +40,21 @@ export class EgressLedger {
       duration_ms: r.durationMs,
       ...(r.error ? { error: r.error } : {}),
     };
-    // A connection from no known sandbox is still recorded, under '-', as an attempt.
-    const runId = r.key || '-';
-    this.store.appendEvent(runId, { type: r.allowed ? 'egress.allowed' : 'egress.refused', data });
+    // A connection of no run — a prepared sandbox's setup, or no known sandbox at all — is recorded
+    // under '-' with the sandbox named, so every run's events stay its own (audit verify).
+    const run = r.key ? this.store.getRun(r.key) : undefined;
+    const runId = run ? run.id : '-';
+    this.store.appendEvent(runId, {
+      type: r.allowed ? 'egress.allowed' : 'egress.refused',
+      data: run ? data : { ...data, sandbox: r.key || null },
+    });
     this.logger.info({ run_id: runId, egress: data, allowed: r.allowed }, 'egress');
     if (r.allowed || r.phase !== 'agent') return;
     const target = `${hostText(r.host)}:${r.port}`;
     const seen = `${runId}\u0000${target}`;
-    if (this.told.has(seen)) return;
+    if (!run || this.told.has(seen)) return;
     this.told.add(seen);
-    const run = this.store.getRun(runId);
-    if (run) this.onAgentRefused?.(run, { target, rule: ruleText(r.host, r.port) });
+    this.onAgentRefused?.(run, { target, rule: ruleText(r.host, r.port) });
   }
 }
 

@@ -169,8 +169,10 @@ export class PreparedPool {
     for (const row of prepared.list(repo)) {
       const fresh = row.baseSha === baseSha && row.fingerprint === fingerprint;
       const orphan = row.state === 'building' && !(row.ownerId && live.has(row.ownerId));
+      // A ready one whose sandbox went (a pod's deadline, an eviction, a cleaned disk) is no use.
+      const gone = row.state === 'ready' && fresh && !(await this.present(row.id));
       // A claimed row is the run's now (its adoption failed mid-way): only the row goes.
-      if (row.state === 'claimed' || orphan || !fresh) {
+      if (row.state === 'claimed' || orphan || !fresh || gone) {
         await this.discard(row);
         report.removed++;
       } else current++;
@@ -226,6 +228,14 @@ export class PreparedPool {
     } finally {
       // Setup's network ends with setup; a claimed sandbox is judged as its run from then on.
       egress?.forget(id);
+    }
+  }
+
+  private async present(id: string): Promise<boolean> {
+    try {
+      return (await this.ports.sandboxes.attach(id)) !== undefined;
+    } catch {
+      return false;
     }
   }
 

@@ -31,6 +31,8 @@ export interface EgressEventData {
   bytes_received: number;
   duration_ms: number;
   error?: string;
+  /** Recorded under '-': the sandbox that was not a run's (a prepared one), or null. */
+  sandbox?: string | null;
 }
 
 type Transition<T extends string, D = object> = { type: T; data: TransitionData & D };

@@ -7,7 +7,7 @@ import { approvalRefusal, chainRefusal } from './approval-gate.js';
 import { type Approver, type Decision, mayApprove, mayRequest } from './approval-policy.js';
 import { branchName, newRunId } from './branch-name.js';
 import { diffStat, formatDiffStat } from './diffstat.js';
-import { grantedTargets } from './egress-ledger.js';
+import { grantedTargets, refusedTargets } from './egress-ledger.js';
 import { describeOwner, type OwnerLease, ownerGone } from './owner-lease.js';
 import type { NetworkPhase } from './ports/egress.js';
 import type { RunRecord, TransitionChange, TransitionResult } from './ports/store.js';
@@ -643,7 +643,11 @@ export class RunLifecycle {
         ? undefined
         : `The run is ${run.state.replace('_', ' ')}; a host can only be allowed while the agent works.`) ??
       (approver.allowed ? undefined : approver.reason) ??
-      (validTarget(target) ? undefined : `${target} is not a host:port.`);
+      (validTarget(target) ? undefined : `${target} is not a host:port.`) ??
+      // Only what the agent was refused in this run can be allowed: a button, not a free text.
+      (refusedTargets(this.ports.store, run.id).some((r) => r.phase === 'agent' && r.target === target)
+        ? undefined
+        : `The agent was not refused ${target} in this run, so there is nothing to allow.`);
     if (refusal) {
       this.refused(run.id, who.id, `allow egress to ${target}`, refusal);
       return { allowed: false, reason: refusal, run };

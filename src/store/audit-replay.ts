@@ -40,13 +40,14 @@ function isState(value: unknown): value is RunState {
  * - `approval.granted` sets the approver (`by`); `diff.taken` sets the diff hash (`sha256`,
  *   null when the agent changed nothing);
  * - every other event (owner.adopted, model.turn, …) changes none of these.
- * Events of no run (run id '', airlock's own) are skipped.
+ * Events of no run are skipped: run id '' (airlock's own) and '-' (a refused button that names no
+ * run it could be trusted for, a gateway connection from no known sandbox).
  */
 export function replayRuns(events: Iterable<ReplayInput>): Replay {
   const runs = new Map<string, ReplayedRun>();
   const problems: string[] = [];
   for (const e of events) {
-    if (e.runId === '') continue;
+    if (e.runId === '' || e.runId === '-') continue;
     const run = runs.get(e.runId);
     if (e.type === 'run.requested') {
       if (run) problems.push(`event ${e.seq}: run ${e.runId} is requested a second time`);

@@ -57,6 +57,10 @@ export class SqlitePreparedSandboxes implements PreparedSandboxes {
     return (rows as Row[]).map(toRecord);
   }
 
+  has(id: string): boolean {
+    return this.db.prepare('SELECT 1 FROM prepared_sandboxes WHERE id = ?').get(id) !== undefined;
+  }
+
   remove(id: string): void {
     this.db.prepare('DELETE FROM prepared_sandboxes WHERE id = ?').run(id);
   }

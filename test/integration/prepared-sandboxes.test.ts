@@ -1,4 +1,6 @@
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type FakeAnthropic, startFakeAnthropic } from '../fakes/anthropic-server.js';
 import { createBareFixture, FIXTURE_FILES, gitIn } from '../fakes/fixture-repo.js';
@@ -111,6 +113,29 @@ describe('prepared sandboxes', () => {
     expect(r.stderr).toContain('a prepared sandbox could not be built: setup exited 3');
     expect(r.stderr).toContain('broken-registry');
     expect(JSON.parse(r.stdout)).toMatchObject({ built: 0, ready: 0 });
+  });
+
+  it("a prepared sandbox's setup goes through the gateway too, audited apart from any run; the chain verifies", async () => {
+    const repo = setupRepo('curl -sS http://127.0.0.2:9/pkg; echo ran >> "$HOME/setup-runs"');
+    expect((await runCli(['prepare', '--repo', 'acme/widgets'], repo.env)).code).toBe(0);
+    const verify = await runCli(['audit', 'verify'], repo.env);
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+    const db = new Database(join(repo.env.AIRLOCK_DATA_DIR, 'airlock.db'), { readonly: true });
+    const refused = db
+      .prepare("SELECT run_id, data FROM events WHERE type = 'egress.refused'")
+      .all() as Array<{
+      run_id: string;
+      data: string;
+    }>;
+    db.close();
+    expect(refused).toHaveLength(1);
+    expect(refused[0]?.run_id).toBe('-');
+    expect(JSON.parse(refused[0]?.data ?? '{}')).toMatchObject({
+      host: '127.0.0.2',
+      port: 9,
+      phase: 'setup',
+    });
+    expect(JSON.parse(refused[0]?.data ?? '{}').sandbox).toMatch(/^prep[0-9a-f]{12}$/);
   });
 
   it('doctor shows readiness', async () => {

@@ -26,5 +26,7 @@ export interface PreparedSandboxes {
   /** Takes one ready sandbox of the repository at this base and fingerprint for the run, if any. */
   claim(repo: string, baseSha: string, fingerprint: string, runId: string): PreparedRecord | undefined;
   list(repo?: string): PreparedRecord[];
+  /** Whether a row of that id is kept (building, ready or claimed): the backend keeps its sandbox. */
+  has(id: string): boolean;
   remove(id: string): void;
 }

@@ -96,13 +96,27 @@ export class KubeApi {
     );
   }
 
-  async deletePod(name: string): Promise<void> {
+  /**
+   * Deletes the pod; true when this call deleted it (or it was already terminating). With
+   * `resourceVersion` the API server deletes it only if it has not changed since: false, and the
+   * pod stays, when it has (a claim relabelled it meanwhile). False when it is already gone.
+   */
+  async deletePod(name: string, opts: { resourceVersion?: string } = {}): Promise<boolean> {
+    const preconditions = opts.resourceVersion ? { resourceVersion: opts.resourceVersion } : undefined;
     try {
       await this.retrying(() =>
-        this.core.deleteNamespacedPod({ name, namespace: this.namespace, gracePeriodSeconds: 1 }),
+        this.core.deleteNamespacedPod({
+          name,
+          namespace: this.namespace,
+          gracePeriodSeconds: 1,
+          ...(preconditions ? { body: { preconditions } } : {}),
+        }),
       );
+      return true;
     } catch (error) {
-      if (statusOf(error) !== 404) throw this.failure(`delete pod ${name}`, error);
+      const status = statusOf(error);
+      if (status === 404 || (status === 409 && preconditions)) return false;
+      throw this.failure(`delete pod ${name}`, error);
     }
   }
 

@@ -3,25 +3,34 @@ import type { Logger } from 'pino';
 import type { Policy } from '../../config/policy.js';
 import { AirlockError } from '../../errors.js';
 import type { Sandbox, SandboxProvider, SandboxSpec } from '../../runs/ports/sandbox.js';
-import type { KubeApi } from './kube-api.js';
+import { type KubeApi, statusOf } from './kube-api.js';
 import { KubernetesSandbox } from './kubernetes-sandbox.js';
 import { type PodEgress, PodRoutes } from './pod-routes.js';
 import {
   MANAGED_BY,
   MANAGED_BY_LABEL,
   POOL_LABEL,
+  PREPARED_POD_DEADLINE_SECONDS,
+  REPO_ANNOTATION,
   RUN_ID_LABEL,
+  runDeadlineSeconds,
   runPodName,
   sandboxPod,
   TEMPLATE_LABEL,
 } from './pod-spec.js';
 import { podCondition, unschedulableMessage } from './pod-status.js';
-import { WarmPool } from './warm-pool.js';
+import { ageOf, WarmPool } from './warm-pool.js';
 
 export interface KubernetesSandboxesOptions {
   logger: Logger;
   /** True while the run may still use its sandbox; pods of other runs are reaped. */
   isRunActive: (runId: string) => boolean;
+  /**
+   * True for the id of a prepared sandbox still kept for a run (DESIGN.md §4, Prepared
+   * sandboxes): its pod, labelled with that id until a run adopts it, is not reaped, and is built
+   * cold (not from the warm pool) with a deadline long enough to wait for its run.
+   */
+  isPrepared?: (sandboxId: string) => boolean;
   /** How long a new pod may take to pull its image and start. */
   startTimeoutMs?: number;
   /** How long an unschedulable pod waits for a node (an autoscaler) before the run fails. */
@@ -56,6 +65,8 @@ export class KubernetesSandboxes implements SandboxProvider {
   private timer?: NodeJS.Timeout;
   private readonly started = { warm: 0, cold: 0 };
   private readonly routes: PodRoutes;
+  /** Prepared ids being adopted by this process: their row is gone, their pod not yet the run's. */
+  private readonly adopting = new Set<string>();
 
   constructor(
     private readonly kube: KubeApi,
@@ -70,23 +81,74 @@ export class KubernetesSandboxes implements SandboxProvider {
     // A provision repeated after a restart starts over with a fresh pod.
     this.routes.drop(runId);
     for (const old of await this.podsOf(runId)) await this.kube.deletePod(old.metadata?.name as string);
-    const claimed = await this.pool.claim(runId, spec.repo);
+    // A prepared sandbox is built ahead of time: the warm pool stays for runs waiting to start, and
+    // its pod gets long enough to wait unclaimed and then still give its run the whole limit.
+    const prepared = this.opts.isPrepared?.(runId) ?? false;
+    const claimed = prepared ? undefined : await this.pool.claim(runId, spec.repo);
     if (claimed) {
       this.started.warm++;
       this.opts.logger.info({ run_id: runId, pod: claimed.metadata?.name }, 'claimed a warm sandbox pod');
       return this.sandboxOf(runId, claimed);
     }
-    this.started.cold++;
+    if (!prepared) this.started.cold++;
     // A deleted pod keeps its name while it terminates, and a create meanwhile is refused (409):
     // the run's earlier pod (deleted just above, by destroy or by the reaper) must be gone first.
     await this.untilGone(runPodName(runId));
-    const pod = await this.kube.createPod(sandboxPod(this.policy, spec.repo, runId));
+    const deadline = prepared
+      ? PREPARED_POD_DEADLINE_SECONDS + runDeadlineSeconds(this.policy, spec.repo)
+      : undefined;
+    const pod = await this.kube.createPod(sandboxPod(this.policy, spec.repo, runId, deadline));
     const name = pod.metadata?.name as string;
     try {
       return this.sandboxOf(runId, await this.untilReady(name));
     } catch (error) {
       await this.kube.deletePod(name).catch(() => undefined);
       throw error;
+    }
+  }
+
+  /**
+   * A prepared sandbox's pod (made by create(preparedId)) becomes the run's with one label patch
+   * guarded by resourceVersion, so of two claimers one gets it and the other starts cold; its
+   * deadline becomes the run's, counted from now, as a warm pod's claim does. The pod keeps its
+   * name (a name cannot change); the run's pod is found by its label from then on. Undefined when
+   * the pod is gone, not ready, failed, or too old to give the run its whole limit.
+   */
+  async adopt(preparedId: string, runId: string): Promise<Sandbox | undefined> {
+    this.adopting.add(preparedId);
+    try {
+      const [pod] = await this.podsOf(preparedId);
+      if (!pod || podCondition(pod).kind !== 'ready') return undefined;
+      const name = pod.metadata?.name as string;
+      const repo = pod.metadata?.annotations?.[REPO_ANNOTATION];
+      if (!repo || !this.policy.repos[repo]) return undefined;
+      const deadline = Math.ceil(ageOf(pod) / 1000) + runDeadlineSeconds(this.policy, repo);
+      // A deadline can only shrink: a pod this old would end before the run's time is up.
+      if (deadline > (pod.spec?.activeDeadlineSeconds ?? 0)) return undefined;
+      // As create: a run that starts again starts over (its earlier pod has another name).
+      this.routes.drop(runId);
+      for (const old of await this.podsOf(runId)) await this.kube.deletePod(old.metadata?.name as string);
+      let adopted: V1Pod;
+      try {
+        adopted = await this.kube.patchPod(name, {
+          metadata: { resourceVersion: pod.metadata?.resourceVersion, labels: { [RUN_ID_LABEL]: runId } },
+          spec: { activeDeadlineSeconds: deadline },
+        });
+      } catch (error) {
+        const status = statusOf((error as Error).cause);
+        if (status === 409 || status === 404) return undefined; // another claimer took it, or it went
+        throw error;
+      }
+      // The pod's address speaks for the run from now on, and so do connections it holds open.
+      this.routes.drop(preparedId);
+      this.opts.egress?.routes.rekey(preparedId, runId);
+      this.opts.logger.info(
+        { run_id: runId, prepared_id: preparedId, pod: name },
+        'adopted a prepared sandbox pod',
+      );
+      return this.sandboxOf(runId, adopted);
+    } finally {
+      this.adopting.delete(preparedId);
     }
   }
 
@@ -142,8 +204,8 @@ export class KubernetesSandboxes implements SandboxProvider {
   }
 
   /**
-   * Deletes pods whose run is over or unknown, warm pods of an old template or that failed,
-   * then tops up the pool. Runs at start and every minute.
+   * Deletes pods whose run is over or unknown (prepared sandboxes still kept are not), warm pods
+   * of an old template or that failed, then tops up the pool. Runs at start and every minute.
    */
   async housekeeping(): Promise<void> {
     try {
@@ -151,16 +213,14 @@ export class KubernetesSandboxes implements SandboxProvider {
       const pods = await this.kube.listPods(`${MANAGED_BY_LABEL}=${MANAGED_BY}`);
       this.routes.prune(pods, listedAt);
       for (const pod of pods) {
-        const labels = pod.metadata?.labels ?? {};
-        const runId = labels[RUN_ID_LABEL];
-        const stale = runId
-          ? !this.opts.isRunActive(runId)
-          : labels[POOL_LABEL] === 'warm' &&
-            (labels[TEMPLATE_LABEL] !== this.pool.template || podCondition(pod).kind === 'failed');
-        if (!stale || pod.metadata?.deletionTimestamp) continue;
+        if (!this.stale(pod) || pod.metadata?.deletionTimestamp) continue;
+        const runId = pod.metadata?.labels?.[RUN_ID_LABEL];
         this.opts.logger.info({ pod: pod.metadata?.name, run_id: runId }, 'reaping a sandbox pod');
         if (runId) this.routes.drop(runId);
-        await this.kube.deletePod(pod.metadata?.name as string);
+        // Only the pod as listed: one a run adopted since (a new run-id label) stays.
+        await this.kube.deletePod(pod.metadata?.name as string, {
+          resourceVersion: pod.metadata?.resourceVersion,
+        });
       }
       await this.pool.refill();
     } catch (error) {
@@ -168,6 +228,22 @@ export class KubernetesSandboxes implements SandboxProvider {
     }
   }
 
+  /** Whether housekeeping deletes the pod. */
+  private stale(pod: V1Pod): boolean {
+    const labels = pod.metadata?.labels ?? {};
+    const runId = labels[RUN_ID_LABEL];
+    if (!runId) {
+      return (
+        labels[POOL_LABEL] === 'warm' &&
+        (labels[TEMPLATE_LABEL] !== this.pool.template || podCondition(pod).kind === 'failed')
+      );
+    }
+    if (this.opts.isRunActive(runId) || this.adopting.has(runId)) return false;
+    // A prepared sandbox waits for its run; one whose pod failed (its deadline, an eviction) never serves one.
+    return !(this.opts.isPrepared?.(runId) && podCondition(pod).kind !== 'failed');
+  }
+
+  /** The pods labelled with the run's id (a run's pod is found by label: an adopted one keeps its name). */
   private podsOf(runId: string): Promise<V1Pod[]> {
     return this.kube
       .listPods(`${MANAGED_BY_LABEL}=${MANAGED_BY},${RUN_ID_LABEL}=${runId}`)

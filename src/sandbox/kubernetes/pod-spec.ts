@@ -16,6 +16,11 @@ export const SANDBOX_WORKDIR = '/workspace';
 export const SANDBOX_UID = 65532;
 /** A warm pod that waits this long unclaimed ends itself; the pool replaces it. */
 export const WARM_POD_DEADLINE_SECONDS = 24 * 3600;
+/**
+ * A prepared sandbox's pod (DESIGN.md §4, Prepared sandboxes) lives this long unclaimed; a run that
+ * adopts it shortens the deadline to its own. One older than this has ended and starts its run cold.
+ */
+export const PREPARED_POD_DEADLINE_SECONDS = 24 * 3600;
 
 type Pod = Record<string, unknown> & { metadata: Record<string, unknown>; spec: Record<string, unknown> };
 type SandboxSettings = Policy['sandbox'];
@@ -34,15 +39,21 @@ export function runPodName(runId: string): string {
 }
 
 /**
- * The pod airlock creates for a run (DESIGN.md §4): Pod Security Standard "restricted" (non-root,
+ * The pod airlock creates for a run (DESIGN.md §4), or for a prepared sandbox (then with a longer
+ * deadline, which the run that adopts it shortens): Pod Security Standard "restricted" (non-root,
  * no privilege escalation, every capability dropped, seccomp RuntimeDefault, read-only root with
  * writable emptyDirs), no service account token, no secret, no environment from the controller,
  * bounded CPU, memory, ephemeral storage and lifetime. The same function feeds the Kubernetes
  * backend and `airlock sandbox pod-spec`, so what a security team reviews is what runs.
  */
-export function sandboxPod(policy: Policy, repo: string, runId: string): Pod {
+export function sandboxPod(
+  policy: Policy,
+  repo: string,
+  runId: string,
+  deadlineSeconds = runDeadlineSeconds(policy, repo),
+): Pod {
   const settings = { ...policy.sandbox, ...repoPolicy(policy, repo).sandbox };
-  const spec = podSpec(settings, runDeadlineSeconds(policy, repo));
+  const spec = podSpec(settings, deadlineSeconds);
   return {
     apiVersion: 'v1',
     kind: 'Pod',

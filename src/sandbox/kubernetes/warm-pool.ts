@@ -110,7 +110,8 @@ export class WarmPool {
   }
 }
 
-function ageOf(pod: V1Pod): number {
+/** How long the pod has been running (its deadline counts from its start), in ms. */
+export function ageOf(pod: V1Pod): number {
   const started = pod.status?.startTime ?? pod.metadata?.creationTimestamp;
   return started ? Date.now() - new Date(started).getTime() : 0;
 }
