@@ -26,7 +26,7 @@ import { createModelClient } from './models/create-model-client.js';
 import { Mirrors } from './repos/mirror.js';
 import { MirroredRepositories } from './repos/repository-source.js';
 import { EgressLedger } from './runs/egress-ledger.js';
-import { OwnerLease, ownerGone } from './runs/owner-lease.js';
+import { OwnerLease } from './runs/owner-lease.js';
 import type { Forge } from './runs/ports/forge.js';
 import type { ModelClient } from './runs/ports/model.js';
 import type { SandboxProvider } from './runs/ports/sandbox.js';
@@ -194,13 +194,7 @@ export function buildApp(
     logger,
     prepared: preparedStore,
     ownerId: () => owner.id(),
-    liveOwners: () =>
-      new Set(
-        store
-          .owners()
-          .filter((o) => !ownerGone(o, owner.me, Date.now()))
-          .map((o) => o.id),
-      ),
+    liveOwners: () => owner.liveOwners(),
   });
   const lifecycle = new RunLifecycle({
     owner,

@@ -137,6 +137,17 @@ export class OwnerLease {
     return result;
   }
 
+  /** The owners that are still alive (this process among them once registered). */
+  liveOwners(): Set<string> {
+    const now = this.now();
+    return new Set(
+      this.store
+        .owners()
+        .filter((o) => !ownerGone(o, this.me, now))
+        .map((o) => o.id),
+    );
+  }
+
   /** Whether `ownerId` is this process. */
   isMe(ownerId: string | null): boolean {
     return ownerId !== null && ownerId === this.ownerId;

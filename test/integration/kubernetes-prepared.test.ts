@@ -12,7 +12,7 @@ import { PlainGitForge } from '../../src/forge/plain-git-forge.js';
 import { Redactor } from '../../src/log/redactor.js';
 import { Mirrors } from '../../src/repos/mirror.js';
 import { MirroredRepositories } from '../../src/repos/repository-source.js';
-import { OwnerLease, ownerGone } from '../../src/runs/owner-lease.js';
+import { OwnerLease } from '../../src/runs/owner-lease.js';
 import type { EgressRecord } from '../../src/runs/ports/egress.js';
 import type { RunRecord } from '../../src/runs/ports/store.js';
 import { PreparedPool } from '../../src/runs/prepared-pool.js';
@@ -131,13 +131,7 @@ sandbox: { warm_pool: ${opts.warmPool ?? 0} }
       logger,
       prepared,
       ownerId: () => owner.id(),
-      liveOwners: () =>
-        new Set(
-          store
-            .owners()
-            .filter((o) => !ownerGone(o, owner.me, Date.now()))
-            .map((o) => o.id),
-        ),
+      liveOwners: () => owner.liveOwners(),
     });
     let runs = 0;
     /** A run of the repository, as intake creates it: active until `ended`. */
