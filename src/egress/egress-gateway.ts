@@ -1,7 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
-import { connect, createServer as createTcpServer, isIP, type Server, type Socket } from 'node:net';
+import { createServer as createTcpServer, isIP, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
