@@ -3,7 +3,7 @@ import { DIFF_MAX_BYTES, type Sandbox } from './ports/sandbox.js';
 
 /** Git as airlock runs it inside a sandbox: no pager, no prompts, no hooks, a fixed identity. */
 const GIT =
-  'git -c core.hooksPath=/dev/null -c core.pager=cat -c user.name=airlock -c user.email=airlock@localhost';
+  'git -c core.hooksPath=/dev/null -c core.pager=cat -c gc.auto=0 -c maintenance.auto=false -c user.name=airlock -c user.email=airlock@localhost';
 
 /**
  * Turns the unpacked snapshot into a repository of one commit so the agent can use git diff,
