@@ -38,6 +38,7 @@ import { isTerminal } from './runs/run-state.js';
 import { KubeApi, loadKubeConfig } from './sandbox/kubernetes/kube-api.js';
 import { KubernetesSandboxes } from './sandbox/kubernetes/kubernetes-sandboxes.js';
 import { LocalSandboxProvider } from './sandbox/local/local-sandbox.js';
+import { directSpawn, ProcessSpawner } from './shared/process-spawner.js';
 import { createSlackApp, type SlackConnection } from './slack/slack-app.js';
 import { AuditCheckpoints } from './store/audit-checkpoints.js';
 import { openDatabase } from './store/database.js';
@@ -133,6 +134,10 @@ export function buildApp(
   };
 
   let egressListening = false;
+  // The bot forks nothing from its own (large) process: spawns would stall its event loop under
+  // load. Short-lived commands start their few processes directly.
+  const spawner = opts.ownerKind === 'serve' ? new ProcessSpawner() : undefined;
+  const spawn = spawner?.spawn ?? directSpawn;
   // Every sandbox's only way out (DESIGN.md §4); each connection lands in the audit log.
   const egressLedger = new EgressLedger(store, logger);
   const gateway = new EgressGateway({
@@ -163,6 +168,7 @@ export function buildApp(
           // when it lies under a path the policy binds.
           hide: [...policy.sandbox.local.hide, dirname(resolve(env.AIRLOCK_CONFIG))],
           egress: gateway,
+          spawn,
         });
   if (sandboxes.warning) logger.warn(sandboxes.warning);
 
@@ -174,7 +180,7 @@ export function buildApp(
         pat: env.JIRA_PAT,
       })
     : new NotConfiguredTickets();
-  const mirrors = new Mirrors(join(dataDir, 'mirrors'));
+  const mirrors = new Mirrors(join(dataDir, 'mirrors'), undefined, undefined, spawn);
   let modelClient: ModelClient | undefined;
   const model = () => {
     modelClient ??= createModelClient(env, policy.model.name, {
@@ -271,6 +277,7 @@ export function buildApp(
     },
     close: () => {
       void gateway.close();
+      spawner?.close();
       owner.stop();
       store.close();
       logger.flush();

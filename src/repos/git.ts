@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
 import { PROXY_ENV_NAMES } from '../config/egress-proxy.js';
 import { AirlockError } from '../errors.js';
+import { directSpawn, type Spawn } from '../shared/process-spawner.js';
 
 export interface GitOptions {
   cwd: string;
@@ -8,6 +8,8 @@ export interface GitOptions {
   extraHeader?: string;
   input?: string | Buffer;
   env?: Record<string, string>;
+  /** How git is started (a long-lived process uses its spawner). */
+  spawn?: Spawn;
 }
 
 /**
@@ -32,13 +34,13 @@ export function git(args: string[], opts: GitOptions): Promise<{ stdout: Buffer;
     env.GIT_CONFIG_VALUE_0 = opts.extraHeader;
   }
   return new Promise((resolve, reject) => {
-    const child = spawn('git', args, { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = (opts.spawn ?? directSpawn)('git', args, { cwd: opts.cwd, env });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));
     child.stderr.on('data', (c: Buffer) => err.push(c));
-    child.stdin.on('error', () => {});
-    child.stdin.end(opts.input ?? '');
+    child.stdin?.on('error', () => {});
+    child.stdin?.end(opts.input ?? '');
     child.on('error', (e) => reject(new AirlockError('git_failed', `Cannot run git: ${e.message}`)));
     child.on('close', (code) => {
       const stderr = Buffer.concat(err).toString();

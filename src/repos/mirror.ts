@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { AirlockError } from '../errors.js';
+import { directSpawn, type Spawn } from '../shared/process-spawner.js';
 import { git, gitText } from './git.js';
 import { KeyedLock } from './keyed-lock.js';
 
@@ -19,6 +19,7 @@ export class Mirrors {
     private readonly root: string,
     private readonly freshForMs = 5_000,
     private readonly now: () => number = Date.now,
+    private readonly spawn: Spawn = directSpawn,
   ) {}
 
   pathFor(repo: string): string {
@@ -35,12 +36,16 @@ export class Mirrors {
       const dir = this.pathFor(repo);
       if (!existsSync(join(dir, 'HEAD'))) {
         mkdirSync(dir, { recursive: true });
-        await git(['init', '--bare', '-q', dir], { cwd: dir });
+        await git(['init', '--bare', '-q', dir], { cwd: dir, spawn: this.spawn });
       }
       const isSha = /^[0-9a-f]{40}$/.test(base);
       const refspec = isSha ? '+refs/heads/*:refs/heads/*' : `+refs/heads/${base}:refs/heads/${base}`;
       try {
-        await git(['fetch', '--quiet', '--no-tags', '--prune', url, refspec], { cwd: dir, extraHeader });
+        await git(['fetch', '--quiet', '--no-tags', '--prune', url, refspec], {
+          cwd: dir,
+          extraHeader,
+          spawn: this.spawn,
+        });
       } catch (error) {
         throw new AirlockError(
           'git_failed',
@@ -48,11 +53,12 @@ export class Mirrors {
         );
       }
       const ref = isSha ? base : `refs/heads/${base}`;
-      const sha = await gitText(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`], { cwd: dir }).catch(
-        () => {
-          throw new AirlockError('git_failed', `${base} is not a branch or commit of ${repo}.`);
-        },
-      );
+      const sha = await gitText(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`], {
+        cwd: dir,
+        spawn: this.spawn,
+      }).catch(() => {
+        throw new AirlockError('git_failed', `${base} is not a branch or commit of ${repo}.`);
+      });
       this.fresh.set(key, { at: this.now(), sha });
       return sha;
     } finally {
@@ -66,19 +72,21 @@ export class Mirrors {
    */
   async readFile(repo: string, sha: string, path: string): Promise<Buffer | undefined> {
     const cwd = this.pathFor(repo);
-    const entry = await gitText(['ls-tree', '-z', sha, '--', path], { cwd }).catch(() => '');
+    const entry = await gitText(['ls-tree', '-z', sha, '--', path], { cwd, spawn: this.spawn }).catch(
+      () => '',
+    );
     const match = /^(\d{6}) blob ([0-9a-f]+)\t/.exec(entry);
     if (!match || (match[1] !== '100644' && match[1] !== '100755')) return undefined;
-    const { stdout } = await git(['cat-file', 'blob', match[2] as string], { cwd });
+    const { stdout } = await git(['cat-file', 'blob', match[2] as string], { cwd, spawn: this.spawn });
     return stdout;
   }
 
   /** A tar stream of the tree at `sha`: the run's snapshot. */
   snapshot(repo: string, sha: string): Readable {
-    const child = spawn('git', ['archive', '--format=tar', sha], {
+    const child = this.spawn('git', ['archive', '--format=tar', sha], {
       cwd: this.pathFor(repo),
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', GIT_CONFIG_NOSYSTEM: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdin: 'ignore',
     });
     const errors: Buffer[] = [];
     child.stderr.on('data', (c: Buffer) => errors.push(c));

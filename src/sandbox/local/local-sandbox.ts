@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { constants, mkdirSync } from 'node:fs';
 import { chown, lchown, lstat, mkdir, open, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
@@ -12,6 +11,7 @@ import {
   type SandboxProvider,
 } from '../../runs/ports/sandbox.js';
 import { diffAgainst } from '../../runs/workspace-git.js';
+import { directSpawn, type Spawn } from '../../shared/process-spawner.js';
 import { commandEnv } from '../command-env.js';
 import { cancelledBeforeStart } from '../not-started.js';
 import { OutputCapture } from '../output-capture.js';
@@ -53,6 +53,8 @@ export interface LocalSandboxOptions {
   gid?: number;
   /** The egress gateway: each sandbox reaches the network only through it (DESIGN.md §4). */
   egress?: EgressRoutes;
+  /** How commands are started: a long-lived process keeps its own forks off its event loop. */
+  spawn?: Spawn;
 }
 
 export class LocalSandboxProvider implements SandboxProvider {
@@ -161,7 +163,9 @@ export class LocalSandboxProvider implements SandboxProvider {
   private async open(runId: string, dir: string): Promise<LocalSandbox> {
     const route = await this.route(runId);
     const release = () => this.release(runId);
-    if (!this.useBwrap) return new LocalSandbox(runId, dir, undefined, { proxyUrl: route?.url, release });
+    const spawn = this.opts.spawn;
+    if (!this.useBwrap)
+      return new LocalSandbox(runId, dir, undefined, { proxyUrl: route?.url, release }, spawn);
     const files = await writeEtcFiles(dir, this.identity);
     const layout: BwrapLayout = {
       workspace: join(dir, 'ws'),
@@ -175,7 +179,13 @@ export class LocalSandboxProvider implements SandboxProvider {
         : undefined,
     };
     const network = { proxyUrl: route?.socket ? BRIDGE_PROXY_URL : undefined, release };
-    return new LocalSandbox(runId, dir, { layout, identity: this.identity, owner: this.owner }, network);
+    return new LocalSandbox(
+      runId,
+      dir,
+      { layout, identity: this.identity, owner: this.owner },
+      network,
+      spawn,
+    );
   }
 
   private bridgePath(): string {
@@ -227,6 +237,7 @@ export class LocalSandbox implements Sandbox {
     private readonly dir: string,
     private readonly bwrap?: BwrapSetup,
     private readonly network?: SandboxNetwork,
+    private readonly spawn: Spawn = directSpawn,
   ) {
     this.ws = join(dir, 'ws');
     this.workdir = bwrap ? SANDBOX_WORKDIR : this.ws;
@@ -238,7 +249,7 @@ export class LocalSandbox implements Sandbox {
     if (opts.signal?.aborted) return cancelledBeforeStart();
     if (!this.bwrap) {
       const env = this.withProxy(commandEnv(join(this.dir, 'home'), join(this.dir, 'tmp')));
-      return runProcess('bash', ['-c', command], { cwd: cwd.host, env }, opts);
+      return runProcess(this.spawn, 'bash', ['-c', command], { cwd: cwd.host, env }, opts);
     }
     const env = this.withProxy(commandEnv(SANDBOX_HOME, '/tmp'));
     const { layout, identity } = this.bwrap;
@@ -247,7 +258,7 @@ export class LocalSandbox implements Sandbox {
       '3',
       ...bwrapCommand(layout, identity, env, cwd.inner, ['bash', '-c', command]),
     ];
-    return runProcess('bwrap', args, { cwd: this.ws, env: { PATH: env.PATH } }, opts, true);
+    return runProcess(this.spawn, 'bwrap', args, { cwd: this.ws, env: { PATH: env.PATH } }, opts, true);
   }
 
   private withProxy(env: Record<string, string>): Record<string, string> {
@@ -349,6 +360,7 @@ export class LocalSandbox implements Sandbox {
 
 /** `infoFd`: the command is bwrap told to report its sandbox on fd 3 (--info-fd 3). */
 function runProcess(
+  spawn: Spawn,
   file: string,
   args: string[],
   spawnOpts: { cwd: string; env: NodeJS.ProcessEnv },
@@ -361,11 +373,7 @@ function runProcess(
   const err = new OutputCapture(cap);
   return new Promise((resolvePromise, reject) => {
     // detached: the command leads its own process group, so a timeout kills all it started.
-    const child = spawn(file, args, {
-      ...spawnOpts,
-      detached: true,
-      stdio: ['pipe', 'pipe', 'pipe', ...(infoFd ? (['pipe'] as const) : [])],
-    });
+    const child = spawn(file, args, { ...spawnOpts, detached: true, fd3: infoFd });
     let timedOut = false;
     let cancelled = false;
     // bwrap names its sandbox's first process (the PID namespace's init, which takes every process
@@ -391,12 +399,12 @@ function runProcess(
       if (killWanted) killGroup();
     };
     let info = '';
-    child.stdio[3]?.on('data', (b: Buffer) => {
+    child.fd3?.on('data', (b: Buffer) => {
       info += b.toString();
       const pid = /"child-pid":\s*(\d+)/.exec(info)?.[1];
       if (pid) report(Number(pid));
     });
-    child.stdio[3]?.on('close', () => report());
+    child.fd3?.on('close', () => report());
     const timer = opts.timeoutMs
       ? setTimeout(() => {
           timedOut = true;
@@ -410,14 +418,15 @@ function runProcess(
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     child.stdout.on('data', (c: Buffer) => out.push(c));
     child.stderr.on('data', (c: Buffer) => err.push(c));
-    child.stdin.on('error', () => {}); // a command that ignores stdin closes it early
+    const stdin = child.stdin as NonNullable<typeof child.stdin>; // spawned with stdin: 'pipe'
+    stdin.on('error', () => {}); // a command that ignores stdin closes it early
     if (opts.stdin && typeof opts.stdin === 'object' && 'pipe' in opts.stdin) {
       opts.stdin.on('error', (e: Error) => {
-        child.stdin.destroy(e);
+        stdin.destroy(e);
         killGroup();
       });
-      opts.stdin.pipe(child.stdin);
-    } else child.stdin.end(opts.stdin ?? '');
+      opts.stdin.pipe(stdin);
+    } else stdin.end(opts.stdin ?? '');
     child.on('error', (e) => {
       clearTimeout(timer);
       reject(new AirlockError('sandbox_failed', `Cannot start ${file}: ${e.message}`));

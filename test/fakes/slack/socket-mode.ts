@@ -23,6 +23,12 @@ export interface EnvelopeRecord {
   acked: boolean;
   ackPayload?: unknown;
   deliveries: number;
+  /** When each delivery went out (epoch ms), for ack latencies. */
+  deliveredAt: number[];
+  /** When the ack that settled it arrived. */
+  ackedAt?: number;
+  /** Slack gave up on it: never acked after the last retry. The event is lost to the app. */
+  dropped: boolean;
 }
 
 interface Pending {
@@ -114,6 +120,8 @@ export class SocketHub {
       return;
     }
     if (p.record.acked) return; // a late ack of an earlier delivery: at-least-once makes this normal
+    // An ack after Slack gave up changes nothing: the event is already lost to the app.
+    if (p.done && p.record.type === 'events_api') return;
     // Slack accepts an ack on any of the app's connections, so the socket it arrives on is not checked.
     const payload = msg.payload;
     if (
@@ -179,6 +187,8 @@ export class SocketHub {
       retryAttempt: 0,
       acked: false,
       deliveries: 0,
+      deliveredAt: [],
+      dropped: false,
     };
     const envelope: Json =
       type === 'events_api'
@@ -231,6 +241,7 @@ export class SocketHub {
     }
     p.socket = ws;
     p.record.deliveries += 1;
+    p.record.deliveredAt.push(Date.now());
     ws.send(JSON.stringify(p.envelope));
     this.clearTimer(p);
     p.timer = this.later(this.opts.ackTimeoutMs, () => {
@@ -255,6 +266,7 @@ export class SocketHub {
     this.opts.problems.push(
       `socket mode: ${record.payloadType} envelope ${record.envelopeId} ${why} after ${record.retryAttempt} retries; Slack gives up`,
     );
+    record.dropped = true;
     this.settle(p, false, undefined);
   }
 
@@ -263,6 +275,7 @@ export class SocketHub {
     p.done = true;
     if (acked) {
       p.record.acked = true;
+      p.record.ackedAt ??= Date.now();
       p.record.ackPayload = payload;
     }
     const waiters = p.waiters.splice(0);
