@@ -6,11 +6,17 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import pino from 'pino';
+import { parsePolicy } from '../src/config/policy.js';
 import { Mirrors } from '../src/repos/mirror.js';
 import { initSnapshotRepository } from '../src/runs/workspace-git.js';
+import { KubeApi } from '../src/sandbox/kubernetes/kube-api.js';
+import { KubernetesSandboxes } from '../src/sandbox/kubernetes/kubernetes-sandboxes.js';
 import { LocalSandboxProvider } from '../src/sandbox/local/local-sandbox.js';
 import { openDatabase } from '../src/store/database.js';
 import { SqliteStore } from '../src/store/sqlite-store.js';
+import { startFakeKubernetes } from '../test/fakes/kubernetes/index.js';
 
 const rows: string[][] = [];
 const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-'));
@@ -87,6 +93,44 @@ for (const isolation of ['bubblewrap', 'none'] as const) {
     await sandbox.destroy();
   } catch (error) {
     rows.push([`sandbox exec (${isolation})`, '-', `unavailable: ${(error as Error).message}`]);
+  }
+}
+
+// 2b. Kubernetes sandbox: per-command overhead through its exec session, against the API stand-in
+// (test/fakes/kubernetes/: the real @kubernetes/client-node over a loopback WebSocket, the pod a
+// bubblewrapped process). The first command, which opens the session, is not counted. Then the
+// same with a time limit, as the agent's commands have (coreutils `timeout` in the pod).
+{
+  const kube = await startFakeKubernetes();
+  try {
+    kube.writeKubeconfig(join(dir, 'kubeconfig'));
+    const kc = new KubeConfig();
+    kc.loadFromFile(join(dir, 'kubeconfig'));
+    const provider = new KubernetesSandboxes(
+      new KubeApi(kc, 'airlock-sandboxes'),
+      parsePolicy('repos:\n  acme/bench: {}\n'),
+      { logger: pino({ level: 'silent' }), isRunActive: () => true },
+    );
+    const sandbox = await provider.create('bench', { repo: 'acme/bench' });
+    await sandbox.exec('true');
+    for (const [label, opts] of [
+      ['', {}],
+      [', 60 s time limit', { timeoutMs: 60_000 }],
+    ] as const) {
+      const times: number[] = [];
+      for (let i = 0; i < 50; i++) times.push(await timed(() => sandbox.exec('true', opts)));
+      rows.push([
+        `sandbox exec \`true\` (kubernetes, API stand-in${label})`,
+        '50 runs',
+        `p50 ${percentile(times, 50).toFixed(1)} ms, p95 ${percentile(times, 95).toFixed(1)} ms`,
+      ]);
+    }
+    await sandbox.destroy();
+    await provider.close();
+  } catch (error) {
+    rows.push(['sandbox exec (kubernetes)', '-', `unavailable: ${(error as Error).message}`]);
+  } finally {
+    await kube.close();
   }
 }
 

@@ -53,7 +53,8 @@ describe('airlock run (headless, as from CI) on the kubernetes backend', () => {
     expect(JSON.parse(result.stdout)).toMatchObject({ state: 'done', outcome: 'patch' });
     expect(readFileSync(patch, 'utf8')).toContain('+  return a + b;');
     expect(model.problems).toEqual([]);
-    expect(kube.execs.some((e) => e.command.join(' ').includes('sh test.sh'))).toBe(true);
+    // Commands travel down a long-lived exec session, as lines on its stdin.
+    expect(kube.execs.some((e) => e.stdin.includes('sh test.sh'))).toBe(true);
     expect(kube.podHistory().some((p) => p.metadata.name.startsWith('airlock-run-'))).toBe(true);
     // Deleted, and gone once the kubelet confirms the short grace period (as on a real cluster).
     await until(() => kube.pods('airlock-sandboxes').length === 0, 'the run pod to be gone');

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ScriptStep } from '../fakes/anthropic-server.js';
 import { ADD_SUB_EDIT, fixAddScript, lastToolResult } from '../fakes/fix-add-script.js';
-import { type FakeKubernetes, startFakeKubernetes } from '../fakes/kubernetes/index.js';
+import { type ExecRecord, type FakeKubernetes, startFakeKubernetes } from '../fakes/kubernetes/index.js';
 import { restrictedViolations } from '../fakes/kubernetes/pod-security.js';
 import { eventually, type Harness, SECRETS, startHarness } from '../support/bot-harness.js';
 import { approvalMessage, approve, requestChanges } from '../support/slack-thread.js';
@@ -14,6 +14,13 @@ const CHANNEL = 'C0DEV';
 const REQUESTER = 'U0REQUESTER';
 const APPROVER = 'U0APPROVER';
 const NS = 'airlock-sandboxes';
+
+/** Commands travel down a long-lived exec session, as lines on its stdin (exec-session.ts). */
+const carried = (e: ExecRecord, command: string) => e.stdin.includes(command);
+
+/** The exit statuses a session's supervisor reported, in order: `<nonce>s` … `<nonce>e<status>\n`. */
+const statuses = (e: ExecRecord) =>
+  [...e.stdout.matchAll(/([0-9a-f]{32})s[\s\S]*?\1e(\d+)\n/g)].map((m) => Number(m[2]));
 
 /**
  * The agent as Claude would work, stateless so two runs can interleave: run the test (slowly, so
@@ -144,9 +151,9 @@ describe('a full run on the kubernetes backend (API stand-in)', () => {
 
     // The shutdown stopped both first commands inside their pods, and both runs resumed after it;
     // the last command ran in each run's own pod (the hostname), one of them the claimed warm pod.
-    const slept = fake.execs.filter((e) => e.command.join(' ').includes('sleep 2.25; sh test.sh'));
+    const slept = fake.execs.filter((e) => carried(e, 'sleep 2.25; sh test.sh'));
     // (Killed from a second exec: that needs the stand-in's shared PID namespace, so root.)
-    if (process.getuid?.() === 0) expect(slept.map((e) => e.exitCode)).toEqual([143, 143]);
+    if (process.getuid?.() === 0) expect(slept.map((e) => statuses(e).at(-1))).toEqual([143, 143]);
     const outputs = harness.app.store
       .listRuns()
       .flatMap((r) => harness.app.store.toolCalls(r.id).map((t) => t.output));
@@ -155,7 +162,7 @@ describe('a full run on the kubernetes backend (API stand-in)', () => {
     expect(new Set(hosts).size).toBe(2);
     expect(hosts.filter((h) => h?.startsWith('airlock-warm-'))).toHaveLength(1);
     // Every command ran in the pods, none on the host; pods are gone once runs end; the pool refilled.
-    expect(fake.execs.some((e) => e.command.join(' ').includes('sh test.sh'))).toBe(true);
+    expect(fake.execs.some((e) => carried(e, 'sh test.sh'))).toBe(true);
     await eventually(() => runPods().length === 0, 10_000, 'run pods deleted');
     await eventually(() => warm().length === 1, 10_000, 'the pool refilled');
 

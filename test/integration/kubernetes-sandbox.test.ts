@@ -9,6 +9,7 @@ import * as tar from 'tar';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Policy, parsePolicy } from '../../src/config/policy.js';
 import { initSnapshotRepository } from '../../src/runs/workspace-git.js';
+import { SESSION_KILL, SUPERVISOR } from '../../src/sandbox/kubernetes/exec-session.js';
 import { KubeApi } from '../../src/sandbox/kubernetes/kube-api.js';
 import { KILL, WRAPPER } from '../../src/sandbox/kubernetes/kubernetes-sandbox.js';
 import { KubernetesSandboxes } from '../../src/sandbox/kubernetes/kubernetes-sandboxes.js';
@@ -93,7 +94,7 @@ function hostProcesses(marker: string): string[] {
 const nodeRuns = (command: string) => () => hostProcesses(command).some((l) => l.trim() === command);
 
 describe('kubernetes sandbox backend, against the API stand-in', () => {
-  it('creates one restricted pod per run and runs commands over exec, with exit codes from the status channel', async () => {
+  it('creates one restricted pod per run and runs commands over exec, with their exit codes', async () => {
     const { kube, provider } = await setup();
     const sandbox = await provider().create('r1', { repo: 'acme/widgets' });
     const pod = kube.pods(NS)[0] ?? {};
@@ -138,6 +139,50 @@ describe('kubernetes sandbox backend, against the API stand-in', () => {
       expect(diff).toContain('+++ b/docs/new.md');
     });
   }
+
+  it('commands share a long-lived exec session; commands at once get a session each, output never mixed', async () => {
+    const { kube, provider } = await setup();
+    const sandbox = await provider().create('r1', { repo: 'acme/widgets' });
+    const sessions = () => kube.execs.filter((e) => e.command.includes(SUPERVISOR));
+    for (let i = 0; i < 20; i++) {
+      const r = await sandbox.exec(`echo ${i}; echo e${i} >&2; exit ${i % 3}`, { timeoutMs: 10_000 });
+      expect(r).toMatchObject({ exitCode: i % 3, timedOut: false, cancelled: false });
+      expect([r.stdout.toString(), r.stderr.toString()]).toEqual([`${i}\n`, `e${i}\n`]);
+    }
+    await sandbox.writeFile('f.txt', 'through the session');
+    expect((await sandbox.readFile('f.txt')).toString()).toBe('through the session');
+    expect(sessions()).toHaveLength(1);
+
+    const together = await Promise.all(
+      [0, 1, 2].map((i) => sandbox.exec(`sleep 0.3; head -c 100000 /dev/zero | tr '\\0' ${i}`)),
+    );
+    expect(together.map((r) => r.stdout.toString())).toEqual(['0', '1', '2'].map((d) => d.repeat(100_000)));
+    expect(sessions()).toHaveLength(3);
+    // Two stay open for the next commands; the third ends.
+    await eventually(
+      () => sessions().filter((e) => e.exitCode === 0).length === 1,
+      5000,
+      'one session closed',
+    );
+    expect(sessions().filter((e) => e.exitCode === null)).toHaveLength(2);
+  });
+
+  it('a session that dropped while idle is replaced; output a stray process writes between commands is dropped', async () => {
+    const { kube, provider } = await setup();
+    const sandbox = await provider().create('r1', { repo: 'acme/widgets' });
+    const first = await sandbox.exec('setsid bash -c "sleep 0.3; echo stray; echo stray >&2" & echo first');
+    expect(first.stdout.toString()).toBe('first\n');
+    await new Promise((r) => setTimeout(r, 600));
+    const second = await sandbox.exec('echo second');
+    expect([second.stdout.toString(), second.stderr.toString()]).toEqual(['second\n', '']);
+
+    kube.dropExecStreams();
+    await eventually(() => kube.execs.every((e) => e.clientClosed || e.exitCode !== null), 5000, 'dropped');
+    await new Promise((r) => setTimeout(r, 50));
+    const third = await sandbox.exec('echo third', { timeoutMs: 10_000 });
+    expect(third).toMatchObject({ exitCode: 0, timedOut: false });
+    expect([third.stdout.toString(), third.stderr.toString()]).toEqual(['third\n', '']);
+  });
 
   it('a timeout kills the command and everything it started', async () => {
     const { provider } = await setup();
@@ -364,5 +409,36 @@ describe('the exec wrapper and its kill, run by bash as in the pod', () => {
     expect(bash(WRAPPER, '0', dir, 'echo ran > ran.txt; exit 3').status).toBe(3);
     expect(existsSync(join(dir, 'ran.txt'))).toBe(true);
     expect(existsSync(`/tmp/.airlock-exec-${id}`)).toBe(false);
+  });
+
+  it('in an exec session too: a cancelled command never starts, the next runs with its input, a cut request never', () => {
+    const session = randomBytes(8).toString('hex');
+    const dir = mkdtempSync(join(tmpdir(), 'airlock-session-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const request = (id: string, nonce: string, command: string, stdin = '') => {
+      const [d, i, c] = [dir, stdin, command].map((x) => Buffer.from(x));
+      return `${id} ${nonce} 0 ${d?.length} ${i?.length} ${c?.length}\n${dir}${stdin}${command}`;
+    };
+    const kill = spawnSync('/bin/bash', ['-c', SESSION_KILL, 'airlock', session, 'c1'], { encoding: 'utf8' });
+    expect(kill.status).toBe(0);
+    const n1 = randomBytes(16).toString('hex');
+    const n2 = randomBytes(16).toString('hex');
+    // The third request is cut short, as by a dropped stream: it never starts.
+    const cut = request('c3', randomBytes(16).toString('hex'), 'echo ran > cut.txt', 'input').slice(0, -3);
+    const ran = spawnSync('/bin/bash', ['-c', SUPERVISOR, 'airlock', session, 'GREETING=hi there'], {
+      input:
+        request('c1', n1, 'echo ran > ran.txt') +
+        request('c2', n2, 'cat; echo " $GREETING"; exit 3', 'in') +
+        cut,
+      encoding: 'utf8',
+    });
+    expect(ran.status).toBe(0);
+    expect(ran.stdout).toBe(`${n1}s${n1}e130\n${n2}sin hi there\n${n2}e3\n`);
+    expect(ran.stderr).toBe(`${n1}s${n1}e\n${n2}s${n2}e\n`);
+    expect(existsSync(join(dir, 'ran.txt'))).toBe(false);
+    expect(existsSync(join(dir, 'cut.txt'))).toBe(false);
+    // The session's files go with it.
+    for (const suffix of ['', '.cancel', '.in'])
+      expect(existsSync(`/tmp/.airlock-exec-${session}${suffix}`)).toBe(false);
   });
 });

@@ -11,6 +11,7 @@ import {
 } from '../../runs/ports/sandbox.js';
 import { diffAgainst } from '../../runs/workspace-git.js';
 import { cancelledBeforeStart } from '../not-started.js';
+import { ExecSession, ExecSessions, SESSION_KILL, type SessionCommand } from './exec-session.js';
 import type { KubeApi } from './kube-api.js';
 import { execInPod, type PodExecOutcome, type PodExecRequest, type PodRef } from './pod-exec.js';
 import type { PodNetwork } from './pod-routes.js';
@@ -18,6 +19,8 @@ import { SANDBOX_CONTAINER, SANDBOX_WORKDIR } from './pod-spec.js';
 import { podCondition } from './pod-status.js';
 
 /**
+ * A command in an exec of its own, for what an exec session (exec-session.ts, SUPERVISOR, which
+ * runs commands the same way) does not carry: a streamed or large stdin.
  * Runs the command as a job (set -m gives it a process group apart from this shell) under coreutils
  * `timeout`, and records the group's id so a timeout or a cancel can kill everything it started:
  * closing the exec stream would not, since the kubelet leaves an exec'd process running when its
@@ -69,22 +72,38 @@ const READ_FILE = [
   'exec cat -- "$1"',
 ].join('\n');
 
-/** head -c reads exactly the file's bytes, so this needs no end of stdin (which v4 cannot send). */
-const WRITE_FILE = 'mkdir -p -- "$(dirname -- "$1")" && head -c "$2" > "$1"';
+/**
+ * head -c reads exactly the file's bytes, so this needs no end of stdin (which v4 cannot send).
+ * $1 is absolute, so its directory is what precedes the last slash.
+ */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: bash's "${1%/*}", the file's directory
+const WRITE_FILE = '{ [ -d "${1%/*}" ] || mkdir -p -- "${1%/*}"; } && head -c "$2" > "$1"';
 
 const INTERRUPTED =
   'airlock: the connection to the sandbox was lost before this command finished, so it was stopped. ' +
   'Run it again if you need its result.';
+
+/**
+ * The most stdin an exec session carries for a command. The session reads it whole before the
+ * command starts, and nothing else travels on the session meanwhile; larger or streamed input
+ * gets an exec of its own, as every command had before sessions.
+ */
+const SESSION_STDIN_MAX = 1024 * 1024;
 
 /** GNU tar reads in 10240-byte records; a whole last record lets it finish without end of stdin. */
 const TAR_RECORD = 10240;
 /** After a timeout, how long the pod gets to report the kill before airlock stops waiting. */
 const GRACE_MS = 15_000;
 
-/** A run's sandbox pod: commands through `pods/exec`, files and the snapshot through exec stdin. */
+/**
+ * A run's sandbox pod. Commands and file reads and writes go through exec sessions
+ * (exec-session.ts): a few long-lived `pods/exec` streams, each running one command at a time.
+ * A streamed or large stdin (the snapshot's tar) gets an exec of its own.
+ */
 export class KubernetesSandbox implements Sandbox {
   readonly workdir = SANDBOX_WORKDIR;
   private readonly ref: PodRef;
+  private readonly sessions: ExecSessions;
 
   constructor(
     readonly runId: string,
@@ -92,21 +111,37 @@ export class KubernetesSandbox implements Sandbox {
     private readonly kube: KubeApi,
     /** The pod's route to the egress gateway, when airlock has one. */
     private readonly network?: PodNetwork,
+    /** Every open exec session of the provider, closed with it. */
+    live?: Set<ExecSession>,
   ) {
     this.ref = { namespace: kube.namespace, name: podName, container: SANDBOX_CONTAINER };
+    this.sessions = new ExecSessions(() => ExecSession.open(this.kube.exec, this.ref, this.exported()), live);
   }
 
   async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const started = Date.now();
     const cwd = this.inside(opts.cwd ?? this.workdir);
     if (opts.signal?.aborted) return cancelledBeforeStart();
+    const input = sessionInput(opts.stdin);
+    // A NUL cannot be in an argument; its own exec refuses such a command as before.
+    const session =
+      input !== 'own-exec' && !command.includes('\0') && !cwd.includes('\0')
+        ? await this.acquireOrExplain()
+        : undefined;
+    if (opts.signal?.aborted) {
+      if (session) this.sessions.release(session);
+      return cancelledBeforeStart();
+    }
     const id = randomBytes(8).toString('hex');
     const seconds = opts.timeoutMs ? Math.max(1, Math.ceil(opts.timeoutMs / 1000)) : 0;
+    const killArgv = session
+      ? ['/bin/bash', '-c', SESSION_KILL, 'airlock', session.id, id]
+      : ['/bin/bash', '-c', KILL, 'airlock', id];
     const stop = new AbortController();
     let timedOut = false;
     let cancelled = false;
     const kill = () => {
-      void this.run(['/bin/bash', '-c', KILL, 'airlock', id], 4096)
+      void this.run(killArgv, 4096)
         .catch(() => undefined)
         .finally(() => setTimeout(() => stop.abort(), 2000).unref());
     };
@@ -121,19 +156,40 @@ export class KubernetesSandbox implements Sandbox {
       kill();
     };
     opts.signal?.addEventListener('abort', onCancel, { once: true });
+    const maxOutputBytes = opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
     try {
-      const outcome = await this.execOrExplain({
-        argv: ['/bin/bash', '-c', WRAPPER, 'airlock', id, String(seconds), cwd, command, ...this.exported()],
-        stdin: opts.stdin === undefined ? undefined : toReadable(opts.stdin),
-        maxOutputBytes: opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
-        signal: stop.signal,
-      });
+      const outcome = session
+        ? await this.inSession(session, {
+            id,
+            seconds,
+            cwd,
+            command,
+            stdin: input === 'own-exec' ? undefined : input,
+            maxOutputBytes,
+            signal: stop.signal,
+          })
+        : await this.execOrExplain({
+            argv: [
+              '/bin/bash',
+              '-c',
+              WRAPPER,
+              'airlock',
+              id,
+              String(seconds),
+              cwd,
+              command,
+              ...this.exported(),
+            ],
+            stdin: opts.stdin === undefined ? undefined : toReadable(opts.stdin),
+            maxOutputBytes,
+            signal: stop.signal,
+          });
       let stderr = outcome.stderr;
       if (outcome.exitCode === null && !timedOut && !cancelled) {
         // The stream dropped (an API server restart, a network blip). A pod that is gone ends the
         // run; a healthy one gets the command stopped, and the agent hears it was interrupted.
         await this.assertPodAlive();
-        await this.run(['/bin/bash', '-c', KILL, 'airlock', id], 4096).catch(() => undefined);
+        await this.run(killArgv, 4096).catch(() => undefined);
         stderr = Buffer.concat([stderr, Buffer.from(`\n${INTERRUPTED}\n`)]);
       }
       // SIGKILL: the kernel's OOM killer, or the pod itself going down. Only the latter ends the run.
@@ -154,12 +210,13 @@ export class KubernetesSandbox implements Sandbox {
     } finally {
       clearTimeout(watchdog);
       opts.signal?.removeEventListener('abort', onCancel);
+      if (session) this.sessions.release(session);
     }
   }
 
   async readFile(path: string): Promise<Buffer> {
     const inner = this.inside(path);
-    const r = await this.run(['/bin/bash', '-c', READ_FILE, 'airlock', inner], DIFF_MAX_BYTES);
+    const r = await this.runInSession(READ_FILE, [inner], DIFF_MAX_BYTES);
     if (r.exitCode === 2) {
       throw Object.assign(new Error(`${path}: no such file`), { code: 'ENOENT' });
     }
@@ -171,11 +228,15 @@ export class KubernetesSandbox implements Sandbox {
   async writeFile(path: string, data: Buffer | string): Promise<void> {
     const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data);
     const inner = this.inside(path);
-    const r = await this.run(
-      ['/bin/bash', '-c', WRITE_FILE, 'airlock', inner, String(bytes.length)],
-      64 * 1024,
-      Readable.from([bytes]),
-    );
+    const args = [inner, String(bytes.length)];
+    const r =
+      bytes.length <= SESSION_STDIN_MAX
+        ? await this.runInSession(WRITE_FILE, args, 64 * 1024, bytes)
+        : await this.run(
+            ['/bin/bash', '-c', WRITE_FILE, 'airlock', ...args],
+            64 * 1024,
+            Readable.from([bytes]),
+          );
     if (r.exitCode !== 0)
       throw new AirlockError('sandbox_failed', `Could not write ${path}: ${r.stderr.toString().trim()}`);
   }
@@ -200,6 +261,7 @@ export class KubernetesSandbox implements Sandbox {
   }
 
   async destroy(): Promise<void> {
+    this.sessions.closeAll();
     // The route goes first: once the pod is deleted its address may be given to another pod.
     await this.network?.release();
     await this.kube.deletePod(this.podName);
@@ -210,7 +272,55 @@ export class KubernetesSandbox implements Sandbox {
     return Object.entries(this.network?.env ?? {}).map(([name, value]) => `${name}=${value}`);
   }
 
-  /** One exec without the wrapper, for airlock's own file operations. */
+  /**
+   * One of airlock's own operations (`script` with `args` as $1…) through an exec session, in the
+   * workspace and without a time limit; a lost connection is an error.
+   */
+  private async runInSession(script: string, args: string[], maxOutputBytes: number, stdin?: Buffer) {
+    const session = await this.acquireOrExplain();
+    try {
+      const outcome = await this.inSession(session, {
+        id: randomBytes(8).toString('hex'),
+        seconds: 0,
+        cwd: this.workdir,
+        command: `set -- ${args.map(shellQuote).join(' ')}\n${script}`,
+        stdin,
+        maxOutputBytes,
+      });
+      if (outcome.exitCode === null) throw await this.connectionLost();
+      return outcome;
+    } finally {
+      this.sessions.release(session);
+    }
+  }
+
+  private async acquireOrExplain(): Promise<ExecSession> {
+    try {
+      return await this.sessions.acquire();
+    } catch (error) {
+      throw (await this.podProblem()) ?? error;
+    }
+  }
+
+  private async inSession(session: ExecSession, cmd: SessionCommand): Promise<PodExecOutcome> {
+    try {
+      return await session.run(cmd);
+    } catch (error) {
+      throw (await this.podProblem()) ?? error;
+    }
+  }
+
+  private async connectionLost(): Promise<AirlockError> {
+    return (
+      (await this.podProblem()) ??
+      new AirlockError(
+        'sandbox_failed',
+        `The connection to the sandbox pod ${this.podName} was lost before the command finished.`,
+      )
+    );
+  }
+
+  /** One exec of its own, for the kill and for input too large for an exec session. */
   private async run(
     argv: string[],
     maxOutputBytes: number,
@@ -223,15 +333,7 @@ export class KubernetesSandbox implements Sandbox {
       maxOutputBytes,
       trailerWithoutHalfClose: trailer,
     });
-    if (outcome.exitCode === null) {
-      throw (
-        (await this.podProblem()) ??
-        new AirlockError(
-          'sandbox_failed',
-          `The connection to the sandbox pod ${this.podName} was lost before the command finished.`,
-        )
-      );
-    }
+    if (outcome.exitCode === null) throw await this.connectionLost();
     return outcome;
   }
 
@@ -270,6 +372,19 @@ export class KubernetesSandbox implements Sandbox {
     }
     return inner;
   }
+}
+
+/** The stdin an exec session carries (bytes, or none), or 'own-exec' for a stream or more than it takes. */
+function sessionInput(input: ExecOptions['stdin']): Buffer | undefined | 'own-exec' {
+  if (input === undefined) return undefined;
+  if (typeof input !== 'string' && !Buffer.isBuffer(input)) return 'own-exec';
+  const bytes = Buffer.from(input);
+  return bytes.length <= SESSION_STDIN_MAX ? bytes : 'own-exec';
+}
+
+/** One word for bash, whatever it holds. */
+function shellQuote(word: string): string {
+  return `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
 function toReadable(input: string | Buffer | NodeJS.ReadableStream): Readable {

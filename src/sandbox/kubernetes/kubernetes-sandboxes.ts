@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Policy } from '../../config/policy.js';
 import { AirlockError } from '../../errors.js';
 import type { Sandbox, SandboxProvider, SandboxSpec } from '../../runs/ports/sandbox.js';
+import type { ExecSession } from './exec-session.js';
 import { type KubeApi, statusOf } from './kube-api.js';
 import { KubernetesSandbox } from './kubernetes-sandbox.js';
 import { type PodEgress, PodRoutes } from './pod-routes.js';
@@ -67,6 +68,8 @@ export class KubernetesSandboxes implements SandboxProvider {
   private readonly routes: PodRoutes;
   /** Prepared ids being adopted by this process: their row is gone, their pod not yet the run's. */
   private readonly adopting = new Set<string>();
+  /** The exec sessions its sandboxes hold open (exec-session.ts), closed with the provider. */
+  private readonly sessions = new Set<ExecSession>();
 
   constructor(
     private readonly kube: KubeApi,
@@ -171,7 +174,7 @@ export class KubernetesSandboxes implements SandboxProvider {
   /** The run's sandbox on a ready pod, whose address the gateway now knows as the run's. */
   private sandboxOf(runId: string, pod: V1Pod): KubernetesSandbox {
     const network = this.routes.route(runId, pod);
-    return new KubernetesSandbox(runId, pod.metadata?.name as string, this.kube, network);
+    return new KubernetesSandbox(runId, pod.metadata?.name as string, this.kube, network, this.sessions);
   }
 
   async start(): Promise<void> {
@@ -182,6 +185,8 @@ export class KubernetesSandboxes implements SandboxProvider {
 
   async close(): Promise<void> {
     clearInterval(this.timer);
+    // Commands still running finish first, as a command's own exec would.
+    for (const session of [...this.sessions]) session.retire();
   }
 
   /** Every permission airlock uses, asked of the API server with SelfSubjectAccessReview. */

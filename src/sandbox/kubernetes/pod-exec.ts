@@ -138,13 +138,23 @@ function exitCodeOf(status: V1Status, pod: PodRef): number {
   if (status.status === 'Success') return 0;
   const cause = status.details?.causes?.find((c) => c.reason === 'ExitCode');
   if (status.reason === 'NonZeroExitCode' && cause?.message) return Number(cause.message);
-  throw new AirlockError(
+  throw failureOf(status, pod);
+}
+
+/** The error a final status holds when it is not an exit code (the process could not start…). */
+export function statusFailure(status: V1Status, pod: PodRef): AirlockError | undefined {
+  if (status.status === 'Success' || status.reason === 'NonZeroExitCode') return undefined;
+  return failureOf(status, pod);
+}
+
+function failureOf(status: V1Status, pod: PodRef): AirlockError {
+  return new AirlockError(
     'sandbox_failed',
     `Kubernetes could not run the command in pod ${pod.name}: ${status.message ?? status.reason ?? 'unknown error'}`,
   );
 }
 
-function describeSocketError(error: unknown): string {
+export function describeSocketError(error: unknown): string {
   if (error && typeof error === 'object') {
     const e = error as { message?: string; error?: { message?: string } };
     return e.error?.message ?? e.message ?? String(error);

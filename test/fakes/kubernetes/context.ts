@@ -13,6 +13,12 @@ export interface ExecRecord {
   exitCode: number | null;
   /** The client closed the socket before the process ended; as on a real kubelet it kept running. */
   clientClosed: boolean;
+  /**
+   * What the client sent on stdin and what the process wrote on stdout, as text (the first MiB of
+   * each): a client that sends its commands down one long-lived exec is seen through these.
+   */
+  stdin: string;
+  stdout: string;
 }
 
 export interface RecordedRequest {

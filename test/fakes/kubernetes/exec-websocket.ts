@@ -18,6 +18,8 @@ const STDOUT = 1;
 const STDERR = 2;
 const ERROR = 3;
 const CLOSE = 255;
+/** How much of an exec's stdin and stdout its record keeps. */
+const RECORDED = 1024 * 1024;
 
 /** Picks the first subprotocol the client offers that the server supports, as wsstream does. */
 export function negotiate(offered: string | undefined, supported: string[]): string | undefined {
@@ -112,7 +114,11 @@ function run(c: Cluster, ws: WebSocket, s: Session): void {
     protocol: ws.protocol,
     exitCode: null,
     clientClosed: false,
+    stdin: '',
+    stdout: '',
   };
+  const recorded = (text: string, b: Buffer) =>
+    text.length >= RECORDED ? text : text + b.subarray(0, RECORDED - text.length).toString('utf8');
   c.execs.push(record);
   c.sockets.add(ws);
   const send = (channel: number, data: Buffer) => {
@@ -130,15 +136,21 @@ function run(c: Cluster, ws: WebSocket, s: Session): void {
     return;
   }
   child.stdin?.on('error', () => {}); // EPIPE: the process exited without reading its input.
-  child.stdout?.on('data', (b: Buffer) => s.stdout && send(STDOUT, b));
+  child.stdout?.on('data', (b: Buffer) => {
+    record.stdout = recorded(record.stdout, b);
+    if (s.stdout) send(STDOUT, b);
+  });
   // With a TTY there is no separate stderr: it arrives on stdout.
   child.stderr?.on('data', (b: Buffer) =>
     s.tty ? s.stdout && send(STDOUT, b) : s.stderr && send(STDERR, b),
   );
   ws.on('message', (data: RawData) => {
     const buf = bytes(data);
-    if (buf[0] === STDIN && s.stdin) child.stdin?.write(buf.subarray(1));
-    else if (buf[0] === CLOSE && ws.protocol === 'v5.channel.k8s.io' && buf[1] === STDIN) child.stdin?.end();
+    if (buf[0] === STDIN && s.stdin) {
+      record.stdin = recorded(record.stdin, buf.subarray(1));
+      child.stdin?.write(buf.subarray(1));
+    } else if (buf[0] === CLOSE && ws.protocol === 'v5.channel.k8s.io' && buf[1] === STDIN)
+      child.stdin?.end();
     // Resize (4) means nothing without a real TTY; unknown channels are ignored, as by wsstream.
   });
   ws.on('close', () => {
