@@ -31,14 +31,18 @@ process.stdout.write(
 const ms = (n: number) => `${n.toFixed(0)} ms`;
 const rows: Array<[string, string]> = [
   ['ack latency p50 / p99 / max', `${ms(result.ack.p50)} / ${ms(result.ack.p99)} / ${ms(result.ack.max)}`],
-  ['event-loop delay p99 / max', `${ms(result.loop.p99)} / ${ms(result.loop.max)}`],
+  [
+    'event-loop delay p99 (median s / worst s) / max',
+    `${ms(result.loop.p99Median)} / ${ms(result.loop.p99)} / ${ms(result.loop.max)}`,
+  ],
   ['/healthz latency p99 / max', `${ms(result.health.p99)} / ${ms(result.health.max)}`],
   ['envelopes delivered more than once', String(result.redelivered)],
   ['envelopes dropped (never acked)', String(result.dropped)],
   ['runs made / mentions', `${result.runs} / ${mentions}`],
   ['mentions with more than one run', String(result.doubles)],
+  ["the stand-ins' own loop delay, max", ms(result.standInLoopMaxMs)],
   ['RSS max', `${(result.rssMaxBytes / 2 ** 20).toFixed(0)} MiB`],
   ['runs by state at the end of the window', JSON.stringify(result.states)],
 ];
-for (const [what, value] of rows) process.stdout.write(`${what.padEnd(42)} ${value}\n`);
+for (const [what, value] of rows) process.stdout.write(`${what.padEnd(50)} ${value}\n`);
 process.exit(result.dropped === 0 && result.doubles === 0 && result.runs === mentions ? 0 : 1);

@@ -42,6 +42,7 @@ import { directSpawn, ProcessSpawner } from './shared/process-spawner.js';
 import { createSlackApp, type SlackConnection } from './slack/slack-app.js';
 import { AuditCheckpoints } from './store/audit-checkpoints.js';
 import { openDatabase } from './store/database.js';
+import { SqliteEnvelopeLog } from './store/sqlite-envelope-log.js';
 import { SqlitePreparedSandboxes } from './store/sqlite-prepared.js';
 import { SqliteRunThreads } from './store/sqlite-run-threads.js';
 import { SqliteStore } from './store/sqlite-store.js';
@@ -95,10 +96,12 @@ export function buildApp(
   const dataDir = resolve(env.AIRLOCK_DATA_DIR);
   ensureDataDir(dataDir);
   const redactor = new Redactor(secretValues(processEnv));
+  // Written asynchronously: a synchronous write per line is loop time a burst cannot spare
+  // (issue 12). close() flushes what is still buffered.
   const destination =
     opts.logTo === 'stderr'
-      ? pino.destination(2)
-      : pino.destination({ dest: join(dataDir, 'airlock.log'), mkdir: true, sync: true });
+      ? pino.destination({ dest: 2, sync: false })
+      : pino.destination({ dest: join(dataDir, 'airlock.log'), mkdir: true, sync: false });
   const logger = createLogger({ level: env.AIRLOCK_LOG_LEVEL, redactor, destination });
   const db = openDatabase(join(dataDir, 'airlock.db'));
   const auditCheckpoints = new AuditCheckpoints(logger);
@@ -225,6 +228,7 @@ export function buildApp(
       );
     }
     slack ??= createSlackApp({
+      envelopes: new SqliteEnvelopeLog(db),
       botToken: env.SLACK_BOT_TOKEN,
       appToken: env.SLACK_APP_TOKEN,
       apiUrl: env.SLACK_API_URL,
@@ -280,7 +284,11 @@ export function buildApp(
       spawner?.close();
       owner.stop();
       store.close();
-      logger.flush();
+      try {
+        destination.flushSync();
+      } catch {
+        // Not open yet (nothing was written), or already closed.
+      }
     },
   };
 }

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, type Readable, Writable } from 'node:stream';
 
@@ -229,6 +229,9 @@ export class ProcessSpawner {
   private dir?: string;
   private closed = false;
 
+  /** `nice`: the niceness of everything started (0–19; 10 by default). */
+  constructor(private readonly nice = 10) {}
+
   readonly spawn: Spawn = (file, args, req) => {
     if (this.closed) return directSpawn(file, args, req);
     const helper = this.ensureHelper();
@@ -270,6 +273,15 @@ export class ProcessSpawner {
       stdio: ['pipe', 'pipe', 'inherit'],
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
     });
+    // What it starts (sandboxes, git) inherits a lower CPU priority: on a machine busy with
+    // sandboxes, the bot's own loop (acks, /healthz, approvals) is served first.
+    if (helper.pid !== undefined) {
+      try {
+        setPriority(helper.pid, this.nice);
+      } catch {
+        // Not permitted here: the processes run at the bot's priority.
+      }
+    }
     helper.stdin?.on('error', () => {});
     helper.stdout?.on('data', (chunk: Buffer) => this.receive(chunk));
     helper.on('exit', () => {

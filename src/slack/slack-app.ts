@@ -3,6 +3,19 @@ import slackWebApi, { type FetchFunction, type RetryOptions } from '@slack/web-a
 import { type Dispatcher, fetch as undiciFetch } from 'undici';
 import type { Logger } from '../log/logger.js';
 import { settlesWithin } from '../shared/settles-within.js';
+import type { EnvelopeLog } from './envelope-log.js';
+import { HandOverQueue } from './hand-over-queue.js';
+
+/** What @slack/socket-mode's client emits as 'slack_event' (Bolt's receiver listens to it). */
+interface SlackEventArgs {
+  ack: (response?: unknown) => Promise<void>;
+  envelope_id: string;
+  type: string;
+  body: unknown;
+  retry_num?: number;
+  retry_reason?: string;
+  accepts_response_payload?: boolean;
+}
 
 /** How long a stop waits for envelopes already taken to be acked (Slack's own deadline is 3 s). */
 const ACK_WITHIN_MS = 2_000;
@@ -97,6 +110,8 @@ export function createSlackApp(opts: {
   logger: Logger;
   /** undici dispatcher for the Socket Mode WebSocket (an egress proxy). */
   dispatcher?: Dispatcher;
+  /** Where events are kept as they are acked, until handed over. */
+  envelopes?: EnvelopeLog;
 }): SlackConnection {
   const base = opts.apiUrl
     ? { slackApiUrl: opts.apiUrl.endsWith('/') ? opts.apiUrl : `${opts.apiUrl}/` }
@@ -148,23 +163,70 @@ export function createSlackApp(opts: {
   let intakeOpen = true;
   const taken = new Map<string, { acked: boolean }>();
   let onHandled = () => {};
-  const bolt = client.listeners('slack_event');
+  const bolt = client.listeners('slack_event') as Array<(args: SlackEventArgs) => unknown>;
   client.removeAllListeners('slack_event');
-  client.on('slack_event', (args: { envelope_id: string }) => {
+  const handOver = new HandOverQueue();
+  const dispatch = (args: SlackEventArgs) => {
+    const id = args.envelope_id;
+    const handled = Promise.allSettled(bolt.map(async (listener) => listener(args)));
+    void handled.then(() => {
+      if (args.type === 'events_api') opts.envelopes?.handled(id);
+      if (taken.delete(id) && taken.size === 0) onHandled();
+    });
+    return handled;
+  };
+  client.on('slack_event', (args: SlackEventArgs) => {
     if (!intakeOpen) return; // left unacked: Slack delivers it again, to the next connection
     const id = args.envelope_id;
     taken.set(id, { acked: false });
-    const handled = Promise.allSettled(bolt.map(async (listener) => listener(args)));
-    void handled.then(() => {
-      if (taken.delete(id) && taken.size === 0) onHandled();
-    });
+    if (args.type !== 'events_api') {
+      // Interactive payloads are acked by Bolt's listener: the ack may carry an answer (a modal's
+      // errors), and a click's work is small.
+      void dispatch(args);
+      return;
+    }
+    // An event is kept and acked before anything else is done with it, whatever else the process
+    // is busy with; its work waits its turn (issue 12: intake that cannot be starved). The events
+    // of one read from the socket are kept in one transaction, then acked.
+    arriving.push(args);
+    if (arriving.length === 1) queueMicrotask(keepAndAck);
   });
+  const arriving: SlackEventArgs[] = [];
+  const keepAndAck = () => {
+    const batch = arriving.splice(0);
+    try {
+      opts.envelopes?.received(batch.map((a) => ({ envelopeId: a.envelope_id, body: a.body })));
+    } catch (error) {
+      // Not kept (a locked or full database): left unacked, so Slack delivers them again.
+      for (const a of batch) taken.delete(a.envelope_id);
+      opts.logger.error(
+        { err: (error as Error).message, envelopes: batch.length },
+        'Slack events not kept; not acked',
+      );
+      return;
+    }
+    for (const args of batch) {
+      args.ack().catch((error: Error) => opts.logger.warn({ err: error.message }, 'Slack ack not sent'));
+      handOver.push(() => dispatch({ ...args, ack: async () => {} }));
+    }
+  };
   client.on('outgoing_message', (message: { envelope_id: string }) => {
     const envelope = taken.get(message.envelope_id);
     if (envelope) envelope.acked = true;
   });
+  /** Events kept but never handed over (the previous process stopped first): handed over now. */
+  const replay = () => {
+    for (const { envelopeId, body } of opts.envelopes?.unhandled() ?? []) {
+      opts.logger.info({ envelope_id: envelopeId }, 'handing over a Slack event kept before a restart');
+      handOver.push(() =>
+        dispatch({ envelope_id: envelopeId, type: 'events_api', body, ack: async () => {}, retry_num: 0 }),
+      );
+    }
+    opts.envelopes?.prune(24 * 3600_000);
+  };
 
   const start = async () => {
+    replay();
     await app.start();
     // @slack/socket-mode chains `start().then(...)` for each reconnect with no rejection handler,
     // so a reconnect attempt cut short (by a stop, or a second drop) rejects unhandled, which

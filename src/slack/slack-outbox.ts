@@ -1,6 +1,7 @@
 import type { WebClient } from '@slack/web-api';
 import type { Logger } from '../log/logger.js';
 import { settlesWithin } from '../shared/settles-within.js';
+import { TurnSlicer } from '../shared/turn-slicer.js';
 import type { PacedQueue } from './paced-queue.js';
 import {
   POST_MESSAGE_PER_CHANNEL_PER_SECOND,
@@ -34,6 +35,8 @@ export class SlackOutbox {
   private readonly inFlight = new Set<Promise<unknown>>();
   private draining = false;
   private closed = false;
+  /** Calls whose turn comes together (a thousand channels' windows open at once) start in slices. */
+  private readonly slicer = new TurnSlicer();
 
   constructor(
     private readonly client: WebClient,
@@ -43,7 +46,7 @@ export class SlackOutbox {
   /** One call, paced and prioritised. Rejects with the Slack error. */
   call<T = Args>(method: string, args: Args, priority: number = Priority.normal): Promise<T> {
     if (this.closed) return Promise.reject(new Error(`the Slack outbox is closed; ${method} was not sent`));
-    const run = () => this.client.apiCall(method, args) as Promise<T>;
+    const run = () => this.slicer.run(() => this.client.apiCall(method, args) as Promise<T>);
     const channel = method === 'chat.postMessage' ? String(args.channel) : undefined;
     return this.track(
       channel
@@ -74,11 +77,12 @@ export class SlackOutbox {
     const entry: Coalesced = { build, priority, abort: new AbortController(), method };
     this.coalesced.set(key, entry);
     const sent = this.queue(method).add(
-      async () => {
-        if (this.coalesced.get(key) === entry) this.coalesced.delete(key);
-        const args = entry.build();
-        if (args) await this.client.apiCall(method, args);
-      },
+      () =>
+        this.slicer.run(async () => {
+          if (this.coalesced.get(key) === entry) this.coalesced.delete(key);
+          const args = entry.build();
+          if (args) await this.client.apiCall(method, args);
+        }),
       { priority, signal: entry.abort.signal },
     );
     if (priority > Priority.progress) this.track(sent);

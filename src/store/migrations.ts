@@ -175,4 +175,15 @@ export const MIGRATIONS: string[] = [
   );
   CREATE INDEX prepared_claim ON prepared_sandboxes(repo, base_sha, fingerprint, state);
   `,
+  `
+  -- Slack events as they are acked (issue 12): kept before anything else is done with them, so
+  -- one whose hand-over a crash cut short is handed over at the next start.
+  CREATE TABLE slack_envelopes (
+    envelope_id TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    handled_at INTEGER
+  );
+  CREATE INDEX slack_envelopes_unhandled ON slack_envelopes(handled_at, received_at);
+  `,
 ];

@@ -124,6 +124,29 @@ export function bwrapCommand(
   cwd: string,
   command: string[],
 ): string[] {
+  let mounts = mountsOf.get(layout);
+  if (!mounts) {
+    mounts = mountArgs(layout, id);
+    mountsOf.set(layout, mounts);
+  }
+  const args = [...mounts, '--die-with-parent', '--new-session', '--clearenv'];
+  for (const [key, value] of Object.entries(env)) args.push('--setenv', key, value);
+  args.push('--chdir', cwd);
+  // With a gateway the bridge runs first (as the sandbox's uid) and starts the command itself.
+  const bridged = layout.egress
+    ? [BRIDGE_NODE, BRIDGE_SCRIPT, String(BRIDGE_PORT), BRIDGE_SOCKET, ...command]
+    : command;
+  return [...args, '--', ...dropTo(id), ...bridged];
+}
+
+/**
+ * A sandbox's mounts and namespaces, worked out once per layout (a sandbox's commands all share
+ * it, and one identity per provider): the host lookups behind them (lstat, readdir of /etc) cost
+ * loop time a burst of commands cannot spare (issue 12).
+ */
+const mountsOf = new WeakMap<BwrapLayout, string[]>();
+
+function mountArgs(layout: BwrapLayout, id: SandboxIdentity): string[] {
   const roots = visibleRoots(layout.bind);
   const args: string[] = [];
   // bwrap makes the parents of its mount points 0700 when it runs as root: make them searchable first.
@@ -171,14 +194,7 @@ export function bwrapCommand(
   } else {
     args.push('--unshare-all');
   }
-  args.push('--die-with-parent', '--new-session', '--clearenv');
-  for (const [key, value] of Object.entries(env)) args.push('--setenv', key, value);
-  args.push('--chdir', cwd);
-  // With a gateway the bridge runs first (as the sandbox's uid) and starts the command itself.
-  const bridged = layout.egress
-    ? [BRIDGE_NODE, BRIDGE_SCRIPT, String(BRIDGE_PORT), BRIDGE_SOCKET, ...command]
-    : command;
-  return [...args, '--', ...dropTo(id), ...bridged];
+  return args;
 }
 
 /** setpriv's arguments when airlock is root: the uid, the gid, no groups, no capabilities at all. */

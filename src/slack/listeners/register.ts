@@ -21,10 +21,13 @@ export function registerListeners(
   onError: (e: Error) => void,
 ): void {
   const later = (work: Promise<void>) => void work.catch(onError);
+  // Events are acked before they reach a listener (slack-app.ts), so a listener may take its time:
+  // it resolves once the intake is done, which is when the kept envelope counts as handled.
+  const handled = (work: Promise<void>) => work.catch(onError);
 
   app.event('app_mention', async ({ event, body }) => {
     const e = event as unknown as Loose;
-    later(
+    await handled(
       intake.request({
         eventId: String((body as unknown as Loose).event_id),
         user: String(e.user),
@@ -47,10 +50,10 @@ export function registerListeners(
       text,
       ts: String(m.ts),
     };
-    if (m.channel_type === 'im' && !m.thread_ts) return later(intake.request(base));
+    if (m.channel_type === 'im' && !m.thread_ts) return handled(intake.request(base));
     // A mention in a thread arrives as app_mention too; that one is the request.
     if (m.thread_ts && !text.includes(`<@${botUserId()}>`))
-      later(intake.reply({ ...base, threadTs: String(m.thread_ts) }));
+      await handled(intake.reply({ ...base, threadTs: String(m.thread_ts) }));
   });
 
   /** Ack at once, then hand the click over; a payload Slack would not send is logged and dropped. */
