@@ -8,7 +8,7 @@ import { KeyedLock } from './keyed-lock.js';
 
 /**
  * A bare mirror per repository under the data directory. Only airlock touches it; the sandbox
- * gets a tar snapshot of one commit and never the mirror, its remote or a credential.
+ * gets the objects of one commit and never the mirror, its remote or a credential.
  */
 export class Mirrors {
   private readonly locks = new KeyedLock();
@@ -81,18 +81,38 @@ export class Mirrors {
     return stdout;
   }
 
-  /** A tar stream of the tree at `sha`: the run's snapshot. */
+  /**
+   * The run's snapshot as a git pack of exactly the objects of the commit at `sha` (the commit,
+   * its trees and blobs; no history): the sandbox checks the commit out from it, so nothing is
+   * hashed or compressed again (issue 12). No new deltas are searched for (--window=0); those the
+   * mirror already has are reused.
+   */
   snapshot(repo: string, sha: string): Readable {
-    const child = this.spawn('git', ['archive', '--format=tar', sha], {
-      cwd: this.pathFor(repo),
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', GIT_CONFIG_NOSYSTEM: '1' },
-      stdin: 'ignore',
-    });
+    if (!/^[0-9a-f]{40,64}$/.test(sha)) throw new AirlockError('git_failed', `bad commit ${sha}`);
+    const child = this.spawn(
+      'bash',
+      [
+        '-c',
+        'set -o pipefail; git rev-list --objects --no-walk "$1" | git pack-objects --stdout -q --window=0',
+        'snapshot',
+        sha,
+      ],
+      {
+        cwd: this.pathFor(repo),
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', GIT_CONFIG_NOSYSTEM: '1', HOME: '/nonexistent' },
+        stdin: 'ignore',
+      },
+    );
     const errors: Buffer[] = [];
     child.stderr.on('data', (c: Buffer) => errors.push(c));
     child.on('close', (code) => {
       if (code !== 0) {
-        child.stdout.destroy(new AirlockError('git_failed', `git archive failed: ${Buffer.concat(errors)}`));
+        child.stdout.destroy(
+          new AirlockError(
+            'git_failed',
+            `Cannot pack ${sha} of ${repo}: ${Buffer.concat(errors).toString().trim()}`,
+          ),
+        );
       }
     });
     return child.stdout;

@@ -2,7 +2,7 @@ import { AirlockError } from '../errors.js';
 import type { Sandbox } from './ports/sandbox.js';
 import type { RunRecord } from './ports/store.js';
 import type { RunPorts } from './run-context.js';
-import { initSnapshotRepository } from './workspace-git.js';
+import { checkoutSnapshot } from './workspace-git.js';
 
 const REVIEWED = '.git/airlock-reviewed.diff';
 
@@ -22,7 +22,7 @@ export interface PreparedSandbox {
 type Ports = Pick<RunPorts, 'sandboxes' | 'repos' | 'store' | 'redactor'>;
 
 /**
- * A run's sandbox from nothing: the snapshot of the base commit, made a one-commit repository,
+ * A run's sandbox from nothing: the base commit checked out from the mirror's objects,
  * optionally with the reviewed diff applied (a rebuild after review), then the repository's
  * setup. The one way a sandbox is prepared, for a first start and for a rebuild alike.
  */
@@ -32,8 +32,11 @@ export async function prepareSandbox(
   opts: { baseSha: string; reviewedDiff?: Buffer; setup?: string; setupTimeoutMs: number },
 ): Promise<PreparedSandbox> {
   const sandbox = await ports.sandboxes.create(run.id, { repo: run.repo });
-  await sandbox.putTree(ports.repos.snapshot(run.repo, opts.baseSha));
-  const snapshotCommit = await initSnapshotRepository(sandbox, opts.baseSha);
+  const snapshotCommit = await checkoutSnapshot(
+    sandbox,
+    ports.repos.snapshot(run.repo, opts.baseSha),
+    opts.baseSha,
+  );
   if (opts.reviewedDiff?.length) {
     await sandbox.writeFile(REVIEWED, opts.reviewedDiff);
     const applied = await sandbox.exec(`git apply --binary ${REVIEWED} && rm -f ${REVIEWED}`, {

@@ -6,25 +6,37 @@ const GIT =
   'git -c core.hooksPath=/dev/null -c core.pager=cat -c gc.auto=0 -c maintenance.auto=false -c user.name=airlock -c user.email=airlock@localhost';
 
 /**
- * Turns the unpacked snapshot into a repository of one commit so the agent can use git diff,
- * and returns that commit: the base every diff of the run is taken against.
+ * Makes the workspace the base commit itself: its objects (a pack from the mirror) go into a new
+ * repository, whose one commit (shallow: no history) is checked out. The files are written once and
+ * nothing is hashed again, where unpacking a tarball and committing it wrote them and then hashed
+ * and compressed every one (issue 12). Returns the commit every diff of the run is taken against:
+ * the base commit.
  */
-export async function initSnapshotRepository(sandbox: Sandbox, baseSha: string): Promise<string> {
+export async function checkoutSnapshot(
+  sandbox: Sandbox,
+  pack: NodeJS.ReadableStream,
+  baseSha: string,
+): Promise<string> {
+  if (!/^[0-9a-f]{40,64}$/.test(baseSha)) throw new AirlockError('sandbox_failed', 'bad base commit');
   const script = [
     'set -e',
     'git init -q -b airlock-base .',
-    `${GIT} add -A`,
-    `${GIT} commit -q --no-verify --allow-empty -m "airlock: snapshot of ${baseSha}"`,
+    // index-pack stops at the pack's own end, so it needs no end of stdin (exec v4 sends none).
+    `${GIT} index-pack --stdin >/dev/null`,
+    `echo ${baseSha} > .git/shallow`,
+    `${GIT} update-ref refs/heads/airlock-base ${baseSha}`,
+    `${GIT} checkout -q -f airlock-base`,
     'git rev-parse HEAD',
   ].join('\n');
-  const result = await sandbox.exec(script, { timeoutMs: 300_000 });
-  if (result.exitCode !== 0) {
+  const result = await sandbox.exec(script, { stdin: pack, timeoutMs: 600_000 });
+  const head = result.stdout.toString().trim();
+  if (result.exitCode !== 0 || head !== baseSha) {
     throw new AirlockError(
       'sandbox_failed',
-      `Could not prepare the workspace: ${result.stderr.toString().trim()}`,
+      `Could not check the snapshot out: ${result.stderr.toString().trim() || `exit ${result.exitCode}`}`,
     );
   }
-  return result.stdout.toString().trim();
+  return head;
 }
 
 /** The workspace's changes against the snapshot commit, new files included, as a binary diff. */

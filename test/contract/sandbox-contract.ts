@@ -13,7 +13,7 @@ import { Readable } from 'node:stream';
 import * as tar from 'tar';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox, SandboxProvider } from '../../src/runs/ports/sandbox.js';
-import { initSnapshotRepository } from '../../src/runs/workspace-git.js';
+import { initSnapshotRepository } from '../support/snapshot-repository.js';
 import { until } from '../support/until.js';
 
 export interface SandboxBackend {

@@ -8,7 +8,6 @@ import pino from 'pino';
 import * as tar from 'tar';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Policy, parsePolicy } from '../../src/config/policy.js';
-import { initSnapshotRepository } from '../../src/runs/workspace-git.js';
 import { SESSION_KILL, SUPERVISOR } from '../../src/sandbox/kubernetes/exec-session.js';
 import { KubeApi } from '../../src/sandbox/kubernetes/kube-api.js';
 import { KILL, WRAPPER } from '../../src/sandbox/kubernetes/kubernetes-sandbox.js';
@@ -17,6 +16,7 @@ import { POOL_LABEL, RUN_ID_LABEL, sandboxPod } from '../../src/sandbox/kubernet
 import { type PolicyRule, startFakeKubernetes } from '../fakes/kubernetes/index.js';
 import { restrictedViolations } from '../fakes/kubernetes/pod-security.js';
 import { eventually } from '../support/bot-harness.js';
+import { initSnapshotRepository } from '../support/snapshot-repository.js';
 
 const NS = 'airlock-sandboxes';
 const POLICY = `

@@ -22,9 +22,10 @@ import * as tar from 'tar';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AirlockError } from '../../src/errors.js';
 import type { Sandbox } from '../../src/runs/ports/sandbox.js';
-import { diffAgainst, initSnapshotRepository } from '../../src/runs/workspace-git.js';
+import { diffAgainst } from '../../src/runs/workspace-git.js';
 import { commandEnv } from '../../src/sandbox/command-env.js';
 import { LocalSandboxProvider } from '../../src/sandbox/local/local-sandbox.js';
+import { initSnapshotRepository } from '../support/snapshot-repository.js';
 
 /**
  * Scratch space lives under /var/tmp, not /tmp: bubblewrap replaces /tmp, and /var is one of the

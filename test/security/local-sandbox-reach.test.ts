@@ -6,9 +6,9 @@ import * as tar from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AirlockError } from '../../src/errors.js';
 import type { Sandbox } from '../../src/runs/ports/sandbox.js';
-import { initSnapshotRepository } from '../../src/runs/workspace-git.js';
 import { LocalSandboxProvider } from '../../src/sandbox/local/local-sandbox.js';
 import { SANDBOX_ID, sandboxIdentity } from '../../src/sandbox/local/sandbox-identity.js';
+import { initSnapshotRepository } from '../support/snapshot-repository.js';
 
 /**
  * Issue 10: a command in a local sandbox reaches only an allow-list of the host, as an

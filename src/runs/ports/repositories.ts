@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 /** The port runs/ uses to fix a run's base commit and take its snapshot. */
 export interface RepositorySource {
   fetchBase(repo: string, base: string): Promise<string>;
+  /** The objects of the commit at `sha` and nothing else, as a git pack stream (no history). */
   snapshot(repo: string, sha: string): Readable;
   /** A regular file at `sha` (never a symlink's target), or undefined. */
   readFile(repo: string, sha: string, path: string): Promise<Buffer | undefined>;
