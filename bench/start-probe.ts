@@ -122,10 +122,10 @@ export interface Phases {
   mirrorFetch: number;
   /** Starting the sandbox (cold create, or a warm pod's claim) or claiming a prepared one. */
   startOrClaim: number;
-  /** `git archive` of the base commit, start to last byte; it streams into tar in (they overlap). */
+  /** The pack of the base commit's objects from the mirror, start to last byte; it streams into the checkout (they overlap). */
   snapshot: number;
   tarIn: number;
-  /** `git init`/`add`/`commit` of the unpacked tree in the sandbox. */
+  /** The checkout in the sandbox: the pack in (index-pack) and the files written. */
   snapshotCommit: number;
   setup: number;
   /** Everything else before the first model call: store writes, instructions, attach, prompt. */
