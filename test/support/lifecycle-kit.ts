@@ -6,7 +6,7 @@ import { OwnerLease, type ProcessInfo } from '../../src/runs/owner-lease.js';
 import type { Publisher, PublishRequest, PublishResult } from '../../src/runs/ports/forge.js';
 import type { ModelClient, ModelRequest, ModelResponse } from '../../src/runs/ports/model.js';
 import type { RepositorySource } from '../../src/runs/ports/repositories.js';
-import type { ExecResult, Sandbox, SandboxProvider } from '../../src/runs/ports/sandbox.js';
+import type { ExecOptions, ExecResult, Sandbox, SandboxProvider } from '../../src/runs/ports/sandbox.js';
 import type { Ticket, Tickets } from '../../src/runs/ports/tickets.js';
 import { RunLifecycle } from '../../src/runs/run-lifecycle.js';
 import { openDatabase } from '../../src/store/database.js';
@@ -72,8 +72,17 @@ export class TrivialSandbox implements Sandbox {
     private readonly provider: TrivialSandboxes,
   ) {}
 
-  async exec(command: string): Promise<ExecResult> {
+  async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     this.commands.push(command);
+    // The snapshot's checkout: the pack is drained as a backend would, and HEAD is the base commit.
+    const checkedOut = /update-ref refs\/heads\/airlock-base ([0-9a-f]+)/.exec(command)?.[1];
+    if (checkedOut) {
+      if (opts.stdin && typeof opts.stdin === 'object' && 'pipe' in opts.stdin)
+        for await (const _ of opts.stdin as Readable) {
+          // drained
+        }
+      return { ...OK, stdout: Buffer.from(`${checkedOut}\n`) };
+    }
     if (command.includes('git rev-parse HEAD')) return { ...OK, stdout: Buffer.from(`${SNAPSHOT}\n`) };
     return OK;
   }
