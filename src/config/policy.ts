@@ -17,6 +17,9 @@ const duration = z
 const limitsSchema = z
   .object({
     concurrent_runs: z.number().int().positive().default(20),
+    // Sandboxes being made at once (snapshot checkout, setup): a burst of runs never becomes a
+    // burst of checkouts and process spawns (issue 12). Applies to the bot.
+    concurrent_provisioning: z.number().int().positive().default(8),
     max_steps: z.number().int().positive().default(60),
     max_minutes: z.number().positive().default(30),
     max_cost_usd: z.number().positive().default(5),

@@ -16,6 +16,8 @@ export interface SessionOptions {
   onEvent?: (e: AgentEvent) => void;
   /** Instructions that arrive while the agent works (thread replies from the requester). */
   instructions?: () => string[];
+  /** Waits for a provisioning slot around making a sandbox (the bot bounds how many at once). */
+  provision?: <T>(work: () => Promise<T>) => Promise<T>;
 }
 
 function textOf(message: Message): string {

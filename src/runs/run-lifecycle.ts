@@ -272,7 +272,17 @@ export class RunLifecycle {
     return prepared;
   }
 
-  private async prepare(
+  private prepare(
+    run: RunRecord,
+    baseSha: string,
+    reviewedDiff: Buffer | undefined,
+    opts: SessionOptions,
+  ): Promise<PreparedSandbox> {
+    const work = () => this.prepareNow(run, baseSha, reviewedDiff, opts);
+    return opts.provision ? opts.provision(work) : work();
+  }
+
+  private async prepareNow(
     run: RunRecord,
     baseSha: string,
     reviewedDiff: Buffer | undefined,

@@ -2,6 +2,7 @@ import type { AgentEvent } from '../agent/agent-events.js';
 import { limitsFor, type Policy, repoPolicy } from '../config/policy.js';
 import { messageOf } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import { ConcurrencyLimit } from '../shared/concurrency-limit.js';
 import type { Approver, Decision } from './approval-policy.js';
 import { diffStat } from './diffstat.js';
 import type { Chat, ChatOrigin } from './ports/chat.js';
@@ -34,6 +35,8 @@ type Work = 'start' | 'resume';
  */
 export class RunService {
   private readonly queue: RunQueue;
+  /** Sandboxes being made at once: limits.concurrent_provisioning. */
+  private readonly provisioning: ConcurrencyLimit;
   private readonly pending = new Map<string, Work>();
   private readonly active = new Map<string, { abort: AbortController; inbox: string[] }>();
   private readonly executions = new Set<Promise<unknown>>();
@@ -52,6 +55,7 @@ export class RunService {
   ) {
     this.now = deps.now ?? Date.now;
     this.queue = new RunQueue(deps.policy.limits.concurrent_runs, (id) => this.track(this.execute(id)));
+    this.provisioning = new ConcurrencyLimit(deps.policy.limits.concurrent_provisioning);
   }
 
   /** A new request. A refusal comes back with its reason; a repeated intake key finds the first run. */
@@ -243,7 +247,12 @@ export class RunService {
     const tracker = new RunProgressTracker(limitsFor(this.deps.policy, run.repo).max_steps, this.now());
     const onEvent = (e: AgentEvent) => this.onAgentEvent(runId, tracker, e);
     try {
-      const session = { signal: abort.signal, onEvent, instructions: () => inbox.splice(0) };
+      const session = {
+        signal: abort.signal,
+        onEvent,
+        instructions: () => inbox.splice(0),
+        provision: <T>(make: () => Promise<T>) => this.provisioning.run(make),
+      };
       const result: WorkResult =
         work === 'start' ? await lifecycle.start(runId, session) : await lifecycle.resume(runId, session);
       const settled = lifecycle.settle(result);

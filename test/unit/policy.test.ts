@@ -18,6 +18,7 @@ describe('the policy file', () => {
     const policy = parsePolicy('repos:\n  acme/widgets: {}\n');
     expect(policy.limits).toEqual({
       concurrent_runs: 20,
+      concurrent_provisioning: 8,
       max_steps: 60,
       max_minutes: 30,
       max_cost_usd: 5,
