@@ -2,7 +2,9 @@
  * `npm run bench:slack [-- RUNS SCALE]`: RUNS mentions at once (default 1000) across 10
  * channels, every run to its approval message, against the Slack stand-in with Slack's tier
  * limits × SCALE (default 1: the real limits). Reports how long the last approval message
- * waited after its run was ready, and whether Slack ever answered 429.
+ * waited after its run was ready, and whether Slack ever answered 429. The test suite runs the
+ * same scenario (test/support/load-scenario.ts) as a smaller sibling, 200 runs with the limits
+ * × 200, in test/integration/slack-load.test.ts; the thousand-run version lives here.
  */
 import { cpus } from 'node:os';
 import { loadScenario } from '../test/support/load-scenario.js';

@@ -6,6 +6,7 @@ import { EgressGateway } from '../../src/egress/egress-gateway.js';
 import { goesDirect, upstreamProxyFrom } from '../../src/egress/upstream.js';
 import type { EgressRecord } from '../../src/runs/ports/egress.js';
 import { type ForwardProxy, startForwardProxy } from '../fakes/forward-proxy.js';
+import { until } from '../support/until.js';
 
 /**
  * airlock behind a corporate proxy (the egress-proxy overlay): the gateway judges as always and
@@ -91,7 +92,8 @@ describe('egress gateway chained through an upstream proxy', () => {
     expect(await tunnel(port, `127.0.0.2:${echoPort}`)).toContain('echo:ping');
     expect(proxy.seen).toEqual([`127.0.0.2:${web.port}`, `127.0.0.2:${echoPort}`]);
     expect(proxy.absolute).toEqual([`http://127.0.0.2:${web.port}/pkg`]);
-    await new Promise((r) => setTimeout(r, 50));
+    // A connection is recorded once it ends.
+    await until(() => records.length >= 2, 'both connections recorded');
     expect(records.map((r) => [r.allowed, r.method, r.error])).toEqual([
       [true, 'GET', undefined],
       [true, 'CONNECT', undefined],
@@ -142,7 +144,7 @@ describe('egress gateway chained through an upstream proxy', () => {
     expect(said).toMatch(/^HTTP\/1\.1 502/);
     expect(said).toContain('answered 403 to CONNECT');
     expect(said).not.toContain('s3cret');
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => records.length >= 1, 'the connection recorded');
     expect(records[0]).toMatchObject({ allowed: true, error: expect.stringContaining('answered 403') });
   });
 

@@ -116,6 +116,26 @@ sandbox: { warm_pool: ${opts.warmPool ?? 0} }
       egress: { routes: gateway, proxyUrl: POD_PROXY_URL },
     });
     cleanups.push(() => sandboxes.close());
+    // Housekeeping passes, counted as they begin and end, so a test can wait for whole passes.
+    const passes = { begun: 0, ended: [] as number[] };
+    const pass = sandboxes.housekeeping.bind(sandboxes);
+    sandboxes.housekeeping = async () => {
+      const n = ++passes.begun;
+      try {
+        await pass();
+      } finally {
+        passes.ended.push(n);
+      }
+    };
+    /** Until `count` housekeeping passes that began after this call have ended. */
+    const passesEnded = (count = 2) => {
+      const after = passes.begun;
+      return eventually(
+        () => passes.ended.filter((n) => n > after).length >= count,
+        10_000,
+        `${count} housekeeping passes`,
+      );
+    };
     const urls = { [REPO]: fixture.bare };
     const pool = new PreparedPool({
       sandboxes,
@@ -145,7 +165,7 @@ sandbox: { warm_pool: ${opts.warmPool ?? 0} }
         baseRef: 'main',
         ownerId: owner.id(),
       });
-    return { store, prepared, sandboxes, pool, newRun, api };
+    return { store, prepared, sandboxes, pool, newRun, api, passesEnded };
   }
   const spawn = () => {
     const p = airlockProcess();
@@ -212,7 +232,7 @@ describe('prepared sandboxes on the kubernetes backend', () => {
     expect(records[0]).toMatchObject({ key: row.id, allowed: true, phase: 'setup' });
 
     // Housekeeping passes (every 100 ms) leave the prepared pod alone.
-    await new Promise((r) => setTimeout(r, 400));
+    await airlock.passesEnded();
     expect(onePod(row.id).metadata.uid).toBe(prepPod.metadata.uid);
 
     const run = airlock.newRun();
@@ -278,14 +298,14 @@ describe('prepared sandboxes on the kubernetes backend', () => {
 
     await airlock.sandboxes.start(); // housekeeping now and every 100 ms
     await eventually(() => env.podsLabelled(dropped.id).length === 0, 5000, 'the orphan reaped');
-    await new Promise((r) => setTimeout(r, 300));
+    await airlock.passesEnded();
     expect(onePod(kept.id).metadata.uid).toBe(keptUid);
 
     const run = airlock.newRun();
     const claimed = await airlock.pool.claim(run, fixture.head);
     expect(claimed?.preparedId).toBe(kept.id);
     // The run is active: its adopted pod stays through housekeeping passes.
-    await new Promise((r) => setTimeout(r, 300));
+    await airlock.passesEnded();
     expect(onePod(run.id).metadata.uid).toBe(keptUid);
     // The run ends: the next pass takes its pod, found by label though named after the prepared id.
     ended.add(run.id);
@@ -410,7 +430,7 @@ describe('prepared sandboxes on the kubernetes backend', () => {
     await reaper.sandboxes.housekeeping();
     expect(claimed).toMatchObject({ preparedId: row.id });
     expect(onePod(run.id).metadata.uid).toBe(uid);
-    await new Promise((r) => setTimeout(r, 200));
+    // The pass is over, its delete (had it hit) with it: no other pass runs here.
     expect(kube.pods(NS).find((p) => p.metadata.uid === uid)?.metadata.deletionTimestamp).toBeUndefined();
     const sandbox = await reaper.sandboxes.attach(run.id);
     expect((await sandbox?.exec('cat "$HOME/setup-runs"'))?.stdout.toString()).toBe('ran\n');

@@ -170,9 +170,16 @@ describe('kubernetes sandbox backend, against the API stand-in', () => {
   it('a session that dropped while idle is replaced; output a stray process writes between commands is dropped', async () => {
     const { kube, provider } = await setup();
     const sandbox = await provider().create('r1', { repo: 'acme/widgets' });
-    const first = await sandbox.exec('setsid bash -c "sleep 0.3; echo stray; echo stray >&2" & echo first');
+    // The command ends once the stray has left its process group (which is killed as it ends).
+    const first = await sandbox.exec(
+      'setsid bash -c ": > stray.started; sleep 0.3; echo stray; echo stray >&2; : > stray.done" & ' +
+        'until [ -e stray.started ]; do sleep 0.01; done; echo first',
+    );
     expect(first.stdout.toString()).toBe('first\n');
-    await new Promise((r) => setTimeout(r, 600));
+    // The stray wrote its output between the two commands (it marks that in the workspace).
+    const pod = kube.pods(NS).find((p) => p.metadata.labels?.[RUN_ID_LABEL] === 'r1');
+    const done = join(kube.podDir(NS, pod?.metadata.name), 'workspace', 'stray.done');
+    await eventually(() => existsSync(done), 5000, 'the stray output written');
     const second = await sandbox.exec('echo second');
     expect([second.stdout.toString(), second.stderr.toString()]).toEqual(['second\n', '']);
 

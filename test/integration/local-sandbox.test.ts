@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import {
   chmodSync,
   existsSync,
@@ -26,6 +26,7 @@ import { diffAgainst } from '../../src/runs/workspace-git.js';
 import { commandEnv } from '../../src/sandbox/command-env.js';
 import { LocalSandboxProvider } from '../../src/sandbox/local/local-sandbox.js';
 import { initSnapshotRepository } from '../support/snapshot-repository.js';
+import { until } from '../support/until.js';
 
 /**
  * Scratch space lives under /var/tmp, not /tmp: bubblewrap replaces /tmp, and /var is one of the
@@ -36,8 +37,21 @@ const SCRATCH_PARENT = '/var/tmp';
 const PATH = commandEnv('/h', '/t').PATH;
 const RUN = 'run-1';
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** How long a command's processes may take to go after it returned. */
+const GONE_MS = 5000;
+
+/** `sleep` for about `seconds`, with a fraction no other test uses, so its processes can be found. */
+function uniqueSleep(seconds: number): string {
+  return `sleep ${seconds.toFixed(1)}${randomInt(100_000, 1_000_000)}`;
+}
+
+/** Until no host process mentions the sleep: neither it nor a shell or subshell around it. */
+function untilGone(sleep: string): Promise<unknown> {
+  const mentions = () =>
+    execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
+      .split('\n')
+      .some((l) => l.includes(sleep) && !l.includes('ps -eo'));
+  return until(() => !mentions(), `${sleep} gone`, GONE_MS);
 }
 
 /** False once the process is gone, or is a zombie waiting for a reaper (killed all the same). */
@@ -229,9 +243,11 @@ describe.each(['bubblewrap', 'none'] as const)('local sandbox with isolation %s'
   describe('timeouts and cancellation', () => {
     it('a command that outlives its timeout is killed with everything it started', async () => {
       const sandbox = await create();
+      // A background subshell that would write a file if it survived, and a long sleep beside it.
+      const late = uniqueSleep(0.8);
       const started = Date.now();
       const result = await sandbox.exec(
-        '(sleep 0.8; echo survived > survived.txt) & echo $! > bg.pid; sleep 30 & echo $! >> bg.pid; sleep 30',
+        `(${late}; echo survived > survived.txt) & echo $! > bg.pid; sleep 30 & echo $! >> bg.pid; sleep 30`,
         { timeoutMs: 300 },
       );
       const elapsed = Date.now() - started;
@@ -242,22 +258,25 @@ describe.each(['bubblewrap', 'none'] as const)('local sandbox with isolation %s'
       expect(pids).toHaveLength(2);
       if (isolation === 'none') {
         // The pids are host pids here; inside bubblewrap they belong to the sandbox's namespace.
-        for (const pid of pids) expect(isRunning(pid)).toBe(false);
+        // Killed is not yet gone: the kernel takes a moment to end a process, more under load.
+        await until(() => pids.every((pid) => !isRunning(pid)), 'the background processes killed', GONE_MS);
       }
-      // Had the background subshell survived, it would have written this file by now.
-      await sleep(1200);
+      // No process of the command is left (the subshell's command line names its sleep), so
+      // nothing can write the file any more; had the subshell survived, it would have.
+      await untilGone(late);
       expect(existsSync(join(hostWs(), 'survived.txt'))).toBe(false);
     });
 
     it('background children do not outlive a command that exits normally', async () => {
       const sandbox = await create();
+      const late = uniqueSleep(4);
       const started = Date.now();
-      const result = await sandbox.exec('(sleep 1; echo survived > survived.txt) & echo started');
-      // Waiting for the background subshell would have taken a second.
-      expect(Date.now() - started).toBeLessThan(900);
+      const result = await sandbox.exec(`(${late}; echo survived > survived.txt) & echo started`);
+      // Waiting for the background subshell would have taken four seconds and more.
+      expect(Date.now() - started).toBeLessThan(4000);
       expect(result).toMatchObject({ exitCode: 0, timedOut: false, cancelled: false });
       expect(result.stdout.toString()).toBe('started\n');
-      await sleep(1500 - (Date.now() - started));
+      await untilGone(late);
       expect(existsSync(join(hostWs(), 'survived.txt'))).toBe(false);
     });
 

@@ -10,7 +10,7 @@ const CHANNEL = 'C0DEV';
 /** The contract: an idle `airlock serve` is gone this soon after SIGTERM. */
 const IDLE_EXIT_MS = 5_000;
 
-// The real CLI (`airlock serve`, through tsx) against the Slack stand-in; the bot paces its Slack
+// The real CLI (`airlock serve`, started by run-cli.ts) against the Slack stand-in; the bot paces its Slack
 // calls at Slack's real numbers.
 // A mention with no task gets the help text: a Slack reply and nothing else (no run, no model).
 describe('airlock serve shutdown', () => {

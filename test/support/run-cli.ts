@@ -1,7 +1,18 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { inject } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * How the CLI starts: the copy of src/ the suite's global setup compiled (test/setup/compile-cli.ts)
+ * under plain node, or else the source through tsx.
+ */
+function cliCommand(): string[] {
+  const compiled = inject('airlockCli');
+  if (compiled) return ['--enable-source-maps', compiled];
+  return ['--import', 'tsx', `${ROOT}src/cli.ts`];
+}
 
 export interface CliResult {
   code: number | null;
@@ -9,9 +20,9 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Starts the real CLI (from source, through tsx) as a child process with exactly `env`. */
+/** Starts the real CLI (the current source) as a child process with exactly `env`. */
 export function startCli(args: string[], env: Record<string, string>, opts: { input?: string } = {}) {
-  const child = spawn(process.execPath, ['--import', 'tsx', `${ROOT}src/cli.ts`, ...args], {
+  const child = spawn(process.execPath, [...cliCommand(), ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],

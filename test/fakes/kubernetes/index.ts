@@ -2,7 +2,8 @@
 // that the real @kubernetes/client-node talks to. It is as strict as a real API server where
 // airlock touches it (authn, RBAC, schema, Pod Security, update rules, preconditions), and its
 // "node" runs each pod's processes under bubblewrap so exec, logs and volumes behave for real.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -172,13 +173,15 @@ export async function startFakeKubernetes(opts: FakeKubernetesOptions = {}): Pro
     },
     async close() {
       standIn.closed();
-      c.kubelet.close();
+      const stopped = c.kubelet.close();
       for (const t of c.timers) clearTimeout(t);
       for (const res of c.streams) res.end();
       for (const ws of c.sockets) ws.terminate();
       wss.close();
       await closeServer(server);
-      if (ownRoot) rmSync(root, { recursive: true, force: true });
+      // Only once the pods' processes have exited: one still writing makes the removal fail.
+      await stopped;
+      if (ownRoot) await rm(root, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
     },
   };
 }

@@ -30,6 +30,8 @@ const names = (cs: KubeObject[] = []) => cs.map((c) => c.name as string);
 
 export class Kubelet {
   private readonly pods = new Map<string, PodRuntime>();
+  /** Pod directories being removed (see removed()). */
+  private readonly removals = new Set<Promise<void>>();
   private readonly runner = new ContainerRunner({
     current: (rt) => this.k.store.get('pods', rt.ns, rt.name),
     mutate: (rt, fn) => this.mutate(rt, fn),
@@ -227,11 +229,26 @@ export class Kubelet {
     if (rt) this.stop(rt);
   }
 
-  async removed(ns: string, name: string): Promise<void> {
+  /**
+   * The pod is gone from the API: its processes are killed and, once they have exited, its
+   * directory goes. Never rejects (its caller does not wait); close() waits for it.
+   */
+  removed(ns: string, name: string): Promise<void> {
+    const rt = this.pods.get(`${ns}/${name}`);
     this.deleting(ns, name);
     this.pods.delete(`${ns}/${name}`);
     this.retryUnschedulable();
-    await rm(this.podDir(ns, name), { recursive: true, force: true });
+    const removal = (async () => {
+      // A killed process can still be writing into its volumes for a moment: removing the
+      // directory under it fails with ENOTEMPTY.
+      if (rt) await exited(rt);
+      await rm(this.podDir(ns, name), { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+    })().catch(() => {
+      // Left for close(), which removes the whole root.
+    });
+    this.removals.add(removal);
+    void removal.finally(() => this.removals.delete(removal));
+    return removal;
   }
 
   private retryUnschedulable(): void {
@@ -271,10 +288,29 @@ export class Kubelet {
     return !!rt && !rt.stopped && rt.running.get(container)?.init !== undefined;
   }
 
-  close(): void {
-    for (const rt of this.pods.values()) this.stop(rt);
+  /** Kills every pod's processes and resolves once they have exited and pending removals are done. */
+  async close(): Promise<void> {
+    const pods = [...this.pods.values()];
+    for (const rt of pods) this.stop(rt);
     this.k.network.close();
+    await Promise.all([...pods.map(exited), ...this.removals]);
   }
+}
+
+/** How long a killed pod's processes get to exit before their directories are removed anyway. */
+const EXIT_WAIT_MS = 5000;
+
+/** Resolves once every process the pod had has closed (they were killed), or after EXIT_WAIT_MS. */
+function exited(rt: PodRuntime): Promise<void> {
+  const open = [...rt.procs].map(
+    (child) => new Promise<void>((resolve) => child.once('close', () => resolve())),
+  );
+  if (open.length === 0) return Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, EXIT_WAIT_MS);
+  });
+  return Promise.race([Promise.all(open).then(() => undefined), late]).finally(() => clearTimeout(timer));
 }
 
 const keyOf = (rt: PodRuntime) => `${rt.ns}/${rt.name}`;
