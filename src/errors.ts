@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'git_failed' // a git command against the mirror failed
   | 'sandbox_failed' // the sandbox could not be created or a command could not be started
   | 'model_failed' // the model endpoint failed after the SDK's retries
+  | 'prompt_too_long' // the endpoint refused the prompt as longer than its window (the agent elides and retries)
   | 'forge_failed' // GitHub refused or failed
   | 'store_failed' // the database failed
   | 'run_not_found'

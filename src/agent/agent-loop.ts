@@ -1,6 +1,14 @@
+import { AirlockError } from '../errors.js';
 import type { ContentBlock, Message, ModelClient, ModelResponse, ToolName } from '../runs/ports/model.js';
 import type { Sandbox } from '../runs/ports/sandbox.js';
 import type { AgentEventListener } from './agent-events.js';
+import {
+  type ElidedOutput,
+  elideOldOutputs,
+  messagesChars,
+  nearlyFull,
+  OUTPUTS_DIR,
+} from './context-window.js';
 import { costUsd, type Price } from './pricing.js';
 import { BashTool } from './tools/bash-tool.js';
 import { EditTool } from './tools/edit-tool.js';
@@ -14,6 +22,8 @@ export interface AgentBudget {
   maxCostUsd: number;
   commandTimeoutMs: number;
   maxOutputTokens: number;
+  /** The model's context window (model.context_tokens): requests stay under 80 % of it. */
+  contextTokens: number;
 }
 
 export interface AgentSpent {
@@ -50,6 +60,8 @@ export class AgentLoop {
   private readonly bash: BashTool;
   private readonly edit: EditTool;
   private readonly now: () => number;
+  /** Each tool output whole, until it is elided (then it goes to the sandbox). */
+  private readonly fullOutputs = new Map<string, string>();
 
   constructor(private readonly deps: AgentDeps) {
     this.now = deps.now ?? Date.now;
@@ -73,6 +85,13 @@ export class AgentLoop {
     const messages = input.messages.map((m) => ({ ...m, content: [...m.content] }));
     let pending: Message[] = messages.length ? [messages[messages.length - 1] as Message] : [];
     let lastText = '';
+    // The prompt's size as the endpoint last counted it, and the characters it was counted on.
+    let measured: { tokens: number; chars: number } | undefined;
+    const chars = () => input.system.length + messagesChars(messages);
+    const estimate = () => {
+      const now = chars();
+      return measured ? measured.tokens + (now - measured.chars) / 3.5 : now / 3.5;
+    };
 
     for (;;) {
       if (signal?.aborted) return { kind: 'cancelled', summary: lastText };
@@ -86,9 +105,16 @@ export class AgentLoop {
       }
       const step = spent.steps + 1;
       this.deps.onEvent({ type: 'step-started', step });
+      // Old tool outputs make way, in one batch, before the window fills (issue 13).
+      if (nearlyFull(estimate(), budget.contextTokens, budget.maxOutputTokens)) {
+        await this.moveOut(
+          elideOldOutputs(messages, { tokens: estimate(), windowTokens: budget.contextTokens }),
+        );
+        measured = undefined;
+      }
       let response: ModelResponse;
-      try {
-        response = await this.deps.model.complete({
+      const ask = () =>
+        this.deps.model.complete({
           system: input.system,
           messages,
           tools: TOOLS,
@@ -96,10 +122,32 @@ export class AgentLoop {
           signal,
           onText: (delta) => this.deps.onEvent({ type: 'text', delta }),
         });
+      try {
+        try {
+          response = await ask();
+        } catch (error) {
+          if (!(error instanceof AirlockError) || error.code !== 'prompt_too_long') throw error;
+          // The endpoint counts differently from the estimate: elide harder, and ask once more.
+          const elided = elideOldOutputs(messages, {
+            tokens: Number.POSITIVE_INFINITY,
+            windowTokens: budget.contextTokens,
+            hard: true,
+          });
+          await this.moveOut(elided);
+          measured = undefined;
+          response = await ask().catch((again: unknown) => {
+            if (again instanceof AirlockError && again.code === 'prompt_too_long') throw tooLong(budget);
+            throw again;
+          });
+        }
       } catch (error) {
         if (signal?.aborted) return { kind: 'cancelled', summary: lastText };
         throw error;
       }
+      measured = {
+        tokens: response.usage.inputTokens + response.usage.cacheReadTokens + response.usage.cacheWriteTokens,
+        chars: chars(),
+      };
       const cost = costUsd(response.usage, this.deps.price);
       spent.steps = step;
       spent.tokens +=
@@ -172,9 +220,24 @@ export class AgentLoop {
           content: clean.content,
           is_error: clean.isError,
         });
+        this.fullOutputs.set(call.id, clean.fullOutput);
       }
       pending = [{ role: 'user', content: results }];
       messages.push(...pending);
+    }
+  }
+
+  /**
+   * Puts elided outputs whole into the sandbox, outside the workspace, where the stubs say they
+   * are (the store keeps them too). A write that fails costs the agent a re-run, not the run.
+   */
+  private async moveOut(elided: ElidedOutput[]): Promise<void> {
+    for (const output of elided) {
+      const whole = this.fullOutputs.get(output.toolUseId) ?? output.content;
+      this.fullOutputs.delete(output.toolUseId);
+      await this.deps.sandbox
+        .exec(`mkdir -p "${OUTPUTS_DIR}" && cat > "${output.path}"`, { stdin: whole, timeoutMs: 60_000 })
+        .catch(() => undefined);
     }
   }
 
@@ -203,4 +266,14 @@ export class AgentLoop {
       return toolError(`Error: ${(error as Error).message}`);
     }
   }
+}
+
+/** The run cannot go on within the window even with every old output elided: say what to change. */
+function tooLong(budget: AgentBudget): AirlockError {
+  return new AirlockError(
+    'model_failed',
+    `The conversation no longer fits the model's context window (model.context_tokens: ${budget.contextTokens}) ` +
+      'even with every earlier tool output moved out of it. Raise model.context_tokens if the model ' +
+      'allows more, or split the task into smaller runs.',
+  );
 }

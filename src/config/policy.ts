@@ -254,6 +254,9 @@ const policySchema = z
       .object({
         name: z.string().min(1).optional(),
         max_output_tokens: z.number().int().positive().default(8192),
+        // The model's context window; default: the model's documented window where airlock knows
+        // the model, else 200,000. Requests stay under 80 % of it (old tool outputs are elided).
+        context_tokens: z.number().int().min(4096).optional(),
         // A hung endpoint ends the run (DESIGN.md §3): the longest wait for the next byte, and one
         // deadline per model call, retries included. At most a day: timers overflow past ~24.8 days.
         idle_timeout_seconds: z.number().positive().max(86_400).default(120),

@@ -181,6 +181,11 @@ export function describeModelError(error: unknown, provider: keyof typeof PROVID
       { cause: error },
     );
   }
+  if (error instanceof Anthropic.BadRequestError && /prompt is too long/i.test(error.message)) {
+    return new AirlockError('prompt_too_long', `${name}: the prompt is longer than the model's window.`, {
+      cause: error,
+    });
+  }
   if (error instanceof Anthropic.APIError) {
     return new AirlockError('model_failed', `${name}: ${error.message}`, {
       cause: error,

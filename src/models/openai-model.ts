@@ -147,6 +147,16 @@ function describeOpenAIError(error: unknown, name: string): AirlockError {
       cause: error,
     });
   }
+  if (
+    error instanceof OpenAI.BadRequestError &&
+    /context_length_exceeded|maximum context length|prompt is too long|too many tokens/i.test(
+      `${error.code ?? ''} ${error.message}`,
+    )
+  ) {
+    return new AirlockError('prompt_too_long', `${name}: the prompt is longer than the model's window.`, {
+      cause: error,
+    });
+  }
   if (error instanceof OpenAI.APIConnectionError) {
     return new AirlockError(
       'model_failed',

@@ -1,5 +1,6 @@
 import type { AgentEvent } from '../agent/agent-events.js';
 import { AgentLoop, type AgentStop } from '../agent/agent-loop.js';
+import { defaultContextTokens } from '../agent/context-window.js';
 import { priceFor } from '../agent/pricing.js';
 import { systemPrompt } from '../agent/system-prompt.js';
 import { limitsFor, networkFor, repoPolicy } from '../config/policy.js';
@@ -109,6 +110,7 @@ export async function runAgentSession(
       maxCostUsd: limits.max_cost_usd,
       commandTimeoutMs: limits.command_timeout_seconds * 1000,
       maxOutputTokens: ports.policy.model.max_output_tokens,
+      contextTokens: ports.policy.model.context_tokens ?? defaultContextTokens(model.model),
     },
     spent,
     signal: opts.signal,

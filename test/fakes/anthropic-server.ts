@@ -241,7 +241,16 @@ function streamEvents(message: OutMessage, content: OutBlock[]) {
 }
 
 export async function startFakeAnthropic(
-  opts: { apiKey?: string; script?: ScriptStep[]; models?: string[] } = {},
+  opts: {
+    apiKey?: string;
+    script?: ScriptStep[];
+    models?: string[];
+    /**
+     * The model's context window in tokens (the stand-in counts a token per 4 bytes of the
+     * request): a longer prompt is refused as the API refuses it, before any script step is used.
+     */
+    contextTokens?: number;
+  } = {},
 ): Promise<FakeAnthropic> {
   const apiKey = opts.apiKey ?? `sk-ant-fake-${randomId('', 16)}`;
   const script = new ScriptQueue<ScriptStep>(opts.script);
@@ -285,6 +294,13 @@ export async function startFakeAnthropic(
     const { toolNames, toolChoice } = validateMessagesRequest(ctx.body, opts.models);
     const body = ctx.body as MessagesRequestBody;
     ledger.check(body.messages as unknown[]);
+    const promptTokens = Math.ceil(ctx.record.rawBody.length / 4);
+    if (opts.contextTokens !== undefined && promptTokens + Number(body.max_tokens ?? 0) > opts.contextTokens)
+      throw new HttpError(
+        400,
+        'invalid_request_error',
+        `prompt is too long: ${promptTokens} tokens > ${opts.contextTokens - Number(body.max_tokens ?? 0)} maximum`,
+      );
     const step = nextStep(body);
     if (isScriptedError(step)) {
       sendJson(ctx.res, step.status, errorBody(step.type, step.message, requestId), {

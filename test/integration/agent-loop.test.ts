@@ -29,6 +29,7 @@ function budget(extra: Partial<AgentBudget> = {}): AgentBudget {
     maxCostUsd: 100,
     commandTimeoutMs: 20_000,
     maxOutputTokens: 1024,
+    contextTokens: 200_000,
     ...extra,
   };
 }

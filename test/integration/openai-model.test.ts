@@ -247,6 +247,7 @@ describe('OpenAIModel over the real openai SDK against the fake Chat Completions
         maxCostUsd: 10,
         commandTimeoutMs: 10_000,
         maxOutputTokens: 512,
+        contextTokens: 128_000,
       },
     });
     const rejection = 'Error: no command given. Pass {"command": "..."}.';
