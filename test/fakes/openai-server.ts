@@ -82,6 +82,11 @@ export interface FakeOpenAIOptions {
   models?: string[];
   /** Extra top-level request fields to accept (server-specific knobs such as vLLM's `top_k`). Default none. */
   extraParams?: string[];
+  /**
+   * The deployment's context window in tokens (a token per 4 bytes of the request): a longer one is
+   * refused as OpenAI and vLLM refuse it (400, code context_length_exceeded).
+   */
+  contextTokens?: number;
 }
 
 export const DEFAULT_OPENAI_MODELS = ['fake-coder-7b'];
@@ -209,6 +214,14 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
       throw new HttpError(400, 'invalid_request_error', 'We could not parse the JSON body of your request.');
     const { toolNames, toolChoice } = validateChatRequest(ctx.body, opts.models, opts.extraParams ?? []);
     const body = ctx.body as Record<string, Json>;
+    const promptTokens = Math.ceil(JSON.stringify(body).length / 4);
+    if (opts.contextTokens !== undefined && promptTokens > opts.contextTokens)
+      throw new HttpError(
+        400,
+        'invalid_request_error',
+        `This model's maximum context length is ${opts.contextTokens} tokens. However, your messages resulted in ${promptTokens} tokens. Please reduce the length of the messages.`,
+        { param: 'messages', code: 'context_length_exceeded' },
+      );
     const step = nextStep(body);
     const headers = { 'x-request-id': requestId };
     if (isScriptedError(step)) {

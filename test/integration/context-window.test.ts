@@ -9,6 +9,7 @@ import type { Message } from '../../src/runs/ports/model.js';
 import type { Sandbox } from '../../src/runs/ports/sandbox.js';
 import { LocalSandboxProvider } from '../../src/sandbox/local/local-sandbox.js';
 import { type ScriptStep, startFakeAnthropic } from '../fakes/anthropic-server.js';
+import { type ChatScriptStep, startFakeOpenAI } from '../fakes/openai-server.js';
 
 const TASK: Message = {
   role: 'user',
@@ -181,4 +182,51 @@ describe('the context window', () => {
     expect((failed as Error).message).not.toMatch(/[{}]|invalid_request_error/);
     expect(fake.takeProblems()).toHaveLength(2);
   }, 60_000);
+
+  it('the OpenAI-compatible provider: a 32k self-hosted window, the same elision, and its context_length_exceeded answer retried', async () => {
+    const commands = 20;
+    const script: ChatScriptStep[] = [
+      ...Array.from({ length: commands }, (_, i) => ({
+        tool_calls: [{ id: `call_${i}`, name: 'bash', arguments: { command: `echo run ${i}; seq 1 3000` } }],
+      })),
+      { content: 'Fixed.' },
+    ];
+    // The deployment's window is 32k; airlock is told 64k, so only the refusals say otherwise.
+    const fake = await startFakeOpenAI({ script, contextTokens: 32_000 });
+    onTestFinished(() => fake.close());
+    const box = await sandbox();
+    const model = createModelClient(
+      readEnv({
+        AIRLOCK_PROVIDER: 'openai',
+        OPENAI_BASE_URL: fake.url,
+        OPENAI_API_KEY: fake.apiKey,
+        AIRLOCK_MODEL: 'fake-coder-7b',
+      }),
+    );
+    const loop = new AgentLoop({
+      model,
+      sandbox: box,
+      price: undefined,
+      redact: (t) => t,
+      onEvent: () => {},
+    });
+    const stop = await loop.run({
+      system: 'sys',
+      messages: [TASK],
+      budget: budget({ contextTokens: 64_000 }),
+    });
+    expect(stop).toMatchObject({ kind: 'finished', summary: 'Fixed.' });
+    const refusals = fake.takeProblems();
+    expect(refusals.length).toBeGreaterThan(0);
+    expect(
+      refusals.every((p) => p.includes('context_length_exceeded') || p.includes('maximum context length')),
+    ).toBe(true);
+    // Every request carried the newest output whole, the refused ones and their retries alike.
+    for (const r of fake.requests.slice(1)) {
+      const messages = (r.body as { messages: Array<{ role: string; content: string }> }).messages;
+      const newest = messages.filter((m) => m.role === 'tool').at(-1)?.content ?? '';
+      expect(newest).not.toContain(STUB);
+      expect(newest).toContain('3000');
+    }
+  }, 120_000);
 });
