@@ -17,6 +17,7 @@ import { LocalSandboxProvider } from '../src/sandbox/local/local-sandbox.js';
 import { openDatabase } from '../src/store/database.js';
 import { SqliteStore } from '../src/store/sqlite-store.js';
 import { startFakeKubernetes } from '../test/fakes/kubernetes/index.js';
+import { longTask } from './long-task.js';
 
 const rows: string[][] = [];
 const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-'));
@@ -173,6 +174,18 @@ for (const isolation of ['bubblewrap', 'none'] as const) {
     `${diffMs.toFixed(0)} ms`,
   ]);
   await sandbox.destroy();
+}
+
+{
+  // Issue 13: a long task never outgrows the model's window.
+  const r = await longTask(100);
+  const pct = (x: number) => `${(x * 100).toFixed(0)} %`;
+  rows.push([
+    'long task: 100 commands of ~30 kB output each, 200k window, prompt caching',
+    `${r.steps} model calls`,
+    `largest prompt ${r.largestPromptTokens.toLocaleString('en')} tokens; ${r.promptTokensPerStep.toLocaleString('en')} per call; ` +
+      `${r.elisions} elisions; cache reads ${pct(r.cacheReadShare)} of prompt tokens (${pct(r.cacheReadShareOnElision)} on the calls that elided); ${r.seconds.toFixed(1)} s`,
+  ]);
 }
 
 rmSync(dir, { recursive: true, force: true });

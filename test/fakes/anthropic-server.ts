@@ -1,6 +1,7 @@
 // A scripted, strict fake of the Anthropic Messages API served over real HTTP on loopback,
 // so tests drive the real `@anthropic-ai/sdk` client (pass `url` as `baseURL`).
 
+import { createHash } from 'node:crypto';
 import type Anthropic from '@anthropic-ai/sdk';
 import { ThinkingLedger } from './anthropic-thinking.js';
 import { validateMessagesRequest } from './anthropic-validate.js';
@@ -250,6 +251,12 @@ export async function startFakeAnthropic(
      * request): a longer prompt is refused as the API refuses it, before any script step is used.
      */
     contextTokens?: number;
+    /**
+     * Prompt caching as the API does it: the prefix up to a `cache_control` breakpoint (tools,
+     * then system, then messages) that an earlier request wrote is read from the cache; the rest up
+     * to the last breakpoint is written; usage says which (a token per 4 bytes).
+     */
+    promptCache?: boolean;
   } = {},
 ): Promise<FakeAnthropic> {
   const apiKey = opts.apiKey ?? `sk-ant-fake-${randomId('', 16)}`;
@@ -276,6 +283,60 @@ export async function startFakeAnthropic(
     } catch (err) {
       throw scriptBug('api_error', `fake-anthropic: script function threw: ${(err as Error).message}`);
     }
+  }
+
+  /** Prefixes written to the cache so far (by hash), as the API keeps them for a while. */
+  const cachedPrefixes = new Set<string>();
+
+  function cacheUsage(body: MessagesRequestBody): { input: number; read: number; write: number } {
+    const blocks: Array<{ text: string; breakpoint: boolean }> = [];
+    const add = (block: unknown) => {
+      // The marker is not part of what is cached: the same block is the same prefix with or without it.
+      const { cache_control: marker, ...content } = (block ?? {}) as Record<string, unknown>;
+      blocks.push({ text: JSON.stringify(content), breakpoint: marker !== undefined });
+    };
+    for (const tool of (body.tools as unknown[] | undefined) ?? []) add(tool);
+    const system = body.system as unknown;
+    if (Array.isArray(system)) for (const block of system) add(block);
+    else if (system !== undefined) add(system);
+    for (const message of body.messages as Array<{ content: unknown }>) {
+      if (Array.isArray(message.content)) for (const block of message.content) add(block);
+      else add(message.content);
+    }
+    // A running hash gives the prefix's hash at every block boundary; the API looks for a cached
+    // prefix at each breakpoint and up to 20 blocks before it.
+    const running = createHash('sha256');
+    const hashes: string[] = [];
+    const lengths: number[] = [];
+    let length = 0;
+    for (const block of blocks) {
+      running.update(block.text);
+      length += block.text.length;
+      hashes.push(running.copy().digest('hex'));
+      lengths.push(length);
+    }
+    let read = 0;
+    let lastBreak = 0;
+    const written: string[] = [];
+    blocks.forEach((block, i) => {
+      if (!block.breakpoint) return;
+      for (let j = i; j >= Math.max(0, i - 20); j--) {
+        if (cachedPrefixes.has(hashes[j] as string)) {
+          read = Math.max(read, lengths[j] as number);
+          break;
+        }
+      }
+      written.push(hashes[i] as string);
+      lastBreak = lengths[i] as number;
+    });
+    // What this request writes is read by later ones, not by itself.
+    for (const hash of written) cachedPrefixes.add(hash);
+    const total = length;
+    return {
+      read: Math.ceil(read / 4),
+      write: Math.ceil(Math.max(0, lastBreak - read) / 4),
+      input: Math.ceil((total - Math.max(lastBreak, read)) / 4),
+    };
   }
 
   function messagesEndpoint(ctx: RequestContext, requestId: string): void {
@@ -315,11 +376,12 @@ export async function startFakeAnthropic(
     const { content, stopReason, stopSequence } = materialize(reply, body, toolNames, toolChoice, ledger);
     // A stalled reply never reaches the client, so its thinking is not expected back.
     if (!(trouble && 'stall' in trouble)) ledger.remember(content);
+    const cached = opts.promptCache ? cacheUsage(body) : undefined;
     const usage = {
-      input_tokens: reply.usage?.input_tokens ?? Math.ceil(ctx.record.rawBody.length / 4),
+      input_tokens: reply.usage?.input_tokens ?? cached?.input ?? Math.ceil(ctx.record.rawBody.length / 4),
       output_tokens: reply.usage?.output_tokens ?? Math.ceil(JSON.stringify(content).length / 4),
-      cache_creation_input_tokens: reply.usage?.cache_creation_input_tokens ?? 0,
-      cache_read_input_tokens: reply.usage?.cache_read_input_tokens ?? 0,
+      cache_creation_input_tokens: reply.usage?.cache_creation_input_tokens ?? cached?.write ?? 0,
+      cache_read_input_tokens: reply.usage?.cache_read_input_tokens ?? cached?.read ?? 0,
     };
     const message: OutMessage = {
       id: randomId('msg_01', 22),
