@@ -1,6 +1,10 @@
 import type { ContentBlock, Message } from '../runs/ports/model.js';
 
-/** Where an elided tool output is kept whole in the sandbox, outside the workspace (never in the diff). */
+/**
+ * Where an elided tool output is kept whole in the sandbox, outside the workspace (never in the
+ * diff). Shell syntax on purpose: the sandbox's shell, and the agent's, expand it.
+ */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, not a template
 export const OUTPUTS_DIR = '${TMPDIR:-/tmp}/airlock-outputs';
 
 /** Requests are kept under this share of the window, leaving room for the answer. */

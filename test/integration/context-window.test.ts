@@ -72,28 +72,26 @@ function longTask(steps: number, seen: Array<{ newest: string; stubs: number }>)
   ] as ScriptStep[];
 }
 
+/** The agent loop on the Anthropic stand-in whose window is `endpoint`, told the window is `told`. */
+async function anthropicRun(script: ScriptStep[], windows: { endpoint: number; told: number }) {
+  const fake = await startFakeAnthropic({ script, contextTokens: windows.endpoint });
+  onTestFinished(() => fake.close());
+  const box = await sandbox();
+  const model = createModelClient(readEnv({ ANTHROPIC_API_KEY: fake.apiKey, ANTHROPIC_BASE_URL: fake.url }));
+  const loop = new AgentLoop({ model, sandbox: box, price: undefined, redact: (t) => t, onEvent: () => {} });
+  const stop = await loop.run({
+    system: 'sys',
+    messages: [TASK],
+    budget: budget({ contextTokens: windows.told }),
+  });
+  return { fake, box, stop };
+}
+
 /** Issue 13: long tasks never outgrow the model's window. */
 describe('the context window', () => {
   it('40 steps of long logs finish under a 150k window: old outputs elided in batches, the newest always whole, each one whole in the sandbox', async () => {
     const seen: Array<{ newest: string; stubs: number }> = [];
-    const fake = await startFakeAnthropic({ script: longTask(40, seen), contextTokens: 150_000 });
-    onTestFinished(() => fake.close());
-    const box = await sandbox();
-    const model = createModelClient(
-      readEnv({ ANTHROPIC_API_KEY: fake.apiKey, ANTHROPIC_BASE_URL: fake.url }),
-    );
-    const loop = new AgentLoop({
-      model,
-      sandbox: box,
-      price: undefined,
-      redact: (t) => t,
-      onEvent: () => {},
-    });
-    const stop = await loop.run({
-      system: 'sys',
-      messages: [TASK],
-      budget: budget({ contextTokens: 150_000 }),
-    });
+    const { fake, box, stop } = await anthropicRun(longTask(40, seen), { endpoint: 150_000, told: 150_000 });
 
     expect(stop).toMatchObject({ kind: 'finished', summary: 'Fixed.' });
     expect(fake.problems).toEqual([]);
@@ -116,7 +114,8 @@ describe('the context window', () => {
         .find((c) => c.includes(STUB)) ?? '';
     const path = /The whole output is in (\S+):/.exec(stub)?.[1];
     expect(path).toMatch(/^\$\{TMPDIR:-\/tmp\}\/airlock-outputs\/.+\.txt$/);
-    const file = path?.replace('${TMPDIR:-/tmp}', '$TMPDIR');
+    // The path is shell syntax (${TMPDIR:-/tmp}): the sandbox's shell expands it, as the agent's would.
+    const file = path;
     const whole = await box.exec(
       `grep -c '^line ' "${file}"; grep -m1 '^run ' "${file}"; ls -a "${box.workdir}"`,
     );
@@ -129,24 +128,7 @@ describe('the context window', () => {
   it('an endpoint that still says "prompt is too long" gets a harder elision and one retry; the run goes on', async () => {
     const seen: Array<{ newest: string; stubs: number }> = [];
     // The endpoint's window is smaller than the one airlock was told: only its refusals say so.
-    const fake = await startFakeAnthropic({ script: longTask(20, seen), contextTokens: 40_000 });
-    onTestFinished(() => fake.close());
-    const box = await sandbox();
-    const model = createModelClient(
-      readEnv({ ANTHROPIC_API_KEY: fake.apiKey, ANTHROPIC_BASE_URL: fake.url }),
-    );
-    const loop = new AgentLoop({
-      model,
-      sandbox: box,
-      price: undefined,
-      redact: (t) => t,
-      onEvent: () => {},
-    });
-    const stop = await loop.run({
-      system: 'sys',
-      messages: [TASK],
-      budget: budget({ contextTokens: 1_000_000 }),
-    });
+    const { fake, stop } = await anthropicRun(longTask(20, seen), { endpoint: 40_000, told: 1_000_000 });
     expect(stop).toMatchObject({ kind: 'finished', summary: 'Fixed.' });
     const refusals = fake.takeProblems();
     expect(refusals.length).toBeGreaterThan(0);
