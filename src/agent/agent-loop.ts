@@ -8,6 +8,7 @@ import {
   messagesChars,
   nearlyFull,
   OUTPUTS_DIR,
+  tokensOf,
 } from './context-window.js';
 import { costUsd, type Price } from './pricing.js';
 import { BashTool } from './tools/bash-tool.js';
@@ -90,7 +91,7 @@ export class AgentLoop {
     const chars = () => input.system.length + messagesChars(messages);
     const estimate = () => {
       const now = chars();
-      return measured ? measured.tokens + (now - measured.chars) / 3.5 : now / 3.5;
+      return measured ? measured.tokens + tokensOf(now - measured.chars) : tokensOf(now);
     };
 
     for (;;) {

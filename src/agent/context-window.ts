@@ -17,8 +17,9 @@ const STUB_MARK = '[airlock: output elided';
 /** A rough count for what has not been measured yet: a token per 3.5 characters (code, logs). */
 const CHARS_PER_TOKEN = 3.5;
 
-export function estimateTokens(text: string): number {
-  return Math.ceil(text.length / CHARS_PER_TOKEN);
+/** Tokens in `chars` characters not yet counted by the endpoint. */
+export function tokensOf(chars: number): number {
+  return chars / CHARS_PER_TOKEN;
 }
 
 export function messagesChars(messages: readonly Message[]): number {
@@ -66,7 +67,7 @@ export function elideOldOutputs(
     elided.push({ toolUseId: block.tool_use_id, path, content: block.content });
     const before = block.content.length;
     block.content = stub(block, use, path, step);
-    tokens -= Math.max(0, before - block.content.length) / CHARS_PER_TOKEN;
+    tokens -= tokensOf(Math.max(0, before - block.content.length));
   }
   return elided;
 }

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { type ZodError, z } from 'zod';
-import { parseHostRule } from '../egress/host-rule.js';
 import { AirlockError } from '../errors.js';
+import { parseHostRule } from '../shared/host-rule.js';
 
 const repoName = z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'expected owner/name');
 const duration = z
@@ -108,7 +108,7 @@ const protectedPathSchema = z
   })
   .strict();
 
-/** A `network.setup` / `network.agent` entry (egress/host-rule.ts): host, *.domain or IP, optional :port. */
+/** A `network.setup` / `network.agent` entry (shared/host-rule.ts): host, *.domain or IP, optional :port. */
 const hostRule = z.string().superRefine((text, ctx) => {
   const rule = parseHostRule(text);
   if (typeof rule === 'string') ctx.addIssue({ code: 'custom', message: rule });

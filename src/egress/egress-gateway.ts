@@ -7,8 +7,15 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../log/logger.js';
 import type { Egress, EgressRecord, NetworkPhase } from '../runs/ports/egress.js';
+import {
+  type HostRule,
+  hostRules,
+  matchRule,
+  normaliseHost,
+  parseHostRule,
+  ruleFor,
+} from '../shared/host-rule.js';
 import type { EgressRoutes } from './egress-routes.js';
-import { type HostRule, hostRules, matchRule, normaliseHost, parseHostRule, ruleFor } from './host-rule.js';
 import { forbiddenAddress } from './special-addresses.js';
 import { goesDirect, openStream, type UpstreamProxy } from './upstream.js';
 

@@ -1,4 +1,5 @@
 import type { Logger } from '../log/logger.js';
+import { ruleFor } from '../shared/host-rule.js';
 import type { EgressRecord } from './ports/egress.js';
 import type { RunRecord, Store } from './ports/store.js';
 
@@ -50,21 +51,17 @@ export class EgressLedger {
     });
     this.logger.info({ run_id: runId, egress: data, allowed: r.allowed }, 'egress');
     if (r.allowed || r.phase !== 'agent') return;
-    const target = `${hostText(r.host)}:${r.port}`;
+    const target = targetText(r.host, r.port);
     const seen = `${runId}\u0000${target}`;
     if (!run || this.told.has(seen)) return;
     this.told.add(seen);
-    this.onAgentRefused?.(run, { target, rule: ruleText(r.host, r.port) });
+    this.onAgentRefused?.(run, { target, rule: ruleFor(r.host, r.port) });
   }
 }
 
-function hostText(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
-}
-
-/** The policy entry that allows host:port (the port is implied for 443 and 80). */
-export function ruleText(host: string, port: number): string {
-  return port === 443 || port === 80 ? hostText(host) : `${hostText(host)}:${port}`;
+/** host:port as a person reads it, IPv6 in brackets. */
+function targetText(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 /** The hosts a run's sandbox was refused, by phase, from its audit events (summaries, --json). */
@@ -75,9 +72,9 @@ export function refusedTargets(store: Store, runId: string): PhaseRefusal[] {
     if (event.type !== 'egress.refused' || (phase !== 'agent' && phase !== 'setup')) continue;
     const host = String(event.data.host);
     const port = Number(event.data.port);
-    const target = `${hostText(host)}:${port}`;
+    const target = targetText(host, port);
     const key = `${phase} ${target}`;
-    if (!found.has(key)) found.set(key, { phase, target, rule: ruleText(host, port) });
+    if (!found.has(key)) found.set(key, { phase, target, rule: ruleFor(host, port) });
   }
   return [...found.values()];
 }

@@ -24,10 +24,6 @@ export class TurnSlicer {
     });
   }
 
-  get size(): number {
-    return this.waiting.length;
-  }
-
   private schedule(): void {
     if (this.scheduled || !this.waiting.length) return;
     this.scheduled = true;

@@ -19,10 +19,6 @@ export class HandOverQueue {
     this.next();
   }
 
-  get size(): number {
-    return this.waiting.length + this.running;
-  }
-
   private next(): void {
     while (this.waiting.length && this.running < IN_FLIGHT) {
       const work = this.waiting.shift() as () => Promise<unknown>;

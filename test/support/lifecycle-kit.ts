@@ -109,8 +109,19 @@ export class TrivialSandboxes implements SandboxProvider {
   readonly live = new Map<string, TrivialSandbox>();
   readonly created: string[] = [];
   nextDiff: Buffer = Buffer.alloc(0);
+  /** While set, create() waits for it: sandboxes being made pile up where a test can count them. */
+  gate?: Promise<void>;
+  making = 0;
+  mostMadeAtOnce = 0;
 
   async create(runId: string): Promise<Sandbox> {
+    this.making++;
+    this.mostMadeAtOnce = Math.max(this.mostMadeAtOnce, this.making);
+    try {
+      await this.gate;
+    } finally {
+      this.making--;
+    }
     const sandbox = new TrivialSandbox(runId, this);
     this.live.set(runId, sandbox);
     this.created.push(runId);

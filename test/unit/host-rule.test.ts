@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { networkFor, parsePolicy } from '../../src/config/policy.js';
-import { type HostRule, hostRules, matchRule, parseHostRule, ruleFor } from '../../src/egress/host-rule.js';
 import { forbiddenAddress } from '../../src/egress/special-addresses.js';
 import { AirlockError } from '../../src/errors.js';
+import { type HostRule, hostRules, matchRule, parseHostRule, ruleFor } from '../../src/shared/host-rule.js';
 
 /** The rule `text` parses to; fails the test with the parser's sentence if it does not parse. */
 function rule(text: string): HostRule {

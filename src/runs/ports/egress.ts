@@ -35,10 +35,3 @@ export interface EgressRecord {
   /** The upstream failed (could not connect, reset). */
   error?: string;
 }
-
-/** An Egress that holds nothing: for commands that never start a sandbox. */
-export const NO_EGRESS: Egress = {
-  enter() {},
-  grant() {},
-  forget() {},
-};
