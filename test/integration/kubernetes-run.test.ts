@@ -223,7 +223,20 @@ describe('a full run on the kubernetes backend (API stand-in)', () => {
       approval,
       feedback: 'please also add sub()',
     });
-    const second = await approvalMessage(harness.slack, CHANNEL, mention.ts, [approval.ts]);
+    // A stall here names where the run stopped (its events, with times) instead of only timing out.
+    const second = await approvalMessage(harness.slack, CHANNEL, mention.ts, [approval.ts], 20_000).catch(
+      (error: Error) => {
+        const events = harness.app.store
+          .events(runId)
+          .map((e) => `${e.at} ${e.type} ${JSON.stringify(e.data)}`);
+        const run = harness.app.store.getRun(runId);
+        throw new Error(
+          `${error.message}; run ${run?.state}:\n${events.join('\n')}\npods: ${JSON.stringify(
+            fake.pods(NS).map((p) => [p.metadata.name, p.status.phase, p.metadata.deletionTimestamp]),
+          )}`,
+        );
+      },
+    );
     const shown = JSON.stringify(second.blocks);
     expect(shown).toContain('return a + b;');
     expect(shown).toContain('export function sub(a, b)');

@@ -16,13 +16,19 @@ export function buttonsOf(message: { blocks?: unknown[] } | undefined): Button[]
 }
 
 /** The thread's approval message (one with Approve & push), other than those in `except`. */
-export function approvalMessage(slack: FakeSlack, channel: string, threadTs: string, except: string[] = []) {
+export function approvalMessage(
+  slack: FakeSlack,
+  channel: string,
+  threadTs: string,
+  except: string[] = [],
+  ms = 30_000,
+) {
   return eventually(
     () =>
       slack
         .thread(channel, threadTs)
         .find((m) => !except.includes(m.ts) && buttonsOf(m).some((b) => b.action_id === 'airlock_approve')),
-    30_000,
+    ms,
     'an approval message',
   );
 }

@@ -41,14 +41,16 @@ export class Kubelet {
 
   constructor(private readonly k: KubeletConfig) {}
 
+  /** The directory of the pod now named `name` (one removed under that name had its own). */
   podDir(ns: string, name: string): string {
-    return join(this.k.root, ns, name);
+    return this.pods.get(`${ns}/${name}`)?.dir ?? join(this.k.root, ns, name);
   }
 
   created(pod: KubeObject): void {
     const rt: PodRuntime = {
       ns: pod.metadata.namespace,
       name: pod.metadata.name,
+      dir: join(this.k.root, pod.metadata.namespace, `${pod.metadata.name}-${pod.metadata.uid}`),
       procs: new Set(),
       running: new Map(),
       logs: new Map(),
@@ -125,7 +127,7 @@ export class Kubelet {
   private sandbox(rt: PodRuntime): void {
     const pod = this.k.store.get('pods', rt.ns, rt.name);
     if (!pod) return;
-    const volumes = prepareVolumes(pod, this.podDir(rt.ns, rt.name));
+    const volumes = prepareVolumes(pod, rt.dir);
     if (typeof volumes === 'string') return;
     rt.volumes = volumes;
     void this.k.network.attach(keyOf(rt)).then(
@@ -242,7 +244,7 @@ export class Kubelet {
       // A killed process can still be writing into its volumes for a moment: removing the
       // directory under it fails with ENOTEMPTY.
       if (rt) await exited(rt);
-      await rm(this.podDir(ns, name), { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+      if (rt) await rm(rt.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
     })().catch(() => {
       // Left for close(), which removes the whole root.
     });

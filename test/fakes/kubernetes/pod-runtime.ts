@@ -9,6 +9,8 @@ import type { PreparedVolume } from './volumes.js';
 export interface PodRuntime {
   ns: string;
   name: string;
+  /** Its directory, by UID as the kubelet's /var/lib/kubelet/pods/<uid>: a pod deleted and made again under the same name gets a new one. */
+  dir: string;
   procs: Set<ChildProcess>;
   running: Map<string, Running>;
   logs: Map<string, ContainerLog>;
