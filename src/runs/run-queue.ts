@@ -5,6 +5,8 @@
 export class RunQueue {
   private readonly waiting: string[] = [];
   private readonly running = new Set<string>();
+  /** Runs added again while running: they go back in line when they stop, never dropped. */
+  private readonly again = new Set<string>();
 
   constructor(
     private readonly limit: number,
@@ -13,6 +15,7 @@ export class RunQueue {
 
   /** Adds a run; returns its place in line (0 = starting now). */
   add(runId: string): number {
+    if (this.running.has(runId)) this.again.add(runId);
     if (this.running.has(runId) || this.waiting.includes(runId)) return this.position(runId);
     this.waiting.push(runId);
     this.pump();
@@ -44,6 +47,7 @@ export class RunQueue {
       this.running.add(next);
       void this.start(next).finally(() => {
         this.running.delete(next);
+        if (this.again.delete(next)) this.waiting.push(next);
         this.pump();
       });
     }
