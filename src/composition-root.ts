@@ -10,6 +10,7 @@ import { EgressGateway } from './egress/egress-gateway.js';
 import { upstreamProxyFrom } from './egress/upstream.js';
 import { AirlockError } from './errors.js';
 import { GitPublisher } from './forge/git-publisher.js';
+import { GitHubConversation } from './forge/github/github-conversation.js';
 import {
   GitHubAppCredentials,
   type GitHubCredentials,
@@ -29,6 +30,7 @@ import { EgressLedger } from './runs/egress-ledger.js';
 import { OwnerLease } from './runs/owner-lease.js';
 import type { Forge } from './runs/ports/forge.js';
 import type { ModelClient } from './runs/ports/model.js';
+import type { ForgeConversation } from './runs/ports/pull-requests.js';
 import type { SandboxProvider } from './runs/ports/sandbox.js';
 import type { Tickets } from './runs/ports/tickets.js';
 import { PreparedPool } from './runs/prepared-pool.js';
@@ -44,6 +46,7 @@ import { AuditCheckpoints } from './store/audit-checkpoints.js';
 import { openDatabase } from './store/database.js';
 import { SqliteEnvelopeLog } from './store/sqlite-envelope-log.js';
 import { SqlitePreparedSandboxes } from './store/sqlite-prepared.js';
+import { SqlitePullRequests } from './store/sqlite-pull-requests.js';
 import { SqliteRunThreads } from './store/sqlite-run-threads.js';
 import { SqliteStore } from './store/sqlite-store.js';
 
@@ -64,6 +67,10 @@ export interface App {
   resolver: RequestResolver;
   sandboxes: SandboxProvider;
   forgeFor: (repo: string) => Forge;
+  /** The pull-request conversation of a repository's forge, where airlock can follow one. */
+  conversationFor: (repo: string) => ForgeConversation | undefined;
+  /** The pull requests airlock opened and follows. */
+  pullRequests: SqlitePullRequests;
   model: () => ModelClient;
   tickets: Tickets;
   /** The Slack app (Bolt in Socket Mode), built on first use: only `serve` needs it. */
@@ -115,10 +122,19 @@ export function buildApp(
   const owner = new OwnerLease(store, { kind: opts.ownerKind ?? 'cli', logger });
 
   const urls = Object.fromEntries(Object.entries(policy.repos).map(([name, r]) => [name, r.url]));
-  const github = new GitHubForge(githubCredentials(env, policy, redactor), {
+  const credentials = githubCredentials(env, policy, redactor);
+  const github = new GitHubForge(credentials, {
     apiUrl: env.GITHUB_API_URL,
     urls,
   });
+  const githubConversation = new GitHubConversation(credentials, env.GITHUB_API_URL);
+  // The forge's side of a pull request airlock follows (pr_watch); none for plain git, or without a credential.
+  const conversationFor = (repo: string): ForgeConversation | undefined => {
+    const kind = policy.repos[repo]?.forge;
+    if (kind === 'github' && credentials.mode !== 'none') return githubConversation;
+    return undefined;
+  };
+  const pullRequests = new SqlitePullRequests(db);
   const plain = new PlainGitForge(urls);
   let gitlab: GitLabForge | undefined;
   const forgeFor = (repo: string): Forge => {
@@ -214,6 +230,8 @@ export function buildApp(
     egress: gateway,
     preparedPool,
     publisher: new GitPublisher(mirrors, forgeFor),
+    pullRequests,
+    conversationFor,
     tickets,
     model,
     logger,
@@ -261,6 +279,8 @@ export function buildApp(
     resolver: new RequestResolver(policy, tickets),
     sandboxes,
     forgeFor,
+    conversationFor,
+    pullRequests,
     model,
     tickets,
     egress,

@@ -4,6 +4,7 @@ import type { App } from './composition-root.js';
 import { repoPolicy } from './config/policy.js';
 import { AirlockError } from './errors.js';
 import { JiraWatch } from './runs/jira-watch.js';
+import { PullRequestWatch } from './runs/pull-request-watch.js';
 import { RunService } from './runs/run-service.js';
 import { reviewSensitiveChanges } from './runs/sensitive-changes.js';
 import { startHealthServer } from './server/health-server.js';
@@ -63,6 +64,22 @@ export async function startBot(
   // Egress by button: a host the agent is refused is named in the thread with Allow for approvers.
   app.egressLedger.onAgentRefused = (run, refusal) =>
     chat.notify({ kind: 'egress-refused', run, ...refusal });
+  const groups = new UserGroups(outbox);
+  // pr_watch: the pull requests airlock opened, followed by polling the forge (outbound only).
+  const prWatch = new PullRequestWatch({
+    store,
+    pullRequests: app.pullRequests,
+    conversationFor: app.conversationFor,
+    runs,
+    chat,
+    tickets: app.tickets,
+    policy,
+    logger,
+    person: async (user, candidates) => ({
+      id: user,
+      groups: await groups.groupsOf(user, candidates).catch(() => []),
+    }),
+  });
   const intake = new SlackIntake({
     runs,
     store,
@@ -70,7 +87,8 @@ export async function startBot(
     resolver: app.resolver,
     policy,
     outbox,
-    groups: new UserGroups(outbox),
+    prWatch,
+    groups,
     logger,
     botUserId: () => botUserId,
     teamId: () => teamId,
@@ -140,6 +158,13 @@ export async function startBot(
       }, watchEvery)
     : undefined;
   if (watchEvery) watching = watch.poll();
+  const prEvery = policy.pr_watch.enabled ? policy.pr_watch.every : undefined;
+  let prPolling: Promise<unknown> = Promise.resolve();
+  const prPoller = prEvery
+    ? setInterval(() => {
+        prPolling = prPolling.then(() => prWatch.poll());
+      }, prEvery)
+    : undefined;
   logger.info({ port: health.port, bot_user: botUserId }, 'airlock serve is up');
 
   let stopping: Promise<void> | undefined;
@@ -155,6 +180,7 @@ export async function startBot(
         const SLACK_CALLS_WITHIN_MS = 2_000;
         clearInterval(expiry);
         clearInterval(watcher);
+        clearInterval(prPoller);
         stopCheckpoints();
         app.auditCheckpoints.checkpoint('shutdown');
         removeSink();
@@ -166,7 +192,7 @@ export async function startBot(
         // Runs stop where they are and stay resumable; a reconcile or Jira poll under way ends.
         let late: NodeJS.Timeout | undefined;
         const runsStopped = await Promise.race([
-          Promise.allSettled([runs.shutdown(), reconciling, watching]).then(() => true),
+          Promise.allSettled([runs.shutdown(), reconciling, watching, prPolling]).then(() => true),
           new Promise<false>((resolve) => {
             late = setTimeout(() => resolve(false), RUNS_WITHIN_MS);
           }),

@@ -84,6 +84,7 @@ export async function doctorCommand(app: App, out: Out): Promise<number> {
         return `${url} is reachable`;
       },
     })),
+    ...approvalRuleChecks(app),
   ];
   let failed = 0;
   for (const check of checks) {
@@ -119,4 +120,26 @@ function preparedChecks(app: App): Check[] {
       return line;
     },
   }));
+}
+
+/** Does the base branch require `airlock/approved`? Only then is the thread's approval a merge rule. */
+function approvalRuleChecks(app: App): Check[] {
+  return Object.entries(app.policy.repos).flatMap(([repo, r]) => {
+    const conversation = app.conversationFor(repo);
+    if (!conversation) return [];
+    return [
+      {
+        name: `approval rule ${repo}`,
+        run: async () => {
+          const required = await conversation.requiresApproval(repo, r.base);
+          if (required) return `merging into ${r.base} requires the airlock/approved status`;
+          throw new DoctorWarning(
+            required === false
+              ? `merging into ${r.base} does not require airlock/approved: a commit nobody approved in airlock can be merged. Make it a required status check (docs/deploy.md: "Make the approval a merge rule").`
+              : `could not read the branch rules of ${r.base} (the token may not read branch protection); see docs/deploy.md: "Make the approval a merge rule".`,
+          );
+        },
+      },
+    ];
+  });
 }

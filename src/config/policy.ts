@@ -191,6 +191,11 @@ const policySchema = z
           .object({ comment: z.boolean().default(true), transition: z.string().min(1).optional() })
           .strict()
           .default({ comment: true }),
+        // Moves the ticket when the pull request airlock opened for it is merged.
+        on_merge: z
+          .object({ transition: z.string().min(1).optional() })
+          .strict()
+          .optional(),
         // Start runs from Jira alone: new tickets matching jql get a thread in channel.
         watch: z
           .object({
@@ -203,6 +208,27 @@ const policySchema = z
       })
       .strict()
       .optional(),
+    // People on the forge are people in the policy: a forge login → a Slack user id.
+    people: z
+      .record(
+        z.string().regex(/^[A-Za-z0-9][\w.-]{0,99}$/, 'expected a forge login'),
+        z.string().regex(/^[UW][A-Z0-9]+$/, 'expected a Slack user id such as U01ABCDEF'),
+      )
+      .default({}),
+    // Following the pull requests airlock opened, by polling (outbound only).
+    pr_watch: z
+      .object({
+        enabled: z.boolean().default(true),
+        every: duration.default(60_000),
+        handle: z
+          .string()
+          .regex(/^[A-Za-z0-9][\w.-]{0,38}$/, 'expected a name such as airlock (without @)')
+          .default('airlock'),
+        autofix: z.boolean().default(false),
+        max_fix_attempts: z.number().int().min(0).max(20).default(2),
+      })
+      .strict()
+      .default({ enabled: true, every: 60_000, handle: 'airlock', autofix: false, max_fix_attempts: 2 }),
     limits: limitsSchema.default(limitsSchema.parse({})),
     // Hosts every repository's sandboxes may reach through the egress gateway (default: none).
     network: networkSchema.default({}),

@@ -20,7 +20,8 @@ export class GitPublisher implements Publisher {
   ) {}
 
   async publish(req: PublishRequest): Promise<PublishResult> {
-    if (!req.branch.startsWith('airlock/') || req.branch === req.baseRef) {
+    const prBase = req.pullRequestBase ?? req.baseRef;
+    if (!req.branch.startsWith('airlock/') || req.branch === prBase) {
       throw new AirlockError(
         'forge_failed',
         `Refusing to push to ${req.branch}: airlock pushes only airlock/ branches.`,
@@ -29,12 +30,17 @@ export class GitPublisher implements Publisher {
     const forge = this.forgeFor(req.repo);
     const commitSha = await this.buildCommit(req);
     const header = await forge.gitAuthHeader(req.repo, 'push');
+    // A follow-up retried after its push landed: the branch already holds this very commit.
+    if (req.lease && (await this.remoteHead(req, forge, header)) === commitSha)
+      return { commitSha, alreadyPushed: true, pullRequest: await this.pullRequest(req, forge, prBase) };
+    req.beforePush?.(commitSha);
     const { stdout } = await git(
       [
         'push',
         '--porcelain',
         '--no-verify',
-        `--force-with-lease=refs/heads/${req.branch}:`,
+        // A new branch must not exist yet; a follow-up's must still be where its run started.
+        `--force-with-lease=refs/heads/${req.branch}:${req.lease ?? ''}`,
         forge.remoteUrl(req.repo),
         `${commitSha}:refs/heads/${req.branch}`,
       ],
@@ -44,7 +50,9 @@ export class GitPublisher implements Publisher {
       throw new AirlockError(
         'forge_failed',
         stale
-          ? `Branch ${req.branch} already exists on the remote with other commits; airlock will not overwrite it. Delete it and retry.`
+          ? req.lease
+            ? `Branch ${req.branch} moved on the remote since this follow-up started from ${req.lease.slice(0, 12)}; airlock pushes only on top of the head it worked on. Ask again on the pull request.`
+            : `Branch ${req.branch} already exists on the remote with other commits; airlock will not overwrite it. Delete it and retry.`
           : `Push of ${req.branch} to ${req.repo} failed: ${error.message.replace(/^git push failed: /, '')}`,
       );
     });
@@ -53,15 +61,26 @@ export class GitPublisher implements Publisher {
       .toString()
       .split('\n')
       .some((line) => line.startsWith('=\t'));
-    const pullRequest = await forge.ensurePullRequest(req.repo, {
+    return { commitSha, alreadyPushed, pullRequest: await this.pullRequest(req, forge, prBase) };
+  }
+
+  private pullRequest(req: PublishRequest, forge: Forge, base: string) {
+    return forge.ensurePullRequest(req.repo, {
       branch: req.branch,
-      base: req.baseRef,
+      base,
       title: req.pullRequest.title,
       body: req.pullRequest.body,
       draft: req.pullRequest.draft,
       labels: req.pullRequest.labels,
     });
-    return { commitSha, alreadyPushed, pullRequest };
+  }
+
+  private async remoteHead(req: PublishRequest, forge: Forge, header: string | undefined): Promise<string> {
+    const out = await gitText(['ls-remote', forge.remoteUrl(req.repo), `refs/heads/${req.branch}`], {
+      cwd: this.mirrors.pathFor(req.repo),
+      extraHeader: header,
+    }).catch(() => '');
+    return out.split(/\s/)[0] ?? '';
   }
 
   private async buildCommit(req: PublishRequest): Promise<string> {

@@ -1,3 +1,4 @@
+import { AIRLOCK_MARK } from './ports/pull-requests.js';
 import type { RunRecord } from './ports/store.js';
 import { SENSITIVE_KIND_LABELS, type SensitiveFinding } from './sensitive-changes.js';
 
@@ -62,5 +63,42 @@ export function pullRequestBody(
     `Requested by ${run.requester} · approved by ${approvedBy} · run \`${run.id}\`${run.ticketKey ? ` · ticket [${run.ticketKey}](${ticketUrl ?? run.ticketKey})` : ''}`,
     '',
     '_Opened by airlock. The diff was approved by its exact SHA-256 before it was pushed._',
+  ].join('\n');
+}
+
+/** The `airlock/approved` status's description (GitHub keeps 140 characters). */
+export function approvedDescription(approvedBy: string, diffSha256: string): string {
+  return `approved by ${approvedBy} · diff ${diffSha256.slice(0, 12)}`.slice(0, 140);
+}
+
+/** The first run's body with a section for the follow-ups pushed since, oldest first. */
+export function followUpsBody(originBody: string, followUps: RunRecord[]): string {
+  if (!followUps.length) return originBody;
+  const lines = followUps.map((r) => {
+    const what = (r.summary ?? r.task).split('\n')[0]?.trim() ?? '';
+    const said = what.length > 200 ? `${what.slice(0, 197)}...` : what;
+    return `- ${said} — asked by ${r.requester}, approved by ${r.approvedBy ?? 'unknown'} · run \`${r.id}\``;
+  });
+  return `${originBody}\n\n### Follow-ups\n${lines.join('\n')}`;
+}
+
+/** What airlock says on the pull request after pushing a follow-up. */
+export function followUpReply(
+  run: RunRecord,
+  commitSha: string,
+  stat: string,
+  /** A Slack user id as the forge knows the person (`@login` through `people:`), else the id. */
+  onForge: (id: string) => string,
+): string {
+  return [
+    AIRLOCK_MARK,
+    `Pushed ${commitSha.slice(0, 12)} for ${onForge(run.requester)}, approved by ${onForge(run.approvedBy ?? 'unknown')}.`,
+    '',
+    run.summary ?? '',
+    '',
+    '```',
+    stat,
+    '```',
+    `_run \`${run.id}\` · the diff was approved by its exact SHA-256 before it was pushed_`,
   ].join('\n');
 }

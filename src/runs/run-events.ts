@@ -47,8 +47,27 @@ export type RunEvent =
         source: string;
         base_ref: string;
         ticket: string | null;
+        pull_request?: number;
       };
     }
+  // What happened on a pull request airlock follows, recorded under the run that opened it.
+  | {
+      type: 'pr.comment';
+      data: { number: number; comment_id: string; author: string; person: string | null; action: string };
+    }
+  | { type: 'pr.review'; data: { number: number; review_id: string; author: string; state: string } }
+  | { type: 'pr.head'; data: { number: number; sha: string; approved: boolean } }
+  | { type: 'pr.status'; data: { number: number; sha: string; state: string; error?: string } }
+  | {
+      type: 'pr.check_failed';
+      data: { number: number; check_id: string; name: string; sha: string; url: string; log: string };
+    }
+  | {
+      type: 'pr.fix_requested';
+      data: { number: number; check_id: string; by: string; run_id: string | null };
+    }
+  | { type: 'pr.closed'; data: { number: number; merged: boolean; by: string | null } }
+  | { type: 'pr.replied'; data: { number: number; login: string; error?: string } }
   | Transition<TransitionType>
   | Transition<
       'approval.granted',

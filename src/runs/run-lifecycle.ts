@@ -10,9 +10,16 @@ import { diffStat, formatDiffStat } from './diffstat.js';
 import { grantedTargets, refusedTargets } from './egress-ledger.js';
 import { describeOwner, type OwnerLease, ownerGone } from './owner-lease.js';
 import type { NetworkPhase } from './ports/egress.js';
+import type { PullRequest } from './ports/forge.js';
 import type { RunRecord, TransitionChange, TransitionResult } from './ports/store.js';
 import type { PreparedPool } from './prepared-pool.js';
-import { pullRequestBody, pullRequestTitle } from './pull-request-text.js';
+import {
+  approvedDescription,
+  followUpReply,
+  followUpsBody,
+  pullRequestBody,
+  pullRequestTitle,
+} from './pull-request-text.js';
 import { loadRepositoryNotes } from './repository-instructions.js';
 import type { RunPorts } from './run-context.js';
 import { isTerminal, RUN_STATES, type RunState } from './run-state.js';
@@ -34,6 +41,8 @@ export interface RunRequest {
   ticketKey?: string;
   /** Configured by the operator (jira.watch, the command line): the requesters list does not apply. */
   trusted?: boolean;
+  /** A follow-up on a pull request airlock opened: baseRef is its branch, pushed to again. */
+  prNumber?: number;
 }
 
 export type Requested =
@@ -73,13 +82,19 @@ export class ShutdownInterruption extends Error {
 const ACTIVE: readonly RunState[] = RUN_STATES.filter((s) => !isTerminal(s));
 
 /** Sources whose runs `serve` takes over when their owner is gone; the others end "interrupted". */
-const SERVED_SOURCES: ReadonlySet<string> = new Set(['slack', 'jira']);
+const SERVED_SOURCES: ReadonlySet<string> = new Set(['slack', 'jira', 'forge']);
 
 /** host:port or [v6]:port, as the thread names a refused target. */
 function validTarget(target: string): boolean {
   const match = /^(?:[a-z0-9._-]{1,253}|\[[0-9a-f:.]{2,45}\]):(\d{1,5})$/i.exec(target);
   const port = Number(match?.[1] ?? 0);
   return port >= 1 && port <= 65535;
+}
+
+/** `@login` for a Slack user id the policy's `people:` maps, else the id as it is. */
+function forgeName(policy: RunPorts['policy'], id: string): string {
+  const login = Object.entries(policy.people).find(([, user]) => user === id)?.[0];
+  return login ? `@${login}` : id;
 }
 
 function actorId(actor: Actor): string {
@@ -146,6 +161,7 @@ export class RunLifecycle {
       baseRef: req.baseRef ?? policy.base,
       intakeKey: req.intakeKey,
       ticketKey: req.ticketKey,
+      prNumber: req.prNumber,
       ownerId: this.ports.owner.id(),
     });
     if (!run.created) return { allowed: true, run, created: false };
@@ -439,7 +455,12 @@ export class RunLifecycle {
         type: 'approval.granted',
         data: { by, diff_sha256: diffSha256, approved_at: approvedAt, headless: 'operator' in actor },
       },
-      fields: { branch: branchName(run.id, run.task), approvedBy: by, approvedAt },
+      // A follow-up pushes to its pull request's branch; any other run to a branch of its own.
+      fields: {
+        branch: run.prNumber ? run.baseRef : branchName(run.id, run.task),
+        approvedBy: by,
+        approvedAt,
+      },
       durable: true,
     });
     if (!result.ok) {
@@ -470,7 +491,14 @@ export class RunLifecycle {
     const diff = run.diffSha256 ? store.diff(run.id, run.diffSha256) : undefined;
     if (run.state !== 'pushing' || !diff || !run.baseSha || !run.branch || !run.approvedAt)
       throw new AirlockError('store_failed', `Run ${run.id} has no approved diff to push.`);
-    const title = pullRequestTitle(run);
+    const followed = run.prNumber ? this.ports.pullRequests?.get(run.repo, run.prNumber) : undefined;
+    if (run.prNumber && !followed)
+      throw new AirlockError(
+        'store_failed',
+        `Run ${run.id} follows ${run.repo}#${run.prNumber}, which airlock does not know.`,
+      );
+    const origin = followed ? this.ports.store.getRun(followed.originRunId) : undefined;
+    const title = pullRequestTitle(origin ?? run);
     let published: Awaited<ReturnType<RunPorts['publisher']['publish']>>;
     try {
       published = await this.ports.publisher.publish({
@@ -480,19 +508,20 @@ export class RunLifecycle {
         baseSha: run.baseSha,
         diff,
         branch: run.branch,
-        commitTitle: title,
+        commitTitle: followed ? pullRequestTitle(run) : title,
         commitBody: `${run.summary ?? ''}\n\nTask: ${run.task}`,
         approvedAt: run.approvedAt,
+        ...(followed
+          ? {
+              lease: run.baseSha,
+              pullRequestBase: followed.base,
+              // Airlock's head before it lands, so polling never takes it for someone else's push.
+              beforePush: (sha: string) => this.ports.pullRequests?.recordPush(followed, sha),
+            }
+          : {}),
         pullRequest: {
           title,
-          body: pullRequestBody(
-            run,
-            run.approvedBy ?? 'unknown',
-            formatDiffStat(diffStat(diff.toString('utf8'))),
-            this.checksRan(run.id),
-            run.ticketKey ? this.ports.tickets.urlFor(run.ticketKey) : undefined,
-            findSensitiveChanges(diff, this.policyOf(run)),
-          ),
+          body: followed && origin ? this.followedBody(origin, run) : this.pullRequestBodyOf(run, diff),
           draft: this.policyOf(run).pr?.draft ?? false,
           labels: this.policyOf(run).pr?.labels ?? [],
         },
@@ -516,6 +545,8 @@ export class RunLifecycle {
       return { run: failed, pushed: false, error: reason, tickets: [] };
     }
     this.log(run).info({ commit: published.commitSha, pr: published.pullRequest?.url }, 'pushed');
+    if (published.pullRequest)
+      await this.followPullRequest(run, published, followed?.originRunId ?? run.id, diff);
     const done = this.must(
       this.move(run.id, {
         from: ['pushing'],
@@ -558,6 +589,95 @@ export class RunLifecycle {
       );
     }
     return { run: done, pushed: true, tickets };
+  }
+
+  private pullRequestBodyOf(run: RunRecord, diff: Buffer): string {
+    return pullRequestBody(
+      run,
+      run.approvedBy ?? 'unknown',
+      formatDiffStat(diffStat(diff.toString('utf8'))),
+      this.checksRan(run.id),
+      run.ticketKey ? this.ports.tickets.urlFor(run.ticketKey) : undefined,
+      findSensitiveChanges(diff, this.policyOf(run)),
+    );
+  }
+
+  /** The first run's body, then every follow-up pushed to the same pull request (this one last). */
+  private followedBody(origin: RunRecord, current: RunRecord): string {
+    const originDiff = origin.diffSha256 ? this.ports.store.diff(origin.id, origin.diffSha256) : undefined;
+    const followUps = this.ports.store
+      .listRuns({ limit: 10_000 })
+      .filter(
+        (r) =>
+          r.repo === current.repo &&
+          r.prNumber === current.prNumber &&
+          (r.id === current.id || r.outcome === 'pushed'),
+      )
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    return followUpsBody(this.pullRequestBodyOf(origin, originDiff ?? Buffer.alloc(0)), followUps);
+  }
+
+  /**
+   * After a push that has a pull request: airlock follows it from now on, marks the pushed head
+   * `airlock/approved`, and (for a follow-up) answers on the pull request. The push has happened:
+   * a forge that refuses the status or the reply is recorded, not a failed run.
+   */
+  private async followPullRequest(
+    run: RunRecord,
+    published: { commitSha: string; pullRequest: PullRequest | null },
+    originRunId: string,
+    diff: Buffer,
+  ): Promise<void> {
+    const pr = published.pullRequest;
+    const store = this.ports.pullRequests;
+    if (!pr || !store || !run.branch) return;
+    store.recordPush(
+      {
+        repo: run.repo,
+        number: pr.number,
+        url: pr.url,
+        branch: run.branch,
+        base: run.prNumber ? (store.get(run.repo, pr.number)?.base ?? run.baseRef) : run.baseRef,
+        originRunId,
+      },
+      published.commitSha,
+    );
+    const conversation = this.ports.conversationFor?.(run.repo);
+    if (!conversation) return;
+    const description = approvedDescription(run.approvedBy ?? 'unknown', run.diffSha256 ?? '');
+    try {
+      await conversation.setStatus(run.repo, published.commitSha, { state: 'success', description });
+      this.ports.store.appendEvent(originRunId, {
+        type: 'pr.status',
+        data: { number: pr.number, sha: published.commitSha, state: 'success' },
+      });
+    } catch (error) {
+      const reason = this.ports.redactor.redact(messageOf(error));
+      this.log(run).warn({ err: reason }, 'commit status failed');
+      this.ports.store.appendEvent(originRunId, {
+        type: 'pr.status',
+        data: { number: pr.number, sha: published.commitSha, state: 'success', error: reason },
+      });
+    }
+    if (!run.prNumber) return;
+    const stat = formatDiffStat(diffStat(diff.toString('utf8')));
+    try {
+      await conversation.reply(
+        run.repo,
+        pr.number,
+        followUpReply(run, published.commitSha, stat, (id) => forgeName(this.ports.policy, id)),
+      );
+      this.ports.store.appendEvent(originRunId, {
+        type: 'pr.replied',
+        data: { number: pr.number, login: forgeName(this.ports.policy, run.requester) },
+      });
+    } catch (error) {
+      const reason = this.ports.redactor.redact(messageOf(error));
+      this.ports.store.appendEvent(originRunId, {
+        type: 'pr.replied',
+        data: { number: pr.number, login: forgeName(this.ports.policy, run.requester), error: reason },
+      });
+    }
   }
 
   /**

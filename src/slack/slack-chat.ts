@@ -7,6 +7,7 @@ import type { RunThreads } from './run-threads.js';
 import { Priority, type SlackOutbox } from './slack-outbox.js';
 import { parseThreadOrigin, threadOrigin } from './thread-origin.js';
 import { approvalMessage, decidedApprovalMessage } from './views/approval-message.js';
+import { checkFailedMessage } from './views/check-failed-message.js';
 import { egressMessage } from './views/egress-message.js';
 import { escapeMrkdwn, fit } from './views/limits.js';
 import { retryPushMessage } from './views/retry-push-message.js';
@@ -41,6 +42,11 @@ export class SlackChat implements Chat {
       Priority.urgent,
     );
     return threadOrigin(posted.channel ?? channel, posted.ts);
+  }
+
+  originOf(runId: string): ChatOrigin | undefined {
+    const thread = this.threads.get(runId);
+    return thread ? threadOrigin(thread.channel, thread.threadTs) : undefined;
   }
 
   bind(runId: string, origin: ChatOrigin): void {
@@ -137,6 +143,34 @@ export class SlackChat implements Chat {
       }
       case 'finished':
         return this.finish(notice.run, channel, threadTs);
+      case 'check-failed': {
+        const message = checkFailedMessage(notice.run, notice.check, notice.fix, notice.who);
+        await this.outbox.call(
+          'chat.postMessage',
+          { channel, thread_ts: threadTs, text: message.text, blocks: message.blocks, unfurl_links: false },
+          Priority.decision,
+        );
+        return;
+      }
+      case 'pr-closed': {
+        const statusTs = this.threads.get(notice.run.id)?.statusTs;
+        const pullRequest = notice.merged ? 'merged' : 'closed';
+        if (statusTs) {
+          const message = statusMessage(notice.run, { pullRequest });
+          this.outbox.coalesce(
+            `status:${notice.run.id}`,
+            'chat.update',
+            () => ({ channel, ts: statusTs, text: message.text, blocks: message.blocks }),
+            Priority.milestone,
+          );
+        }
+        const by = notice.by ? ` by ${escapeMrkdwn(notice.by)}` : '';
+        const line = notice.merged
+          ? `:tada: The pull request was merged${by}: ${notice.url}`
+          : `:wastebasket: The pull request was closed${by} without merging: ${notice.url}`;
+        await this.post(channel, threadTs, line, Priority.milestone);
+        return;
+      }
     }
   }
 

@@ -2,6 +2,7 @@ import type { Policy } from '../config/policy.js';
 import type { Logger } from '../log/logger.js';
 import type { Approver } from '../runs/approval-policy.js';
 import type { RunRecord, Store } from '../runs/ports/store.js';
+import type { PullRequestWatch } from '../runs/pull-request-watch.js';
 import type { RequestResolver } from '../runs/request-resolver.js';
 import type { RunService } from '../runs/run-service.js';
 import { type Click, clickPlaceRefusal, MAX_VALUE_CHARS, parseRunValue } from './click.js';
@@ -11,6 +12,7 @@ import { Priority, type SlackOutbox } from './slack-outbox.js';
 import { threadOrigin } from './thread-origin.js';
 import type { UserGroups } from './user-groups.js';
 import { parseApprovalValue } from './views/approval-message.js';
+import { parseFixCiValue } from './views/check-failed-message.js';
 import { parseEgressValue } from './views/egress-message.js';
 import { repoPicker } from './views/repo-picker.js';
 import { parseModalMetadata, requestChangesModal } from './views/request-changes-modal.js';
@@ -37,6 +39,8 @@ export class SlackIntake {
       resolver: RequestResolver;
       policy: Policy;
       outbox: SlackOutbox;
+      /** Fix CI clicks go to pr_watch; without it the button is refused. */
+      prWatch?: PullRequestWatch;
       groups: UserGroups;
       logger: Logger;
       botUserId: () => string;
@@ -142,6 +146,22 @@ export class SlackIntake {
     const { run } = target;
     const person = await this.person(click.user, this.deps.policy.repos[run.repo]?.approvers ?? [], true);
     this.deps.runs.allowEgress(run.id, person, target.target, () => this.placeRefusal(click, run.id));
+  }
+
+  /** Fix CI on a failed check of a pull request airlock follows; pr_watch decides, and says why not. */
+  async fixCi(click: Click): Promise<void> {
+    const target = parseFixCiValue(click.value);
+    const pr = target;
+    if (!pr || !this.deps.prWatch) {
+      this.deps.runs.refuseAction(undefined, click.user, 'fix ci', 'The button did not come from airlock.');
+      return;
+    }
+    const repo = this.deps.policy.repos[pr.repo];
+    if (!repo) return;
+    const person = await this.person(click.user, [...repo.approvers], true);
+    const decision = await this.deps.prWatch.fixCi(pr.repo, pr.number, pr.checkId, person);
+    if (!decision.allowed && click.channel)
+      await this.ephemeral(click.channel, click.user, click.threadTs, `:no_entry: ${decision.reason}`);
   }
 
   async cancel(click: Click): Promise<void> {

@@ -186,4 +186,30 @@ export const MIGRATIONS: string[] = [
   );
   CREATE INDEX slack_envelopes_unhandled ON slack_envelopes(handled_at, received_at);
   `,
+  `
+  -- Pull requests airlock opened and follows by polling (issue 14), and where polling stands per
+  -- repository. A follow-up run names the pull request it pushes to, on that pull request's branch.
+  CREATE TABLE pull_requests (
+    repo TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    url TEXT NOT NULL,
+    branch TEXT NOT NULL,
+    base TEXT NOT NULL,
+    origin_run_id TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'open',
+    head_sha TEXT NOT NULL,
+    pushed_heads TEXT NOT NULL DEFAULT '[]',
+    handled TEXT NOT NULL DEFAULT '[]',
+    told TEXT NOT NULL DEFAULT '[]',
+    fix_attempts INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (repo, number)
+  );
+  CREATE TABLE forge_cursors (
+    repo TEXT PRIMARY KEY,
+    data TEXT NOT NULL
+  );
+  ALTER TABLE runs ADD COLUMN pr_number INTEGER;
+  `,
 ];

@@ -71,6 +71,7 @@ function toRun(row: Row): RunRecord {
     outcome: (row.outcome as string) ?? null,
     error: (row.error as string) ?? null,
     ticketKey: (row.ticket_key as string) ?? null,
+    prNumber: (row.pr_number as number) ?? null,
     approvedBy: (row.approved_by as string) ?? null,
     approvedAt: (row.approved_at as string) ?? null,
     awaitingSince: (row.awaiting_since as string) ?? null,
@@ -133,8 +134,8 @@ export class SqliteStore implements Store {
       }
       this.db
         .prepare(
-          `INSERT INTO runs (id, repo, task, requester, source, state, base_ref, intake_key, ticket_key, owner_id, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, 'requested', ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO runs (id, repo, task, requester, source, state, base_ref, intake_key, ticket_key, pr_number, owner_id, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, 'requested', ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           run.id,
@@ -145,6 +146,7 @@ export class SqliteStore implements Store {
           run.baseRef,
           run.intakeKey ?? null,
           run.ticketKey ?? null,
+          run.prNumber ?? null,
           run.ownerId,
           at,
           at,
@@ -158,6 +160,8 @@ export class SqliteStore implements Store {
           source: run.source,
           base_ref: run.baseRef,
           ticket: run.ticketKey ?? null,
+          // Recorded only for follow-ups, so the chain of every other run reads as before.
+          ...(run.prNumber ? { pull_request: run.prNumber } : {}),
         },
       });
       return { ...this.mustGetRun(run.id), created: true };

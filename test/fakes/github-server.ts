@@ -8,6 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GIT_PATH, type GitRepo, GitRepos, type RefUpdate } from './git-http-backend.js';
 import { type AppTokenRequest, FakeGitHubApp, type FakeGitHubAppSpec } from './github-app.js';
+import { BranchRules, type RequiredChecksSpec, type RulesetSpec } from './github-branch-rules.js';
+import { type CheckRunSpec, Checks } from './github-checks.js';
+import { Conversation, type ReviewCommentSpec, type ReviewSpec } from './github-conversation.js';
+import { type ConditionalCounts, ConditionalRequests } from './github-etag.js';
+import { type RouteCtx, type UserSpec, Users } from './github-listing.js';
+import { type OutsidePush, PullEvents } from './github-pull-events.js';
 import { closeServer, parseOrRaw, readBody, settle } from './server-util.js';
 import { registerStandIn } from './stand-ins.js';
 
@@ -59,6 +65,43 @@ export interface FakeGitHub {
   failNext(fault: { method: string; path: RegExp; status: number; message: string; times?: number }): void;
   /** Labels on issue or pull request `number`. */
   labels(owner: string, repo: string, number: number): string[];
+  /** Conditional GETs so far: answered 304 (hits), changed (misses), sent without If-None-Match. */
+  conditional(): ConditionalCounts;
+
+  // ---- PR watch: the people and CI on the other side (each changes what they affect, and its ETag) --
+  /** A user GitHub knows (GET /users/{login}); anyone a hook makes act is known too (email null). */
+  addUser(login: string, spec?: UserSpec): void;
+  /** A user comments on pull request `number`; returns the comment as GitHub lists it. */
+  addComment(c: {
+    owner: string;
+    repo: string;
+    number: number;
+    user: string;
+    body: string;
+    at?: string;
+  }): Json;
+  editComment(c: { owner: string; repo: string; id: number; body: string; at?: string }): Json;
+  /** A user comments on a line of the diff (its own COMMENTED review, as "Add single comment"). */
+  addReviewComment(c: ReviewCommentSpec): Promise<Json>;
+  addReview(r: ReviewSpec): Promise<Json>;
+  /** GitHub Actions reports a check run; returns its id, which is also its job id (for the logs). */
+  addCheckRun(c: CheckRunSpec): Promise<number>;
+  updateCheckRun(
+    c: Omit<Partial<CheckRunSpec>, 'sha' | 'name'> & { owner: string; repo: string; id: number },
+  ): void;
+  /** Every job log download link handed out so far has expired (they last a minute). */
+  expireLogLinks(): void;
+  merge(m: { owner: string; repo: string; number: number; by: string }): void;
+  closePull(c: { owner: string; repo: string; number: number }): void;
+  /** Someone else commits on top of `branch`; an open pull request on it moves. Returns the SHA. */
+  pushOutside(p: OutsidePush): Promise<string>;
+  requireStatusChecks(spec: RequiredChecksSpec): void;
+  addRuleset(spec: RulesetSpec): number;
+  /** Statuses posted to `sha`, in creation order. */
+  statuses(owner: string, repo: string, sha: string): Json[];
+  /** Issue comments on pull request `number` (airlock's too), oldest first. */
+  comments(owner: string, repo: string, number: number): Json[];
+  reviews(owner: string, repo: string, number: number): Json[];
   close(): Promise<void>;
 }
 
@@ -69,6 +112,9 @@ interface Pull extends FakePull {
   closedAt: string | null;
   maintainerCanModify: boolean;
   author: Json;
+  mergedAt: string | null;
+  mergedBy: Json | null;
+  mergeCommitSha: string | null;
 }
 type Json = Record<string, unknown>;
 type Reply = { status: number; json: unknown };
@@ -174,8 +220,9 @@ export async function startFakeGitHub(opts: {
       title: p.title,
       user: p.author,
       body: p.body,
-      ...{ created_at: p.createdAt, updated_at: p.updatedAt, closed_at: p.closedAt, merged_at: null },
-      ...{ merge_commit_sha: null, assignee: null, assignees: [], requested_reviewers: [], labels: [] },
+      ...{ created_at: p.createdAt, updated_at: p.updatedAt, closed_at: p.closedAt, merged_at: p.mergedAt },
+      merge_commit_sha: p.mergeCommitSha,
+      ...{ assignee: null, assignees: [], requested_reviewers: [], labels: [] },
       draft: p.draft,
       head: side(p.head, p.headSha),
       base: side(p.base, baseSha),
@@ -186,7 +233,8 @@ export async function startFakeGitHub(opts: {
     const commits = baseSha ? await git.ahead(r, baseSha, p.headSha) : 0;
     return {
       ...json,
-      ...{ merged: false, mergeable: null, mergeable_state: 'unknown', merged_by: null, comments: 0 },
+      ...{ merged: p.mergedAt !== null, mergeable: null, mergeable_state: 'unknown', merged_by: p.mergedBy },
+      ...conversation.counts(r, p.number),
       maintainer_can_modify: p.maintainerCanModify,
       commits,
     };
@@ -200,6 +248,24 @@ export async function startFakeGitHub(opts: {
     await rm(root, { recursive: true, force: true });
     throw err;
   }
+
+  // ---- PR watch: conversation, CI, branch rules, users, conditional requests ----------------------------
+  const mustRepo = (owner: string, name: string) => {
+    const repo = git.find(owner, name);
+    if (!repo) throw new Error(`no fake repo ${owner}/${name}`);
+    return repo;
+  };
+  const users = new Users(apiUrl, webUrl);
+  users.add(BOT.login, { id: BOT.id, nodeId: BOT.node_id, association: 'MEMBER' });
+  if (app) users.add(String(app.bot.login), { id: Number(app.bot.id), type: 'Bot' });
+  for (const spec of opts.repos)
+    users.add(spec.owner, { id: 1, type: 'Organization', nodeId: `O_${spec.owner}` });
+  const modules = { fail, users, apiUrl, webUrl, git, problems, pullsOf, mustRepo };
+  const conversation = new Conversation(modules);
+  const checks = new Checks({ ...modules, repoJson });
+  const branchRules = new BranchRules(modules);
+  const pullEvents = new PullEvents({ ...modules, advancePulls: (r, updates) => advancePulls(r, updates) });
+  const conditional = new ConditionalRequests();
 
   // ---- pulls ------------------------------------------------------------------------------------
   const openDuplicate = (r: GitRepo, head: string, base: string, except?: Pull) =>
@@ -248,6 +314,7 @@ export async function startFakeGitHub(opts: {
       ...{ createdAt: now(), updatedAt: now(), closedAt: null },
       maintainerCanModify: body.maintainer_can_modify !== false,
       author,
+      ...{ mergedAt: null, mergedBy: null, mergeCommitSha: null },
     };
     await git.setRef(r, `refs/pull/${number}/head`, headSha); // GitHub publishes refs/pull/N/head
     pulls.push(pull);
@@ -269,6 +336,8 @@ export async function startFakeGitHub(opts: {
       throw invalid(doc, { resource: 'PullRequest', code: 'missing_field', field: 'title' });
     const base = typeof body.base === 'string' ? body.base : p.base;
     const reopening = state === 'open' && p.state === 'closed';
+    if (reopening && p.mergedAt !== null)
+      throw custom(doc, 'state cannot be changed. The pull request cannot be reopened.', 'state');
     if (base !== p.base) {
       if (p.state === 'closed' && !reopening)
         throw custom(doc, 'Cannot change the base branch of a closed pull request.', 'base');
@@ -333,7 +402,13 @@ export async function startFakeGitHub(opts: {
 
   const faults: Array<{ method: string; path: RegExp; status: number; message: string; times: number }> = [];
 
-  async function route(req: IncomingMessage, url: URL, raw: string, headers: Record<string, string>) {
+  async function route(
+    req: IncomingMessage,
+    url: URL,
+    raw: string,
+    headers: Record<string, string>,
+    charge: { charged: boolean },
+  ) {
     const method = req.method ?? 'GET';
     const fault = faults.find(
       (f) => f.method === method && f.path.test(url.pathname.slice('/api/v3'.length)),
@@ -354,7 +429,10 @@ export async function startFakeGitHub(opts: {
     if (version !== undefined && version !== API_VERSION)
       throw fail(400, `API version '${version}' is not supported.`);
     if (rateRemaining <= 0) throw fail(403, `API rate limit exceeded for user ID ${BOT.id}.`);
-    if (url.pathname !== '/api/v3/rate_limit') rateRemaining--; // GitHub does not count this one
+    if (url.pathname !== '/api/v3/rate_limit') {
+      rateRemaining--; // GitHub does not count this one
+      charge.charged = true;
+    }
     if (fault) {
       if (--fault.times <= 0) faults.splice(faults.indexOf(fault), 1);
       throw fail(fault.status, fault.message);
@@ -383,6 +461,11 @@ export async function startFakeGitHub(opts: {
       const core = { limit: RATE_LIMIT, remaining: rateRemaining, reset: rateReset, used, resource: 'core' };
       return { status: 200, json: { resources: { core }, rate: core } };
     }
+    if (method === 'GET' && segs[0] === 'users' && segs.length === 2) {
+      const json = users.publicJson(segs[1] ?? '');
+      if (!json) throw fail(404, 'Not Found', `${DOCS}/users/users#get-a-user`);
+      return { status: 200, json };
+    }
     if (segs[0] !== 'repos' || segs.length < 3) return undefined;
     const r = git.find(segs[1] ?? '', segs[2] ?? '');
     if (!r) throw fail(404, 'Not Found', `${DOCS}/repos/repos#get-a-repository`);
@@ -391,6 +474,13 @@ export async function startFakeGitHub(opts: {
       if (installation) app?.authorize(installation, r, { permission, level, doc }, headers);
     };
     need('metadata', 'read', `${DOCS}/repos/repos#get-a-repository`);
+    const actor = installation && app ? app.bot : BOT;
+    const ctx: RouteCtx = { method, r, segs: segs.slice(3), url, body, headers, need, actor };
+    const routed =
+      (await conversation.route(ctx)) ??
+      (await checks.route(ctx)) ??
+      (await branchRules.route(ctx, installation !== undefined));
+    if (routed) return routed;
     const [what, ...rest] = segs.slice(3);
     if (method === 'GET' && what === undefined) return { status: 200, json: repoJson(r) };
     if (method === 'GET' && what === 'branches' && rest.length > 0) {
@@ -402,7 +492,8 @@ export async function startFakeGitHub(opts: {
       const commit = { sha, node_id: `C_${sha}`, url: `${api}/commits/${sha}` };
       const _links = { self: `${api}/branches/${name}`, html: `${webUrl}/${r.owner}/${r.name}/tree/${name}` };
       const protection_url = `${api}/branches/${name}/protection`;
-      const json = { name, commit, _links, protected: r.protectedBranches.includes(name), protection_url };
+      const protection = branchRules.branchProtection(r, name);
+      const json = { name, commit, _links, protected: protection.enabled, protection, protection_url };
       return { status: 200, json };
     }
     if (what === 'issues' && rest.length === 2 && rest[1] === 'labels' && method === 'POST') {
@@ -443,7 +534,7 @@ export async function startFakeGitHub(opts: {
       if (method === 'GET') return listPulls(r, url, headers);
       if (method !== 'POST') return undefined;
       need('pull_requests', 'write', `${DOC_PULLS}#create-a-pull-request`);
-      return createPull(r, body, installation && app ? app.bot : BOT);
+      return createPull(r, body, actor);
     }
     if (!/^[1-9]\d*$/.test(rest[0] ?? '') || (method !== 'GET' && method !== 'PATCH')) return undefined;
     if (method === 'GET') need('pull_requests', 'read', `${DOC_PULLS}#get-a-pull-request`);
@@ -466,8 +557,9 @@ export async function startFakeGitHub(opts: {
       'x-github-api-version-selected': API_VERSION,
     };
     let reply: Reply;
+    const charge = { charged: false };
     try {
-      const out = await route(req, url, raw, headers);
+      const out = await route(req, url, raw, headers, charge);
       if (!out) {
         problems.push(`unexpected REST call ${req.method} ${url.pathname}${url.search}`);
         throw fail(404, 'Not Found');
@@ -477,6 +569,13 @@ export async function startFakeGitHub(opts: {
       if (!(err instanceof HttpError)) throw err;
       reply = { status: err.status, json: err.body };
     }
+    let text = reply.json === undefined ? '' : JSON.stringify(reply.json);
+    if (req.method === 'GET' && reply.status === 200 && conditional.notModified(req, text, headers)) {
+      if (charge.charged) rateRemaining++; // a 304 costs no rate limit
+      reply = { status: 304, json: undefined };
+      text = '';
+    }
+    if (reply.json === undefined) delete headers['content-type'];
     if (reply.status !== 401) {
       const rate = {
         limit: RATE_LIMIT,
@@ -488,7 +587,7 @@ export async function startFakeGitHub(opts: {
       headers['x-ratelimit-resource'] = 'core';
     }
     res.writeHead(reply.status, headers);
-    res.end(JSON.stringify(reply.json));
+    res.end(text);
     return reply.status;
   }
 
@@ -496,6 +595,9 @@ export async function startFakeGitHub(opts: {
   // the head branch closes them, as on GitHub.
   async function onPush(r: GitRepo, updates: RefUpdate[]): Promise<void> {
     pushes.push({ owner: r.owner, repo: r.name, updates });
+    await advancePulls(r, updates);
+  }
+  async function advancePulls(r: GitRepo, updates: RefUpdate[]): Promise<void> {
     for (const u of updates) {
       for (const p of pullsOf(r).filter((x) => x.state === 'open' && `refs/heads/${x.head}` === u.ref)) {
         if (/^0+$/.test(u.newSha)) {
@@ -531,6 +633,8 @@ export async function startFakeGitHub(opts: {
     } else if (gitMatch) {
       const authorize = app ? (password: string) => app.gitGrant(password) : undefined;
       work = git.serve(req, res, url, gitMatch, { token, problems, onPush, authorize });
+    } else if (url.pathname.startsWith('/_logs/')) {
+      work = Promise.resolve(checks.serveLog(req, res, url)); // job log downloads (no authentication)
     }
     settle(work, {
       req,
@@ -548,11 +652,6 @@ export async function startFakeGitHub(opts: {
     takeUnconsumed: () =>
       faults.splice(0).map((f) => `fault ${f.status} on ${f.method} ${f.path} (${f.times} left)`),
   });
-  const mustRepo = (owner: string, name: string) => {
-    const repo = git.find(owner, name);
-    if (!repo) throw new Error(`no fake repo ${owner}/${name}`);
-    return repo;
-  };
   return {
     apiUrl,
     webUrl,
@@ -570,6 +669,23 @@ export async function startFakeGitHub(opts: {
     failNext: (fault) => faults.push({ times: 1, ...fault }),
     labels: (owner: string, repo: string, number: number) =>
       labelsByIssue.get(`${owner}/${repo}#${number}`) ?? [],
+    conditional: () => conditional.snapshot(),
+    addUser: (login, spec) => users.add(login, spec),
+    addComment: (c) => conversation.addComment(c),
+    editComment: (c) => conversation.editComment(c),
+    addReviewComment: (c) => conversation.addReviewComment(c),
+    addReview: (r) => conversation.addReview(r),
+    addCheckRun: (c) => checks.addCheckRun(c),
+    updateCheckRun: (c) => checks.updateCheckRun(c),
+    expireLogLinks: () => checks.expireLogLinks(),
+    merge: (m) => pullEvents.merge(m),
+    closePull: (c) => pullEvents.closePull(c),
+    pushOutside: (p) => pullEvents.pushOutside(p),
+    requireStatusChecks: (spec) => branchRules.requireStatusChecks(spec),
+    addRuleset: (spec) => branchRules.addRuleset(spec),
+    statuses: (owner, repo, sha) => checks.statuses(owner, repo, sha),
+    comments: (owner, repo, number) => conversation.comments(owner, repo, number),
+    reviews: (owner, repo, number) => conversation.reviews(owner, repo, number),
     async close() {
       standIn.closed();
       await closeServer(server);

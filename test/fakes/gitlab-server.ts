@@ -10,12 +10,14 @@ import { join } from 'node:path';
 import type { RefUpdate } from './git-http-backend.js';
 import { GITLAB_GIT_PATH, type GitLabProjectSpec, GitLabRepos } from './gitlab/git.js';
 import { type FakeMergeRequest, GitLabError, type Json, type MergeRequest } from './gitlab/json.js';
-import { GitLabRest } from './gitlab/rest.js';
+import { GitLabRest, type Reply } from './gitlab/rest.js';
+import { GitLabWatch, type JobSpec, type Tier, type WatchHooks } from './gitlab/watch.js';
 import { closeServer, parseOrRaw, readBody, settle } from './server-util.js';
 import { registerStandIn } from './stand-ins.js';
 
-export type { FakeMergeRequest, GitLabProjectSpec };
-export interface FakeGitLab {
+export type { FakeMergeRequest, GitLabProjectSpec, JobSpec, Tier };
+/** The stand-in, and (WatchHooks, gitlab/watch.ts) the hooks that act as reviewers and CI would. */
+export interface FakeGitLab extends WatchHooks {
   /** http://127.0.0.1:PORT, what GITLAB_URL / gitbeaker's `host` is set to. */
   url: string;
   token: string;
@@ -36,6 +38,8 @@ export interface FakeGitLab {
 export async function startFakeGitLab(opts: {
   token?: string;
   projects: GitLabProjectSpec[];
+  /** The edition and license: 'ce' (FOSS), or EE with 'free' (default), 'premium' or 'ultimate'. */
+  tier?: Tier;
 }): Promise<FakeGitLab> {
   const token = opts.token ?? `glpat-${randomBytes(10).toString('hex')}`;
   const root = await mkdtemp(join(tmpdir(), 'fake-gitlab-'));
@@ -50,6 +54,8 @@ export async function startFakeGitLab(opts: {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const rest = new GitLabRest(git, url, problems);
+  const watch = new GitLabWatch(git, url, problems, rest, opts.tier ?? 'free');
+  rest.decorate = watch;
 
   /** Grape's params: the query string (`k[]` as arrays) overlaid by a JSON or form body. */
   function params(u: URL, req: IncomingMessage, raw: string): Json {
@@ -81,11 +87,10 @@ export async function startFakeGitLab(opts: {
     const method = req.method ?? 'GET';
     const headers: Record<string, string> = {
       'content-type': 'application/json',
-      'cache-control': 'max-age=0, private, must-revalidate',
       'x-request-id': randomBytes(13).toString('hex').toUpperCase(),
       'x-content-type-options': 'nosniff',
     };
-    let reply: { status: number; json: unknown };
+    let reply: Reply;
     try {
       let segs: string[];
       try {
@@ -93,7 +98,7 @@ export async function startFakeGitLab(opts: {
       } catch {
         throw new GitLabError(400, { error: 'invalid URL encoding' });
       }
-      const handler = rest.match(method, segs);
+      const handler = watch.match(method, segs) ?? rest.match(method, segs);
       if (!handler) {
         problems.push(`unexpected REST call ${method} ${u.pathname}${u.search}`);
         throw new GitLabError(404, { error: '404 Not Found' });
@@ -112,15 +117,24 @@ export async function startFakeGitLab(opts: {
       if (!(err instanceof GitLabError)) throw err;
       reply = { status: err.status, json: err.body };
     }
-    res.writeHead(reply.status, headers);
-    res.end(JSON.stringify(reply.json));
-    return reply.status;
+    // Rack::ETag and Rack::ConditionalGet (gitlab/etag.ts) see every reply.
+    const ifNoneMatch = req.headers['if-none-match'];
+    const { status, body } = watch.conditional.finish(
+      method,
+      ifNoneMatch,
+      reply.status,
+      reply.raw ?? JSON.stringify(reply.json),
+      headers,
+    );
+    res.writeHead(status, headers);
+    res.end(body);
+    return status;
   }
 
   async function onPush(repo: { path: string }, updates: RefUpdate[]): Promise<void> {
     pushes.push({ project: repo.path, updates });
     const r = git.find(repo.path);
-    if (r) await rest.onPush(r, updates);
+    if (r) await watch.onPush(r, updates);
   }
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -173,6 +187,7 @@ export async function startFakeGitLab(opts: {
     problems,
     takeProblems: standIn.takeProblems,
     refSha: (path, ref) => git.refShaSync(mustRepo(path), ref),
+    ...watch.hooks,
     async close() {
       standIn.closed();
       await closeServer(server);

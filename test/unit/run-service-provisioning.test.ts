@@ -5,7 +5,12 @@ import type { Chat } from '../../src/runs/ports/chat.js';
 import { RunService } from '../../src/runs/run-service.js';
 import { lifecycleKit, POLICY } from '../support/lifecycle-kit.js';
 
-const NO_CHAT: Chat = { notify: () => {}, bind: () => {}, open: async () => 'thread' };
+const NO_CHAT: Chat = {
+  notify: () => {},
+  bind: () => {},
+  originOf: () => undefined,
+  open: async () => 'thread',
+};
 
 /** Issue 12: a burst of runs never becomes a burst of sandboxes being made at once. */
 describe('provisioning is bounded', () => {

@@ -428,6 +428,7 @@ describe('the pull request body', () => {
     requester: 'U1',
     summary: 'Bumped.',
     ticketKey: null,
+    prNumber: null,
   } as unknown as Parameters<typeof pullRequestBody>[0];
 
   it('lists what deserves a second look under its own heading, and nothing when there is nothing', () => {

@@ -33,6 +33,7 @@ const run: RunRecord = {
   outcome: null,
   error: null,
   ticketKey: null,
+  prNumber: null,
   approvedBy: null,
   approvedAt: null,
   awaitingSince: null,

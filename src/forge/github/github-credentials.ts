@@ -6,7 +6,7 @@ import { AirlockError } from '../../errors.js';
 export interface GitHubCredentials {
   readonly mode: 'token' | 'app' | 'none';
   /** A token allowed to push to and open pull requests on `repo` (owner/name), or undefined. */
-  tokenFor(repo: string, purpose: 'fetch' | 'push'): Promise<string | undefined>;
+  tokenFor(repo: string, purpose: 'fetch' | 'push' | 'watch'): Promise<string | undefined>;
 }
 
 export class PersonalToken implements GitHubCredentials {
@@ -49,12 +49,17 @@ export class GitHubAppCredentials implements GitHubCredentials {
     });
   }
 
-  async tokenFor(repo: string, purpose: 'fetch' | 'push'): Promise<string> {
+  async tokenFor(repo: string, purpose: 'fetch' | 'push' | 'watch'): Promise<string> {
     const [owner, name] = repo.split('/') as [string, string];
     try {
       const installationId = this.opts.installationId ?? (await this.installationFor(owner, name));
       const permissions: Record<string, 'read' | 'write'> =
-        purpose === 'fetch' ? { contents: 'read' } : { contents: 'write', pull_requests: 'write' };
+        purpose === 'fetch'
+          ? { contents: 'read' }
+          : purpose === 'watch'
+            ? // Following its pull requests: read them, answer on them, mark commits, read CI.
+              { pull_requests: 'write', issues: 'write', statuses: 'write', checks: 'read', actions: 'read' }
+            : { contents: 'write', pull_requests: 'write' };
       if (purpose === 'push' && this.opts.issuesWrite?.(repo)) permissions.issues = 'write';
       const { token } = await this.auth({
         type: 'installation',
@@ -73,7 +78,9 @@ export class GitHubAppCredentials implements GitHubCredentials {
           : status === 401
             ? ' Check GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY.'
             : status === 422
-              ? ' The App lacks a permission airlock asks for (contents, pull_requests: write).'
+              ? purpose === 'watch'
+                ? ' The App lacks a permission pr_watch needs (pull_requests, issues and statuses: write; checks and actions: read).'
+                : ' The App lacks a permission airlock asks for (contents, pull_requests: write).'
               : '';
       throw new AirlockError(
         'forge_failed',

@@ -1,12 +1,8 @@
-import { retry } from '@octokit/plugin-retry';
-import { throttling } from '@octokit/plugin-throttling';
-import { Octokit } from '@octokit/rest';
+import type { Octokit } from '@octokit/rest';
 import { AirlockError } from '../../errors.js';
 import type { Forge, PullRequest, PullRequestDraft } from '../../runs/ports/forge.js';
+import { gitHubClient } from './github-client.js';
 import type { GitHubCredentials } from './github-credentials.js';
-
-/** Octokit with GitHub's recommended retry and rate-limit handling. */
-const GitHubClient = Octokit.plugin(retry, throttling);
 
 /** github.com and GitHub Enterprise Server (GITHUB_API_URL), with a personal token or a GitHub App. */
 export class GitHubForge implements Forge {
@@ -19,18 +15,7 @@ export class GitHubForge implements Forge {
 
   /** A client whose token may write pull requests on this one repository. */
   private async clientFor(repo: string): Promise<Octokit> {
-    const token = await this.credentials.tokenFor(repo, 'push');
-    return new GitHubClient({
-      auth: token,
-      baseUrl: this.opts.apiUrl,
-      userAgent: 'airlock',
-      throttle: {
-        onRateLimit: (_after: number, _options: unknown, _octokit: unknown, retryCount: number) =>
-          retryCount < 2,
-        onSecondaryRateLimit: (_after: number, _options: unknown, _octokit: unknown, retryCount: number) =>
-          retryCount < 2,
-      },
-    });
+    return gitHubClient(await this.credentials.tokenFor(repo, 'push'), this.opts.apiUrl);
   }
 
   remoteUrl(repo: string): string {

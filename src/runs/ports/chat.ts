@@ -23,7 +23,17 @@ export type RunNotice =
   | { kind: 'refused'; run: RunRecord; user: string; reason: string }
   /** The agent was refused a host by the egress gateway; approvers may allow it for the run. */
   | { kind: 'egress-refused'; run: RunRecord; target: string; rule: string }
-  | { kind: 'finished'; run: RunRecord };
+  | { kind: 'finished'; run: RunRecord }
+  /** A check failed on a head airlock pushed; `fix` is what a Fix CI button carries (none: no button). */
+  | {
+      kind: 'check-failed';
+      run: RunRecord;
+      check: { name: string; url: string; sha: string; log: string };
+      fix?: string;
+      who: string[];
+    }
+  /** The pull request the run opened was merged or closed: the conversation ends there. */
+  | { kind: 'pr-closed'; run: RunRecord; merged: boolean; by: string | null; url: string };
 
 /**
  * Where in the chat a request was made (a Slack thread), as the chat adapter names it. Opaque to
@@ -35,6 +45,8 @@ export interface Chat {
   notify(notice: RunNotice): void;
   /** Ties a run to where it was asked for, before anything is said about it. */
   bind(runId: string, origin: ChatOrigin): void;
+  /** Where a run's conversation is, to tie another run (a follow-up) to the same one. */
+  originOf(runId: string): ChatOrigin | undefined;
   /** Opens a new conversation (a top-level message) in `channel` that a run will live in. */
   open(channel: string, text: string): Promise<ChatOrigin>;
 }

@@ -37,7 +37,16 @@ export interface PublishRequest {
   commitBody: string;
   /** Fixed author/committer time, so retrying builds the very same commit. */
   approvedAt: string;
+  /**
+   * A follow-up: the branch exists and must still be at this head (the one the run started from);
+   * the new commit's parent is baseSha, and the push only fast-forwards.
+   */
+  lease?: string;
+  /** The branch the pull request merges into (baseRef, unless a follow-up's branch is the base). */
+  pullRequestBase?: string;
   pullRequest: { title: string; body: string; draft: boolean; labels?: string[] };
+  /** Called with the commit just before it is pushed (a follow-up records it as airlock's head). */
+  beforePush?: (commitSha: string) => void;
 }
 
 export interface PublishResult {

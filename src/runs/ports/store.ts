@@ -7,7 +7,7 @@ export interface RunRecord {
   repo: string;
   task: string;
   requester: string;
-  source: 'cli' | 'slack' | 'jira';
+  source: 'cli' | 'slack' | 'jira' | 'forge';
   state: RunState;
   baseRef: string;
   baseSha: string | null;
@@ -21,6 +21,8 @@ export interface RunRecord {
   error: string | null;
   /** The Jira ticket the run came from, if any. */
   ticketKey: string | null;
+  /** A follow-up on a pull request airlock opened: it pushes one more commit to that branch. */
+  prNumber: number | null;
   /** Who approved the diff that is being (or was) pushed, and when (the commit's time). */
   approvedBy: string | null;
   approvedAt: string | null;
@@ -40,6 +42,8 @@ export interface RunRecord {
 
 export type NewRun = Pick<RunRecord, 'id' | 'repo' | 'task' | 'requester' | 'source' | 'baseRef'> & {
   ticketKey?: string;
+  /** A follow-up: the pull request, whose branch (baseRef) it pushes to. */
+  prNumber?: number;
   /** A unique key of what asked for the run (a Slack event id); a repeat returns the first run. */
   intakeKey?: string;
 };

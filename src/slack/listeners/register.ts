@@ -2,6 +2,7 @@ import type { App } from '@slack/bolt';
 import { type Click, parseClick } from '../click.js';
 import type { SlackIntake } from '../slack-intake.js';
 import { APPROVE_ACTION, CHANGES_ACTION, REJECT_ACTION } from '../views/approval-message.js';
+import { FIX_CI_ACTION } from '../views/check-failed-message.js';
 import { ALLOW_EGRESS_ACTION } from '../views/egress-message.js';
 import { PICK_REPO_ACTION } from '../views/repo-picker.js';
 import { CHANGES_MODAL, FEEDBACK_BLOCK, FEEDBACK_INPUT } from '../views/request-changes-modal.js';
@@ -87,6 +88,10 @@ export function registerListeners(
   app.action(
     ALLOW_EGRESS_ACTION,
     onClick((c) => intake.allowEgress(c)),
+  );
+  app.action(
+    FIX_CI_ACTION,
+    onClick((c) => intake.fixCi(c)),
   );
   app.action(
     CHANGES_ACTION,

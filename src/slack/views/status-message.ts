@@ -31,7 +31,7 @@ function tokens(n: number): string {
 /** The one status message of a run, edited as it works (DESIGN.md §5). */
 export function statusMessage(
   run: RunRecord,
-  opts: { progress?: RunProgress; position?: number; now?: number } = {},
+  opts: { progress?: RunProgress; position?: number; now?: number; pullRequest?: 'merged' | 'closed' } = {},
 ): { text: string; blocks: unknown[] } {
   const { progress, position } = opts;
   const parts = [`*${STATE_LABEL[run.state]}* on \`${run.repo}\``];
@@ -46,6 +46,7 @@ export function statusMessage(
     parts.push(`${tokens(progress.tokens)} tokens`, `$${progress.costUsd.toFixed(2)}`);
   }
   if (run.state === 'done' && run.outcome === 'no_changes') parts.push('no changes were needed');
+  if (opts.pullRequest) parts.push(`pull request ${opts.pullRequest}`);
   if (
     (run.state === 'failed' ||
       run.state === 'cancelled' ||

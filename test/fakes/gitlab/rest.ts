@@ -19,7 +19,8 @@ import {
   userJson,
 } from './json.js';
 
-type Reply = { status: number; json: unknown };
+/** `raw`, when set, is the body as is (a job log) instead of `json` rendered. */
+export type Reply = { status: number; json: unknown; raw?: string };
 export type Handler = (ctx: {
   params: Json;
   url: URL;
@@ -57,6 +58,11 @@ const SAME_BRANCH = "You can't use same project/branch for source and target";
 
 export class GitLabRest {
   readonly mergeRequests: MergeRequest[] = [];
+  /** Merge request fields kept elsewhere (notes, approvals, pipelines, merges: see watch.ts). */
+  decorate?: {
+    basic(r: GitLabRepo, mr: MergeRequest): Json;
+    full(r: GitLabRepo, mr: MergeRequest): Promise<Json>;
+  };
 
   constructor(
     private readonly git: GitLabRepos,
@@ -120,6 +126,7 @@ export class GitLabRest {
       head_pipeline: null,
       diff_refs: { base_sha: baseSha ?? null, head_sha: mr.sha, start_sha: targetSha || null },
       ...{ merge_error: null, first_contribution: false, user: { can_merge: false } },
+      ...(await this.decorate?.full(r, mr)),
     };
   }
 
@@ -163,7 +170,10 @@ export class GitLabRest {
       });
     return {
       status: 200,
-      json: paginate(matches, url, headers).map((m) => mergeRequestJson(this.base, r, m)),
+      json: paginate(matches, url, headers).map((m) => ({
+        ...mergeRequestJson(this.base, r, m),
+        ...this.decorate?.basic(r, m),
+      })),
     };
   }
 

@@ -1,0 +1,21 @@
+import { retry } from '@octokit/plugin-retry';
+import { throttling } from '@octokit/plugin-throttling';
+import { Octokit } from '@octokit/rest';
+
+/** Octokit with GitHub's recommended retry and rate-limit handling. */
+const GitHubClient = Octokit.plugin(retry, throttling);
+
+/** A client for one token: retries what GitHub says to retry, waits out rate limits twice at most. */
+export function gitHubClient(token: string | undefined, apiUrl: string): Octokit {
+  return new GitHubClient({
+    auth: token,
+    baseUrl: apiUrl,
+    userAgent: 'airlock',
+    throttle: {
+      onRateLimit: (_after: number, _options: unknown, _octokit: unknown, retryCount: number) =>
+        retryCount < 2,
+      onSecondaryRateLimit: (_after: number, _options: unknown, _octokit: unknown, retryCount: number) =>
+        retryCount < 2,
+    },
+  });
+}
