@@ -50,10 +50,14 @@ export function generateAppKeyPair(): { privateKeyPem: string; publicKeyPem: str
 const DOCS = 'https://docs.github.com/rest';
 const DOC_APPS = `${DOCS}/apps/apps`;
 const DOC_TOKEN = `${DOC_APPS}#create-an-installation-access-token-for-an-app`;
+// What the airlock App is set up with (README: GitHub App).
 const DEFAULT_PERMISSIONS: Record<string, AppPermissionLevel> = {
   contents: 'write',
   pull_requests: 'write',
   issues: 'write',
+  statuses: 'write',
+  checks: 'read',
+  actions: 'read',
   metadata: 'read',
 };
 const RANK: Record<string, number> = { read: 1, write: 2 };

@@ -2,28 +2,15 @@ import { execFileSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { APPROVED_CONTEXT } from '../../src/runs/ports/pull-requests.js';
 import type { ScriptStep } from '../fakes/anthropic-server.js';
-import { ADD_SUB_EDIT, fixAddScript, lastToolResult } from '../fakes/fix-add-script.js';
-import { eventually, type Harness, startHarness } from '../support/bot-harness.js';
+import { ADD_SUB_EDIT, lastToolResult } from '../fakes/fix-add-script.js';
+import { eventually, type Harness } from '../support/bot-harness.js';
+import {
+  APPROVER,
+  CHANNEL,
+  openedPullRequest as openedPullRequest_,
+  REQUESTER,
+} from '../support/pull-request-flow.js';
 import { approvalMessage, approve, buttonsOf } from '../support/slack-thread.js';
-
-const CHANNEL = 'C0DEV';
-const REQUESTER = 'U0REQUESTER';
-const APPROVER = 'U0APPROVER';
-const POLICY = [
-  'repos:',
-  '  acme/widgets:',
-  '    approvers: [U0APPROVER]',
-  '    requesters: [U0REQUESTER, U0APPROVER]',
-  '    four_eyes: true',
-  'channels:',
-  '  C0DEV: { repo: acme/widgets }',
-  'people:',
-  '  octocat: U0REQUESTER',
-  '  lead: U0APPROVER',
-  '  outsider: U0OUTSIDER',
-  'pr_watch: { every: 1s }',
-  '',
-].join('\n');
 
 /** The follow-up as Claude would do it: the PR's earlier fix is in the workspace; add sub(). */
 const addSub: ScriptStep[] = [
@@ -54,20 +41,10 @@ describe('the pull request is a conversation too (GitHub, by polling)', () => {
     h = undefined;
   });
 
-  /** A run from Slack, approved by the approver: the pull request it opens is followed. */
   async function openedPullRequest(script: ScriptStep[]) {
-    h = await startHarness({ policy: POLICY, script: [...fixAddScript(), ...script] });
-    const harness = h;
-    const mention = await harness.slack.mention({
-      user: REQUESTER,
-      channel: CHANNEL,
-      text: `<@${harness.slack.botUserId}> fix add()`,
-    });
-    const first = await approvalMessage(harness.slack, CHANNEL, mention.ts);
-    await approve(harness.slack, { user: APPROVER, channel: CHANNEL, approval: first });
-    const pull = await eventually(() => harness.github.pulls[0], 20_000, 'the pull request');
-    await eventually(() => harness.app.pullRequests.get('acme/widgets', 1), 10_000, 'the PR followed');
-    return { harness, mention, first, pull, head: pull.headSha };
+    const opened = await openedPullRequest_(script);
+    h = opened.harness;
+    return opened;
   }
 
   it('an @airlock comment from a mapped requester becomes one new commit on the branch after approval in the thread, with a reply on the PR', async () => {

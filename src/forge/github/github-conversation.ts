@@ -12,7 +12,7 @@ import {
   type PullToWatch,
 } from '../../runs/ports/pull-requests.js';
 import { gitHubClient } from './github-client.js';
-import type { GitHubCredentials } from './github-credentials.js';
+import type { GitHubCredentials, TokenPurpose } from './github-credentials.js';
 
 type Json = Record<string, unknown>;
 
@@ -29,8 +29,8 @@ export class GitHubConversation implements ForgeConversation {
     private readonly apiUrl: string,
   ) {}
 
-  private async client(repo: string): Promise<Octokit> {
-    return gitHubClient(await this.credentials.tokenFor(repo, 'watch'), this.apiUrl);
+  private async client(repo: string, purpose: TokenPurpose = 'watch'): Promise<Octokit> {
+    return gitHubClient(await this.credentials.tokenFor(repo, purpose), this.apiUrl);
   }
 
   async observe(
@@ -127,7 +127,7 @@ export class GitHubConversation implements ForgeConversation {
   async reply(repo: string, number: number, body: string): Promise<void> {
     const [owner, name] = repo.split('/') as [string, string];
     await this.wrap('comment on', repo, async () => {
-      const octokit = await this.client(repo);
+      const octokit = await this.client(repo, 'comment');
       await octokit.issues.createComment({ owner, repo: name, issue_number: number, body });
     });
   }
@@ -139,7 +139,7 @@ export class GitHubConversation implements ForgeConversation {
   ): Promise<void> {
     const [owner, name] = repo.split('/') as [string, string];
     await this.wrap('set the commit status on', repo, async () => {
-      const octokit = await this.client(repo);
+      const octokit = await this.client(repo, 'status');
       await octokit.repos.createCommitStatus({
         owner,
         repo: name,
@@ -156,7 +156,7 @@ export class GitHubConversation implements ForgeConversation {
     const [owner, name] = repo.split('/') as [string, string];
     if (check.logRef) {
       try {
-        const octokit = await this.client(repo);
+        const octokit = await this.client(repo, 'logs');
         // GitHub answers with a redirect to a short-lived download URL, which fetch follows.
         const { data } = await octokit.actions.downloadJobLogsForWorkflowRun({
           owner,
@@ -174,7 +174,7 @@ export class GitHubConversation implements ForgeConversation {
 
   async requiresApproval(repo: string, branch: string): Promise<boolean | undefined> {
     const [owner, name] = repo.split('/') as [string, string];
-    const octokit = await this.client(repo);
+    const octokit = await this.client(repo, 'fetch');
     let unknown = false;
     try {
       const { data } = await octokit.repos.getBranchRules({ owner, repo: name, branch, per_page: 100 });

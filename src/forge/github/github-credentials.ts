@@ -2,11 +2,26 @@ import { createAppAuth } from '@octokit/auth-app';
 import { Octokit } from '@octokit/rest';
 import { AirlockError } from '../../errors.js';
 
+/**
+ * What a token is for. Each asks a GitHub App for only what it needs: push and fetch for git and
+ * the pull request; watch to read pull requests, checks and statuses; status to mark a commit;
+ * comment to answer on a pull request; logs to read an Actions job's log.
+ */
+export type TokenPurpose = 'fetch' | 'push' | 'watch' | 'status' | 'comment' | 'logs';
+
+const PERMISSIONS: Record<Exclude<TokenPurpose, 'push'>, Record<string, 'read' | 'write'>> = {
+  fetch: { contents: 'read' },
+  watch: { pull_requests: 'read', checks: 'read', statuses: 'read' },
+  status: { statuses: 'write' },
+  comment: { pull_requests: 'write' },
+  logs: { actions: 'read' },
+};
+
 /** Where a GitHub token for one repository comes from: a personal token, or a GitHub App. */
 export interface GitHubCredentials {
   readonly mode: 'token' | 'app' | 'none';
   /** A token allowed to push to and open pull requests on `repo` (owner/name), or undefined. */
-  tokenFor(repo: string, purpose: 'fetch' | 'push' | 'watch'): Promise<string | undefined>;
+  tokenFor(repo: string, purpose: TokenPurpose): Promise<string | undefined>;
 }
 
 export class PersonalToken implements GitHubCredentials {
@@ -49,17 +64,12 @@ export class GitHubAppCredentials implements GitHubCredentials {
     });
   }
 
-  async tokenFor(repo: string, purpose: 'fetch' | 'push' | 'watch'): Promise<string> {
+  async tokenFor(repo: string, purpose: TokenPurpose): Promise<string> {
     const [owner, name] = repo.split('/') as [string, string];
     try {
       const installationId = this.opts.installationId ?? (await this.installationFor(owner, name));
       const permissions: Record<string, 'read' | 'write'> =
-        purpose === 'fetch'
-          ? { contents: 'read' }
-          : purpose === 'watch'
-            ? // Following its pull requests: read them, answer on them, mark commits, read CI.
-              { pull_requests: 'write', issues: 'write', statuses: 'write', checks: 'read', actions: 'read' }
-            : { contents: 'write', pull_requests: 'write' };
+        purpose === 'push' ? { contents: 'write', pull_requests: 'write' } : { ...PERMISSIONS[purpose] };
       if (purpose === 'push' && this.opts.issuesWrite?.(repo)) permissions.issues = 'write';
       const { token } = await this.auth({
         type: 'installation',
@@ -78,9 +88,11 @@ export class GitHubAppCredentials implements GitHubCredentials {
           : status === 401
             ? ' Check GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY.'
             : status === 422
-              ? purpose === 'watch'
-                ? ' The App lacks a permission pr_watch needs (pull_requests, issues and statuses: write; checks and actions: read).'
-                : ' The App lacks a permission airlock asks for (contents, pull_requests: write).'
+              ? ` The App lacks a permission airlock asks for (${Object.entries(
+                  purpose === 'push' ? { contents: 'write', pull_requests: 'write' } : PERMISSIONS[purpose],
+                )
+                  .map(([k, v]) => `${k}: ${v}`)
+                  .join(', ')}).`
               : '';
       throw new AirlockError(
         'forge_failed',

@@ -1,0 +1,57 @@
+import type { ScriptStep } from '../fakes/anthropic-server.js';
+import { fixAddScript } from '../fakes/fix-add-script.js';
+import { eventually, type Harness, startHarness } from './bot-harness.js';
+import { approvalMessage, approve } from './slack-thread.js';
+
+export const CHANNEL = 'C0DEV';
+export const REQUESTER = 'U0REQUESTER';
+export const APPROVER = 'U0APPROVER';
+
+/** A policy where octocat is the requester and lead the approver on the forge; polls every second. */
+export function prWatchPolicy(extra: string[] = []): string {
+  return [
+    'repos:',
+    '  acme/widgets:',
+    '    approvers: [U0APPROVER]',
+    '    requesters: [U0REQUESTER, U0APPROVER]',
+    '    four_eyes: true',
+    'channels:',
+    '  C0DEV: { repo: acme/widgets }',
+    'people:',
+    '  octocat: U0REQUESTER',
+    '  lead: U0APPROVER',
+    '  outsider: U0OUTSIDER',
+    ...extra,
+    '',
+  ].join('\n');
+}
+
+/**
+ * A run asked in Slack, fixed by the scripted agent and approved by the approver: the pull
+ * request it opens (#1) is followed. `script` continues the model's script after the first run.
+ */
+export async function openedPullRequest(
+  script: ScriptStep[],
+  opts: { policy?: string; env?: Record<string, string>; task?: string } = {},
+) {
+  const harness: Harness = await startHarness({
+    policy: opts.policy ?? prWatchPolicy(['pr_watch: { every: 1s }']),
+    script: [...fixAddScript(), ...script],
+    env: opts.env,
+  });
+  try {
+    const mention = await harness.slack.mention({
+      user: REQUESTER,
+      channel: CHANNEL,
+      text: `<@${harness.slack.botUserId}> ${opts.task ?? 'fix add()'}`,
+    });
+    const first = await approvalMessage(harness.slack, CHANNEL, mention.ts);
+    await approve(harness.slack, { user: APPROVER, channel: CHANNEL, approval: first });
+    const pull = await eventually(() => harness.github.pulls[0], 20_000, 'the pull request');
+    await eventually(() => harness.app.pullRequests.get('acme/widgets', 1), 10_000, 'the PR followed');
+    return { harness, mention, first, pull, head: pull.headSha };
+  } catch (error) {
+    await harness.close();
+    throw error;
+  }
+}
