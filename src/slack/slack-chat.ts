@@ -194,9 +194,11 @@ export class SlackChat implements Chat {
           `:white_check_mark: Approved by <@${String(run.approvedBy)}> and pushed \`${run.branch}\`.`,
         );
       }
-      text = run.prUrl
-        ? `:rocket: Pull request opened: ${run.prUrl}`
-        : `:rocket: Pushed branch \`${run.branch}\`.`;
+      text = run.prNumber
+        ? `:rocket: Pushed one more commit to \`${run.branch}\`; the pull request is updated: ${run.prUrl ?? ''}`
+        : run.prUrl
+          ? `:rocket: Pull request opened: ${run.prUrl}`
+          : `:rocket: Pushed branch \`${run.branch}\`.`;
     } else if (run.state === 'done' && run.outcome === 'no_changes') {
       text = `Finished with no changes.${run.summary ? `\n>${escapeMrkdwn(fit(run.summary, 2500, '…'))}` : ''}`;
     } else if (run.state === 'failed' && run.retryable) {

@@ -1,0 +1,87 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ScriptStep } from '../fakes/anthropic-server.js';
+import { ADD_SUB_EDIT } from '../fakes/fix-add-script.js';
+import { eventually, type Harness } from '../support/bot-harness.js';
+import { CHANNEL, openedPullRequest, REQUESTER } from '../support/pull-request-flow.js';
+import { approvalMessage } from '../support/slack-thread.js';
+
+type Body = { messages: Array<{ role: string; content: unknown }> };
+
+describe('follow-ups from pull request comments', () => {
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it('a review comment gives the agent its file, line and diff hunk, and the pull request so far', async () => {
+    const seen: string[] = [];
+    const look: ScriptStep[] = [
+      (body) => {
+        seen.push(JSON.stringify((body as Body).messages[0]));
+        return { content: [{ type: 'text', text: 'Nothing needs to change: the name is already clear.' }] };
+      },
+    ];
+    const opened = await openedPullRequest(look);
+    h = opened.harness;
+    const { harness, mention } = opened;
+    await harness.github.addReviewComment({
+      owner: 'acme',
+      repo: 'widgets',
+      number: 1,
+      user: 'octocat',
+      body: '@airlock is this name clear?',
+      path: 'src/add.js',
+      line: 2,
+    });
+    await eventually(
+      () =>
+        harness.slack
+          .thread(CHANNEL, mention.ts)
+          .some((m) => String(m.text ?? '').includes('Finished with no changes')),
+      20_000,
+      'the follow-up finished',
+    );
+    const task = seen[0] ?? '';
+    expect(task).toContain('is this name clear?');
+    expect(task).toContain('The comment is on src/add.js line 2.');
+    expect(task).toContain('return a + b;'); // the hunk the comment is on
+    expect(task).toContain(`${REQUESTER}: fix add()`); // the pull request so far
+    const followUp = harness.app.store.listRuns().find((r) => r.prNumber === 1);
+    expect(followUp).toMatchObject({ state: 'done', outcome: 'no_changes' });
+    // Nothing pushed: the head and its status are as they were.
+    expect(harness.github.pulls[0]?.headSha).toBe(opened.head);
+  });
+
+  it('a comment while a follow-up waits for approval joins it as changes asked, and the diff is shown again', async () => {
+    const steps: ScriptStep[] = [
+      { content: [ADD_SUB_EDIT] },
+      { content: [{ type: 'text', text: 'Added sub().' }] },
+      (body) => {
+        const last = JSON.stringify((body as Body).messages.at(-1));
+        if (!last.includes('and a docstring please')) throw new Error(`no feedback: ${last.slice(0, 300)}`);
+        return { content: [{ type: 'text', text: 'Kept it as is; sub() is self-explanatory.' }] };
+      },
+    ];
+    const opened = await openedPullRequest(steps);
+    h = opened.harness;
+    const { harness, mention, first } = opened;
+    const comment = (body: string) =>
+      harness.github.addComment({ owner: 'acme', repo: 'widgets', number: 1, user: 'octocat', body });
+    comment('@airlock please also add sub()');
+    const second = await approvalMessage(harness.slack, CHANNEL, mention.ts, [first.ts], 30_000);
+    comment('@airlock and a docstring please');
+    const third = await approvalMessage(harness.slack, CHANNEL, mention.ts, [first.ts, second.ts], 30_000);
+    expect(JSON.stringify(third.blocks)).toContain('export function sub(a, b)');
+    const followUps = harness.app.store.listRuns().filter((r) => r.prNumber === 1);
+    expect(followUps).toHaveLength(1);
+    const events = harness.app.store.events(followUps[0]?.id as string).map((e) => e.type);
+    expect(events).toContain('run.changes_requested');
+    const origin = harness.app.store.listRuns().find((r) => r.prNumber === null);
+    const actions = harness.app.store
+      .events(origin?.id as string)
+      .filter((e) => e.type === 'pr.comment')
+      .map((e) => String(e.data.action).split(' ')[0]);
+    expect(actions).toEqual(['follow-up', 'instruction']);
+  });
+});
