@@ -79,6 +79,19 @@ export async function startBot(
       id: user,
       groups: await groups.groupsOf(user, candidates).catch(() => []),
     }),
+    // A commenter without a people: entry, by the email both the forge and Slack confirm.
+    userByEmail: async (email) => {
+      try {
+        const found = await outbox.call<{ user?: { id?: string } }>(
+          'users.lookupByEmail',
+          { email },
+          Priority.milestone,
+        );
+        return found.user?.id;
+      } catch {
+        return undefined; // users_not_found, or the app lacks users:read.email
+      }
+    },
   });
   const intake = new SlackIntake({
     runs,

@@ -179,7 +179,10 @@ export class PullRequestWatch {
 
   /** The Slack user a forge login is: `people:`, else the verified email both show, else none. */
   private async slackUserOf(conversation: ForgeConversation, repo: string, login: string) {
-    const mapped = this.deps.policy.people[login];
+    // Forge logins are case-insensitive.
+    const mapped = Object.entries(this.deps.policy.people).find(
+      ([name]) => name.toLowerCase() === login.toLowerCase(),
+    )?.[1];
     if (mapped) return mapped;
     if (!this.deps.userByEmail) return undefined;
     const email = await conversation.emailOf(repo, login).catch(() => undefined);

@@ -12,6 +12,7 @@ export const SLACK_RATE_TIERS: Record<string, number> = {
   'chat.update': 50,
   'reactions.add': 50,
   'users.info': 50,
+  'users.lookupByEmail': 50,
   'chat.postEphemeral': 100,
   'views.open': 100,
   'views.update': 100,

@@ -85,3 +85,49 @@ describe('follow-ups from pull request comments', () => {
     expect(actions).toEqual(['follow-up', 'instruction']);
   });
 });
+
+describe('people on the forge', () => {
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it('a login without a people: entry is the Slack user with the same verified email; case does not matter for people:', async () => {
+    const tasks: string[] = [];
+    const noChange: ScriptStep = (body) => {
+      tasks.push(JSON.stringify((body as Body).messages[0]));
+      return { content: [{ type: 'text', text: 'Nothing to change.' }] };
+    };
+    const opened = await openedPullRequest([noChange, noChange], {
+      slack: { emails: { 'mona@acme.example': REQUESTER } },
+    });
+    h = opened.harness;
+    const { harness, mention } = opened;
+    harness.github.addUser('mona', { email: 'Mona@acme.example' });
+    harness.github.addComment({
+      owner: 'acme',
+      repo: 'widgets',
+      number: 1,
+      user: 'mona',
+      body: '@airlock ping',
+    });
+    const finished = () =>
+      harness.slack
+        .thread(CHANNEL, mention.ts)
+        .filter((m) => String(m.text ?? '').includes('Finished with no changes')).length;
+    await eventually(() => finished() === 1, 20_000, 'the follow-up by email');
+    harness.github.addComment({
+      owner: 'acme',
+      repo: 'widgets',
+      number: 1,
+      user: 'OctoCat',
+      body: '@airlock pong',
+    });
+    await eventually(() => finished() === 2, 20_000, 'the follow-up by people:');
+    const runs = harness.app.store.listRuns().filter((r) => r.prNumber === 1);
+    expect(runs.map((r) => r.requester)).toEqual([REQUESTER, REQUESTER]);
+    expect(tasks[0]).toContain('asked by mona');
+    expect(tasks[1]).toContain('asked by OctoCat');
+  });
+});

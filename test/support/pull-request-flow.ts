@@ -1,5 +1,6 @@
 import type { ScriptStep } from '../fakes/anthropic-server.js';
 import { fixAddScript } from '../fakes/fix-add-script.js';
+import type { FakeSlackOptions } from '../fakes/slack/index.js';
 import { eventually, type Harness, startHarness } from './bot-harness.js';
 import { approvalMessage, approve } from './slack-thread.js';
 
@@ -32,12 +33,13 @@ export function prWatchPolicy(extra: string[] = []): string {
  */
 export async function openedPullRequest(
   script: ScriptStep[],
-  opts: { policy?: string; env?: Record<string, string>; task?: string } = {},
+  opts: { policy?: string; env?: Record<string, string>; task?: string; slack?: FakeSlackOptions } = {},
 ) {
   const harness: Harness = await startHarness({
     policy: opts.policy ?? prWatchPolicy(['pr_watch: { every: 1s }']),
     script: [...fixAddScript(), ...script],
     env: opts.env,
+    slack: opts.slack,
   });
   try {
     const mention = await harness.slack.mention({

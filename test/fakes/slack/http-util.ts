@@ -95,6 +95,7 @@ export const BOT_SCOPES = [
   'reactions:write',
   'usergroups:read',
   'users:read',
+  'users:read.email',
 ];
 
 /** Writes a JSON body with the headers Slack's API edge sends on every response. */

@@ -60,6 +60,8 @@ export interface FakeSlackOptions {
   /** Redeliveries of an unacked events_api envelope. Default 3. */
   maxRetries?: number;
   userGroups?: Record<string, string[]>;
+  /** Confirmed emails of people in the workspace: email → user id (users.lookupByEmail). */
+  emails?: Record<string, string>;
   /** The app's bot event subscriptions. Default: all four, so a channel mention is also a `message`. */
   subscriptions?: EventSubscription[];
 }
@@ -145,6 +147,7 @@ function resolveConfig(opts: FakeSlackOptions): FakeConfig {
     triggerTtlMs: 3000,
     subscriptions: new Set(opts.subscriptions ?? ALL_SUBSCRIPTIONS),
     userGroups: opts.userGroups ?? {},
+    emails: opts.emails ?? {},
   };
 }
 

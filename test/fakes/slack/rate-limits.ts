@@ -14,7 +14,7 @@ export const SLACK_RATE_TIERS = {
       'reactions.remove',
     ],
   },
-  tier3: { perMinute: 50, methods: ['chat.update', 'reactions.add', 'users.info'] },
+  tier3: { perMinute: 50, methods: ['chat.update', 'reactions.add', 'users.info', 'users.lookupByEmail'] },
   tier4: {
     perMinute: 100,
     methods: ['chat.postEphemeral', 'views.open', 'views.update', 'files.getUploadURLExternal', 'auth.test'],

@@ -61,6 +61,15 @@ const usersInfo: ApiHandler = ({ state, args }) => {
   };
 };
 
+/** users.lookupByEmail: only a confirmed email finds its person; case does not matter. */
+const usersLookupByEmail: ApiHandler = (ctx) => {
+  const email = reqString(ctx.args, 'email').toLowerCase();
+  const found = Object.entries(ctx.state.config.emails).find(([e]) => e.toLowerCase() === email)?.[1];
+  if (!found) throw new ApiError('users_not_found');
+  const { user } = usersInfo({ ...ctx, args: { user: found } }) as { user: Record<string, unknown> };
+  return { user: { ...user, profile: { ...(user.profile as object), email } } };
+};
+
 const usergroupUsers: ApiHandler = ({ state, args }) => {
   const group = reqString(args, 'usergroup');
   const users = state.config.userGroups[group];
@@ -72,6 +81,7 @@ export const METHODS: Record<string, ApiHandler> = {
   'auth.test': authTest,
   'apps.connections.open': connectionsOpen,
   'users.info': usersInfo,
+  'users.lookupByEmail': usersLookupByEmail,
   'usergroups.users.list': usergroupUsers,
   ...CHAT_METHODS,
   ...VIEW_METHODS,
@@ -90,6 +100,7 @@ const SCOPES: Record<string, string> = {
   'conversations.replies': 'channels:history,groups:history,im:history,mpim:history',
   'usergroups.users.list': 'usergroups:read',
   'users.info': 'users:read',
+  'users.lookupByEmail': 'users:read.email',
   'files.getUploadURLExternal': 'files:write',
   'files.completeUploadExternal': 'files:write',
   'apps.connections.open': 'connections:write',

@@ -20,6 +20,8 @@ export interface FakeConfig {
   triggerTtlMs: number;
   subscriptions: ReadonlySet<string>;
   userGroups: Record<string, string[]>;
+  /** Each person's confirmed email (users.lookupByEmail). */
+  emails: Record<string, string>;
 }
 
 export interface SlackMessage {
