@@ -17,6 +17,7 @@ import {
   PersonalToken,
 } from './forge/github/github-credentials.js';
 import { GitHubForge } from './forge/github/github-forge.js';
+import { GitLabConversation } from './forge/gitlab/gitlab-conversation.js';
 import { GitLabForge } from './forge/gitlab/gitlab-forge.js';
 import { PlainGitForge } from './forge/plain-git-forge.js';
 import { JiraTickets } from './jira/jira-tickets.js';
@@ -128,10 +129,15 @@ export function buildApp(
     urls,
   });
   const githubConversation = new GitHubConversation(credentials, env.GITHUB_API_URL);
+  const gitlabConversation =
+    env.GITLAB_URL && env.GITLAB_TOKEN
+      ? new GitLabConversation({ url: env.GITLAB_URL, token: env.GITLAB_TOKEN })
+      : undefined;
   // The forge's side of a pull request airlock follows (pr_watch); none for plain git, or without a credential.
   const conversationFor = (repo: string): ForgeConversation | undefined => {
     const kind = policy.repos[repo]?.forge;
     if (kind === 'github' && credentials.mode !== 'none') return githubConversation;
+    if (kind === 'gitlab') return gitlabConversation;
     return undefined;
   };
   const pullRequests = new SqlitePullRequests(db);

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ScriptStep } from '../fakes/anthropic-server.js';
 import { ADD_SUB_EDIT } from '../fakes/fix-add-script.js';
+import { type FakeJira, startFakeJira } from '../fakes/jira/index.js';
 import { eventually, type Harness } from '../support/bot-harness.js';
 import {
   APPROVER,
@@ -180,5 +181,48 @@ describe('failing checks and the end of a pull request (GitHub, by polling)', ()
     expect(harness.github.requests.slice(after).filter((r) => r.path.includes('/pulls/1'))).toEqual([]);
     const events = harness.app.store.events(harness.app.store.listRuns()[0]?.id as string).map((e) => e.type);
     expect(events).toEqual(expect.arrayContaining(['pr.review', 'pr.closed']));
+  });
+});
+
+describe('jira.on_merge', () => {
+  let h: Harness | undefined;
+  let jira: FakeJira | undefined;
+  afterEach(async () => {
+    await h?.close();
+    await jira?.close();
+    h = undefined;
+  });
+
+  it('moves the ticket when the pull request airlock opened for it is merged', async () => {
+    jira = await startFakeJira({
+      flavor: 'cloud',
+      email: 'bot@acme.io',
+      apiToken: 'jira-api-token-merge-1',
+      issues: [
+        { key: 'WID-7', summary: 'add() returns the wrong result', description: 'add(2, 3) gives -1' },
+      ],
+    });
+    const opened = await openedPullRequest([], {
+      policy: prWatchPolicy([
+        'pr_watch: { every: 1s }',
+        'jira:',
+        '  projects: { WID: acme/widgets }',
+        '  on_pr: { comment: true, transition: In Review }',
+        '  on_merge: { transition: Done }',
+      ]),
+      env: { JIRA_BASE_URL: jira.url, JIRA_EMAIL: 'bot@acme.io', JIRA_API_TOKEN: 'jira-api-token-merge-1' },
+      task: '<https://acme.atlassian.net/browse/WID-7|WID-7> please',
+    });
+    h = opened.harness;
+    const fake = jira;
+    await eventually(() => fake.issue('WID-7').status === 'In Review', 10_000, 'the ticket in review');
+    opened.harness.github.merge({ owner: 'acme', repo: 'widgets', number: 1, by: 'lead' });
+    await eventually(() => fake.issue('WID-7').status === 'Done', 15_000, 'the ticket done');
+    const events = opened.harness.app.store.events(opened.harness.app.store.listRuns()[0]?.id as string);
+    expect(events.filter((e) => e.type === 'ticket.updated').map((e) => e.data.action)).toEqual([
+      'comment',
+      'transition to In Review',
+      'transition to Done',
+    ]);
   });
 });

@@ -3,6 +3,7 @@ import { type Bot, startBot } from '../../src/serve.js';
 import { type FakeAnthropic, type ScriptStep, startFakeAnthropic } from '../fakes/anthropic-server.js';
 import { FIXTURE_FILES } from '../fakes/fixture-repo.js';
 import { type FakeGitHub, startFakeGitHub } from '../fakes/github-server.js';
+import { type FakeGitLab, startFakeGitLab, type Tier } from '../fakes/gitlab-server.js';
 import { type FakeSlack, type FakeSlackOptions, startFakeSlack } from '../fakes/slack/index.js';
 import { scratchConfig, slackBotEnv } from './workspace.js';
 
@@ -10,10 +11,14 @@ export const SECRETS = {
   ANTHROPIC_API_KEY: 'sk-ant-bot-harness-key-81d2',
   GITHUB_TOKEN: 'ghp_botHarnessToken4f0a93',
 };
+/** The GitLab stand-in's token, when the harness has one (`gitlab:`). */
+export const GITLAB_TOKEN = 'glpat-botHarnessToken7c1e';
 
 export interface Harness {
   slack: FakeSlack;
   github: FakeGitHub;
+  /** Only with `gitlab:`: a GitLab holding acme/widgets too, for a policy saying `forge: gitlab`. */
+  gitlab?: FakeGitLab;
   model: FakeAnthropic;
   app: App;
   bot: Bot;
@@ -34,12 +39,21 @@ export async function startHarness(opts: {
   rateScale?: number;
   expiryEveryMs?: number;
   env?: Record<string, string>;
+  /** Also a GitLab stand-in with acme/widgets; GITLAB_URL and GITLAB_TOKEN point at it. */
+  gitlab?: { tier?: Tier };
 }): Promise<Harness> {
   const slack = await startFakeSlack({ ackTimeoutMs: 1000, rateScale: opts.rateScale ?? 60, ...opts.slack });
   const github = await startFakeGitHub({
     token: SECRETS.GITHUB_TOKEN,
     repos: [{ owner: 'acme', name: 'widgets', files: FIXTURE_FILES }],
   });
+  const gitlab = opts.gitlab
+    ? await startFakeGitLab({
+        token: GITLAB_TOKEN,
+        tier: opts.gitlab.tier,
+        projects: [{ path: 'acme/widgets', files: FIXTURE_FILES }],
+      })
+    : undefined;
   const model = await startFakeAnthropic({ apiKey: SECRETS.ANTHROPIC_API_KEY, script: opts.script ?? [] });
   const scratch = scratchConfig(
     opts.policy ??
@@ -57,6 +71,7 @@ export async function startHarness(opts: {
     ...SECRETS,
     ANTHROPIC_BASE_URL: model.url,
     GITHUB_API_URL: github.apiUrl,
+    ...(gitlab ? { GITLAB_URL: gitlab.url, GITLAB_TOKEN } : {}),
     ...slackBotEnv(slack, scratch),
     AIRLOCK_LOG_LEVEL: 'debug',
     ...opts.env,
@@ -68,6 +83,7 @@ export async function startHarness(opts: {
   const harness: Harness = {
     slack,
     github,
+    gitlab,
     model,
     env,
     get app() {
@@ -88,6 +104,7 @@ export async function startHarness(opts: {
       app.close();
       await slack.close();
       await github.close();
+      await gitlab?.close();
       await model.close();
       scratch.cleanup();
     },
