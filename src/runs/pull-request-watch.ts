@@ -158,7 +158,7 @@ export class PullRequestWatch {
     this.say(
       pr,
       `:warning: Someone else pushed \`${sha.slice(0, 12)}\` to \`${pr.branch}\`. It is marked *not approved* ` +
-        `(\`airlock/approved\` = failure) until airlock pushes an approved commit on top.` +
+        `(\`airlock/approved\` = failure), and so is any commit airlock builds on it: a follow-up's approval covers only its own diff.` +
         (error ? ` Setting the status failed: ${error}` : ''),
     );
   }

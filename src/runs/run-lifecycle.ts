@@ -11,6 +11,7 @@ import { grantedTargets, refusedTargets } from './egress-ledger.js';
 import { describeOwner, type OwnerLease, ownerGone } from './owner-lease.js';
 import type { NetworkPhase } from './ports/egress.js';
 import type { PullRequest } from './ports/forge.js';
+import { approvedHead } from './ports/pull-requests.js';
 import type { RunRecord, TransitionChange, TransitionResult } from './ports/store.js';
 import type { PreparedPool } from './prepared-pool.js';
 import {
@@ -61,6 +62,8 @@ export interface PushOutcome {
   /** Why the push failed; the run is then `failed` and retryable. */
   error?: string;
   tickets: TicketResult[];
+  /** What the thread should hear about the pull request (a status that says not approved). */
+  note?: string;
 }
 
 export type Outcome = Decision & { run: RunRecord };
@@ -516,7 +519,10 @@ export class RunLifecycle {
               lease: run.baseSha,
               pullRequestBase: followed.base,
               // Airlock's head before it lands, so polling never takes it for someone else's push.
-              beforePush: (sha: string) => this.ports.pullRequests?.recordPush(followed, sha),
+              beforePush: (sha: string) =>
+                this.ports.pullRequests?.recordPush(followed, sha, {
+                  approved: approvedHead(followed, run.baseSha as string),
+                }),
             }
           : {}),
         pullRequest: {
@@ -545,8 +551,9 @@ export class RunLifecycle {
       return { run: failed, pushed: false, error: reason, tickets: [] };
     }
     this.log(run).info({ commit: published.commitSha, pr: published.pullRequest?.url }, 'pushed');
-    if (published.pullRequest)
-      await this.followPullRequest(run, published, followed?.originRunId ?? run.id, diff);
+    const note = published.pullRequest
+      ? await this.followPullRequest(run, published, followed?.originRunId ?? run.id, diff)
+      : undefined;
     const done = this.must(
       this.move(run.id, {
         from: ['pushing'],
@@ -588,7 +595,7 @@ export class RunLifecycle {
           : { type: 'ticket.updated', data: { ticket: t.ticket, action: t.action } },
       );
     }
-    return { run: done, pushed: true, tickets };
+    return { run: done, pushed: true, tickets, ...(note ? { note } : {}) };
   }
 
   private pullRequestBodyOf(run: RunRecord, diff: Buffer): string {
@@ -627,10 +634,14 @@ export class RunLifecycle {
     published: { commitSha: string; pullRequest: PullRequest | null },
     originRunId: string,
     diff: Buffer,
-  ): Promise<void> {
+  ): Promise<string | undefined> {
     const pr = published.pullRequest;
     const store = this.ports.pullRequests;
-    if (!pr || !store || !run.branch) return;
+    if (!pr || !store || !run.branch) return undefined;
+    // A follow-up built on a head nobody approved in airlock (someone else's push) carries those
+    // commits: its approval covered only its own diff, so the status cannot say approved.
+    const before = run.prNumber ? store.get(run.repo, run.prNumber) : undefined;
+    const approved = !before || !run.baseSha || approvedHead(before, run.baseSha);
     store.recordPush(
       {
         repo: run.repo,
@@ -641,25 +652,34 @@ export class RunLifecycle {
         originRunId,
       },
       published.commitSha,
+      { approved },
     );
+    const note = approved
+      ? undefined
+      : `:warning: \`${published.commitSha.slice(0, 12)}\` is built on commits nobody approved in airlock ` +
+        `(someone else pushed \`${(run.baseSha ?? '').slice(0, 12)}\`), so its \`airlock/approved\` status is failure. ` +
+        'Approving this follow-up approved only its own diff.';
     const conversation = this.ports.conversationFor?.(run.repo);
-    if (!conversation) return;
-    const description = approvedDescription(run.approvedBy ?? 'unknown', run.diffSha256 ?? '');
+    if (!conversation) return note;
+    const state = approved ? 'success' : 'failure';
+    const description = approved
+      ? approvedDescription(run.approvedBy ?? 'unknown', run.diffSha256 ?? '')
+      : `builds on ${(run.baseSha ?? '').slice(0, 12)}, not approved in airlock`;
     try {
-      await conversation.setStatus(run.repo, published.commitSha, { state: 'success', description });
+      await conversation.setStatus(run.repo, published.commitSha, { state, description });
       this.ports.store.appendEvent(originRunId, {
         type: 'pr.status',
-        data: { number: pr.number, sha: published.commitSha, state: 'success' },
+        data: { number: pr.number, sha: published.commitSha, state },
       });
     } catch (error) {
       const reason = this.ports.redactor.redact(messageOf(error));
       this.log(run).warn({ err: reason }, 'commit status failed');
       this.ports.store.appendEvent(originRunId, {
         type: 'pr.status',
-        data: { number: pr.number, sha: published.commitSha, state: 'success', error: reason },
+        data: { number: pr.number, sha: published.commitSha, state, error: reason },
       });
     }
-    if (!run.prNumber) return;
+    if (!run.prNumber) return note;
     const stat = formatDiffStat(diffStat(diff.toString('utf8')));
     try {
       await conversation.reply(
@@ -678,6 +698,7 @@ export class RunLifecycle {
         data: { number: pr.number, login: forgeName(this.ports.policy, run.requester), error: reason },
       });
     }
+    return note;
   }
 
   /**

@@ -276,6 +276,7 @@ export class RunService {
   }
 
   private pushed(push: PushOutcome): void {
+    if (push.note) this.deps.chat.notify({ kind: 'milestone', run: push.run, text: push.note });
     for (const t of push.tickets.filter((x) => x.error)) {
       this.deps.chat.notify({
         kind: 'milestone',

@@ -3,7 +3,7 @@ import type { ScriptStep } from '../fakes/anthropic-server.js';
 import { ADD_SUB_EDIT } from '../fakes/fix-add-script.js';
 import { eventually, type Harness } from '../support/bot-harness.js';
 import { CHANNEL, openedPullRequest, REQUESTER } from '../support/pull-request-flow.js';
-import { approvalMessage } from '../support/slack-thread.js';
+import { approvalMessage, approve } from '../support/slack-thread.js';
 
 type Body = { messages: Array<{ role: string; content: unknown }> };
 
@@ -129,5 +129,68 @@ describe('people on the forge', () => {
     expect(runs.map((r) => r.requester)).toEqual([REQUESTER, REQUESTER]);
     expect(tasks[0]).toContain('asked by mona');
     expect(tasks[1]).toContain('asked by OctoCat');
+  });
+});
+
+describe('a branch someone else pushed to', () => {
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it('a follow-up on top of an unapproved head pushes, but its airlock/approved says failure, and the thread says why', async () => {
+    const opened = await openedPullRequest([
+      { content: [ADD_SUB_EDIT] },
+      { content: [{ type: 'text', text: 'Added sub().' }] },
+    ]);
+    h = opened.harness;
+    const { harness, mention, first } = opened;
+    const outside = await harness.github.pushOutside({
+      owner: 'acme',
+      repo: 'widgets',
+      branch: harness.github.pulls[0]?.head as string,
+      files: { 'NOTES.md': 'by hand\n' },
+    });
+    await eventually(
+      () => harness.github.statuses('acme', 'widgets', outside)[0],
+      15_000,
+      'the outside head marked',
+    );
+    harness.github.addComment({
+      owner: 'acme',
+      repo: 'widgets',
+      number: 1,
+      user: 'octocat',
+      body: '@airlock please also add sub()',
+    });
+    const second = await approvalMessage(harness.slack, CHANNEL, mention.ts, [first.ts], 30_000);
+    await approve(harness.slack, { user: 'U0APPROVER', channel: CHANNEL, approval: second });
+    const newHead = await eventually(
+      () => harness.github.pulls[0]?.headSha !== outside && harness.github.pulls[0]?.headSha,
+      20_000,
+      'the follow-up pushed',
+    );
+    const status = await eventually(
+      () => harness.github.statuses('acme', 'widgets', newHead)[0],
+      10_000,
+      'its status',
+    );
+    expect(status).toMatchObject({
+      context: 'airlock/approved',
+      state: 'failure',
+      description: `builds on ${outside.slice(0, 12)}, not approved in airlock`,
+    });
+    await eventually(
+      () =>
+        harness.slack
+          .thread(CHANNEL, mention.ts)
+          .some((m) => String(m.text ?? '').includes('is built on commits nobody approved in airlock')),
+      10_000,
+      'the thread told',
+    );
+    // Polling sees airlock's own head: no second status on it.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(harness.github.statuses('acme', 'widgets', newHead)).toHaveLength(1);
   });
 });
