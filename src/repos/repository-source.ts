@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Policy } from '../config/policy.js';
 import type { Forge } from '../runs/ports/forge.js';
 import type { RepositorySource } from '../runs/ports/repositories.js';
+import { git } from './git.js';
 import type { Mirrors } from './mirror.js';
 
 export class MirroredRepositories implements RepositorySource {
@@ -28,5 +29,19 @@ export class MirroredRepositories implements RepositorySource {
 
   readFile(repo: string, sha: string, path: string): Promise<Buffer | undefined> {
     return this.mirrors.readFile(repo, sha, path);
+  }
+
+  async changesBetween(repo: string, from: string, to: string): Promise<Buffer> {
+    const { stdout } = await git(['diff', '--binary', '--no-color', '--no-ext-diff', from, to, '--'], {
+      cwd: this.mirrors.pathFor(repo),
+    });
+    return stdout;
+  }
+
+  async isAncestor(repo: string, ancestor: string, of: string): Promise<boolean> {
+    return git(['merge-base', '--is-ancestor', ancestor, of], { cwd: this.mirrors.pathFor(repo) }).then(
+      () => true,
+      () => false,
+    );
   }
 }

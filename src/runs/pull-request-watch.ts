@@ -158,7 +158,7 @@ export class PullRequestWatch {
     this.say(
       pr,
       `:warning: Someone else pushed \`${sha.slice(0, 12)}\` to \`${pr.branch}\`. It is marked *not approved* ` +
-        `(\`airlock/approved\` = failure), and so is any commit airlock builds on it: a follow-up's approval covers only its own diff.` +
+        `(\`airlock/approved\` = failure). A follow-up asked from now on shows these commits next to its own diff, so its approval covers them.` +
         (error ? ` Setting the status failed: ${error}` : ''),
     );
   }

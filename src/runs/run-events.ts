@@ -67,6 +67,11 @@ export type RunEvent =
       data: { number: number; check_id: string; by: string; run_id: string | null };
     }
   | { type: 'pr.closed'; data: { number: number; merged: boolean; by: string | null } }
+  | {
+      type: 'pr.unapproved_shown';
+      // Not from/to: those name a state transition in the audit chain.
+      data: { number: number; approved_head: string; head: string; bytes: number; sha256: string };
+    }
   | { type: 'pr.replied'; data: { number: number; login: string; error?: string } }
   | Transition<TransitionType>
   | Transition<

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { AgentStop } from '../agent/agent-loop.js';
 import { limitsFor, networkFor, type RepoPolicy, repoPolicy } from '../config/policy.js';
 import { AirlockError, messageOf } from '../errors.js';
@@ -9,9 +10,9 @@ import { branchName, newRunId } from './branch-name.js';
 import { diffStat, formatDiffStat } from './diffstat.js';
 import { grantedTargets, refusedTargets } from './egress-ledger.js';
 import { describeOwner, type OwnerLease, ownerGone } from './owner-lease.js';
+import type { UnapprovedCommits } from './ports/chat.js';
 import type { NetworkPhase } from './ports/egress.js';
 import type { PullRequest } from './ports/forge.js';
-import { approvedHead } from './ports/pull-requests.js';
 import type { RunRecord, TransitionChange, TransitionResult } from './ports/store.js';
 import type { PreparedPool } from './prepared-pool.js';
 import {
@@ -62,8 +63,6 @@ export interface PushOutcome {
   /** Why the push failed; the run is then `failed` and retryable. */
   error?: string;
   tickets: TicketResult[];
-  /** What the thread should hear about the pull request (a status that says not approved). */
-  note?: string;
 }
 
 export type Outcome = Decision & { run: RunRecord };
@@ -519,10 +518,7 @@ export class RunLifecycle {
               lease: run.baseSha,
               pullRequestBase: followed.base,
               // Airlock's head before it lands, so polling never takes it for someone else's push.
-              beforePush: (sha: string) =>
-                this.ports.pullRequests?.recordPush(followed, sha, {
-                  approved: approvedHead(followed, run.baseSha as string),
-                }),
+              beforePush: (sha: string) => this.ports.pullRequests?.recordPush(followed, sha),
             }
           : {}),
         pullRequest: {
@@ -551,9 +547,8 @@ export class RunLifecycle {
       return { run: failed, pushed: false, error: reason, tickets: [] };
     }
     this.log(run).info({ commit: published.commitSha, pr: published.pullRequest?.url }, 'pushed');
-    const note = published.pullRequest
-      ? await this.followPullRequest(run, published, followed?.originRunId ?? run.id, diff)
-      : undefined;
+    if (published.pullRequest)
+      await this.followPullRequest(run, published, followed?.originRunId ?? run.id, diff);
     const done = this.must(
       this.move(run.id, {
         from: ['pushing'],
@@ -595,7 +590,7 @@ export class RunLifecycle {
           : { type: 'ticket.updated', data: { ticket: t.ticket, action: t.action } },
       );
     }
-    return { run: done, pushed: true, tickets, ...(note ? { note } : {}) };
+    return { run: done, pushed: true, tickets };
   }
 
   private pullRequestBodyOf(run: RunRecord, diff: Buffer): string {
@@ -634,14 +629,10 @@ export class RunLifecycle {
     published: { commitSha: string; pullRequest: PullRequest | null },
     originRunId: string,
     diff: Buffer,
-  ): Promise<string | undefined> {
+  ): Promise<void> {
     const pr = published.pullRequest;
     const store = this.ports.pullRequests;
-    if (!pr || !store || !run.branch) return undefined;
-    // A follow-up built on a head nobody approved in airlock (someone else's push) carries those
-    // commits: its approval covered only its own diff, so the status cannot say approved.
-    const before = run.prNumber ? store.get(run.repo, run.prNumber) : undefined;
-    const approved = !before || !run.baseSha || approvedHead(before, run.baseSha);
+    if (!pr || !store || !run.branch) return;
     store.recordPush(
       {
         repo: run.repo,
@@ -652,34 +643,25 @@ export class RunLifecycle {
         originRunId,
       },
       published.commitSha,
-      { approved },
     );
-    const note = approved
-      ? undefined
-      : `:warning: \`${published.commitSha.slice(0, 12)}\` is built on commits nobody approved in airlock ` +
-        `(someone else pushed \`${(run.baseSha ?? '').slice(0, 12)}\`), so its \`airlock/approved\` status is failure. ` +
-        'Approving this follow-up approved only its own diff.';
     const conversation = this.ports.conversationFor?.(run.repo);
-    if (!conversation) return note;
-    const state = approved ? 'success' : 'failure';
-    const description = approved
-      ? approvedDescription(run.approvedBy ?? 'unknown', run.diffSha256 ?? '')
-      : `builds on ${(run.baseSha ?? '').slice(0, 12)}, not approved in airlock`;
+    if (!conversation) return;
+    const description = approvedDescription(run.approvedBy ?? 'unknown', run.diffSha256 ?? '');
     try {
-      await conversation.setStatus(run.repo, published.commitSha, { state, description });
+      await conversation.setStatus(run.repo, published.commitSha, { state: 'success', description });
       this.ports.store.appendEvent(originRunId, {
         type: 'pr.status',
-        data: { number: pr.number, sha: published.commitSha, state },
+        data: { number: pr.number, sha: published.commitSha, state: 'success' },
       });
     } catch (error) {
       const reason = this.ports.redactor.redact(messageOf(error));
       this.log(run).warn({ err: reason }, 'commit status failed');
       this.ports.store.appendEvent(originRunId, {
         type: 'pr.status',
-        data: { number: pr.number, sha: published.commitSha, state, error: reason },
+        data: { number: pr.number, sha: published.commitSha, state: 'success', error: reason },
       });
     }
-    if (!run.prNumber) return note;
+    if (!run.prNumber) return;
     const stat = formatDiffStat(diffStat(diff.toString('utf8')));
     try {
       await conversation.reply(
@@ -698,7 +680,39 @@ export class RunLifecycle {
         data: { number: pr.number, login: forgeName(this.ports.policy, run.requester), error: reason },
       });
     }
-    return note;
+  }
+
+  /**
+   * A follow-up whose base head airlock did not push (someone else pushed to the branch): the
+   * commits from airlock's newest head below it, so the approval shows them next to the diff.
+   * Approved, the new head is `airlock/approved` with them; the approver saw what they approve.
+   */
+  async unapprovedBase(run: RunRecord): Promise<UnapprovedCommits | undefined> {
+    const pr = run.prNumber ? this.ports.pullRequests?.get(run.repo, run.prNumber) : undefined;
+    if (!pr || !run.baseSha || pr.pushedHeads.includes(run.baseSha)) return undefined;
+    const { repos } = this.ports;
+    let from: string | undefined;
+    for (const head of [...pr.pushedHeads].reverse())
+      if (await repos.isAncestor(run.repo, head, run.baseSha)) {
+        from = head;
+        break;
+      }
+    // The branch was rewritten under airlock's heads: everything since the pull request's base.
+    from ??= this.ports.store.getRun(pr.originRunId)?.baseSha ?? undefined;
+    if (!from) return undefined;
+    const diff = await repos.changesBetween(run.repo, from, run.baseSha);
+    if (!diff.length) return undefined;
+    this.ports.store.appendEvent(run.id, {
+      type: 'pr.unapproved_shown',
+      data: {
+        number: pr.number,
+        approved_head: from,
+        head: run.baseSha,
+        bytes: diff.length,
+        sha256: createHash('sha256').update(diff).digest('hex'),
+      },
+    });
+    return { from, to: run.baseSha, diff };
   }
 
   /**

@@ -257,12 +257,17 @@ export class RunService {
         work === 'start' ? await lifecycle.start(runId, session) : await lifecycle.resume(runId, session);
       const settled = lifecycle.settle(result);
       if (settled.state === 'awaiting_approval') {
+        const unapproved = await lifecycle.unapprovedBase(settled).catch((error: Error) => {
+          this.deps.logger.warn({ run_id: runId, err: error.message }, 'could not read the branch');
+          return undefined;
+        });
         chat.notify({
           kind: 'awaiting-approval',
           run: settled,
           diff: result.diff,
           stat: diffStat(result.diff.toString('utf8')),
           approvers: repoPolicy(this.deps.policy, settled.repo).approvers,
+          ...(unapproved ? { unapproved } : {}),
         });
       } else this.finished(settled);
     } catch (error) {
@@ -276,7 +281,6 @@ export class RunService {
   }
 
   private pushed(push: PushOutcome): void {
-    if (push.note) this.deps.chat.notify({ kind: 'milestone', run: push.run, text: push.note });
     for (const t of push.tickets.filter((x) => x.error)) {
       this.deps.chat.notify({
         kind: 'milestone',

@@ -86,12 +86,14 @@ export class SlackChat implements Chat {
         this.latest.set(notice.run.id, { run: notice.run });
         await this.updateStatus(notice.run.id, channel, threadTs, Priority.decision);
         const diff = notice.diff.toString('utf8');
+        const unapproved = notice.unapproved;
         const message = approvalMessage(
           notice.run,
           diff,
           notice.stat,
           notice.approvers,
           this.opts.review(notice.run, diff),
+          unapproved && { ...unapproved, stat: diffStat(unapproved.diff.toString('utf8')) },
         );
         const posted = await this.outbox.call<{ ts: string }>(
           'chat.postMessage',
@@ -100,6 +102,14 @@ export class SlackChat implements Chat {
         );
         this.threads.update(notice.run.id, { approvalTs: posted.ts });
         if (message.attachDiff) await this.uploadDiff(channel, threadTs, notice.run, notice.diff);
+        if (unapproved)
+          await this.uploadDiff(
+            channel,
+            threadTs,
+            notice.run,
+            unapproved.diff,
+            `unapproved-${unapproved.to.slice(0, 12)}`,
+          );
         return;
       }
       case 'approved':
@@ -320,8 +330,14 @@ export class SlackChat implements Chat {
     );
   }
 
-  private async uploadDiff(channel: string, threadTs: string, run: RunRecord, diff: Buffer): Promise<void> {
-    const name = `airlock-${run.id}.diff`;
+  private async uploadDiff(
+    channel: string,
+    threadTs: string,
+    run: RunRecord,
+    diff: Buffer,
+    label?: string,
+  ): Promise<void> {
+    const name = label ? `airlock-${run.id}-${label}.diff` : `airlock-${run.id}.diff`;
     const upload = await this.outbox.call<{ upload_url: string; file_id: string }>(
       'files.getUploadURLExternal',
       { filename: name, length: diff.length },

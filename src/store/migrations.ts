@@ -199,7 +199,6 @@ export const MIGRATIONS: string[] = [
     state TEXT NOT NULL DEFAULT 'open',
     head_sha TEXT NOT NULL,
     pushed_heads TEXT NOT NULL DEFAULT '[]',
-    unapproved_heads TEXT NOT NULL DEFAULT '[]',
     handled TEXT NOT NULL DEFAULT '[]',
     told TEXT NOT NULL DEFAULT '[]',
     fix_attempts INTEGER NOT NULL DEFAULT 0,

@@ -18,17 +18,15 @@ export class SqlitePullRequests implements PullRequestStore {
   recordPush(
     pr: Pick<WatchedPullRequest, 'repo' | 'number' | 'url' | 'branch' | 'base' | 'originRunId'>,
     head: string,
-    opts: { approved?: boolean } = {},
   ): WatchedPullRequest {
-    const unapproved = opts.approved === false ? [head] : [];
     return this.db.transaction(() => {
       const known = this.get(pr.repo, pr.number);
       const at = this.iso();
       if (!known) {
         this.db
           .prepare(
-            `INSERT INTO pull_requests (repo, number, url, branch, base, origin_run_id, head_sha, pushed_heads, unapproved_heads, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            `INSERT INTO pull_requests (repo, number, url, branch, base, origin_run_id, head_sha, pushed_heads, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           )
           .run(
             pr.repo,
@@ -39,18 +37,16 @@ export class SqlitePullRequests implements PullRequestStore {
             pr.originRunId,
             head,
             JSON.stringify([head]),
-            JSON.stringify(unapproved),
             at,
             at,
           );
       } else {
         const heads = known.pushedHeads.includes(head) ? known.pushedHeads : [...known.pushedHeads, head];
-        const tainted = [...new Set([...known.unapprovedHeads, ...unapproved])];
         this.db
           .prepare(
-            `UPDATE pull_requests SET head_sha = ?, pushed_heads = ?, unapproved_heads = ?, state = 'open', updated_at = ? WHERE repo = ? AND number = ?`,
+            `UPDATE pull_requests SET head_sha = ?, pushed_heads = ?, state = 'open', updated_at = ? WHERE repo = ? AND number = ?`,
           )
-          .run(head, JSON.stringify(heads), JSON.stringify(tainted), at, pr.repo, pr.number);
+          .run(head, JSON.stringify(heads), at, pr.repo, pr.number);
       }
       return this.must(pr.repo, pr.number);
     })();
@@ -124,7 +120,6 @@ function toWatched(row: Row): WatchedPullRequest {
     state: row.state as WatchedPullRequest['state'],
     headSha: row.head_sha as string,
     pushedHeads: JSON.parse(row.pushed_heads as string) as string[],
-    unapprovedHeads: JSON.parse(row.unapproved_heads as string) as string[],
     handled: JSON.parse(row.handled as string) as string[],
     told: JSON.parse(row.told as string) as string[],
     fixAttempts: row.fix_attempts as number,

@@ -168,6 +168,8 @@ const REPOS: RepositorySource = {
   fetchBase: async () => BASE_SHA,
   snapshot: () => Readable.from([Buffer.from('tar')]),
   readFile: async () => undefined,
+  changesBetween: async () => Buffer.alloc(0),
+  isAncestor: async () => true,
 };
 
 export const POLICY = `

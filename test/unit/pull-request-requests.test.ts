@@ -13,7 +13,6 @@ const PR: WatchedPullRequest = {
   state: 'open',
   headSha: 'a'.repeat(40),
   pushedHeads: ['a'.repeat(40)],
-  unapprovedHeads: [],
   handled: [],
   told: [],
   fixAttempts: 0,

@@ -1,6 +1,14 @@
 import type { DiffStat } from '../diffstat.js';
 import type { RunRecord } from './store.js';
 
+/** Commits on a pull request's branch that airlock did not push, from its last approved head. */
+export interface UnapprovedCommits {
+  /** The newest head airlock pushed below them (or the pull request's own base). */
+  from: string;
+  to: string;
+  diff: Buffer;
+}
+
 /** Where a run stands, for a status line: coalesced by the chat adapter, latest wins. */
 export interface RunProgress {
   step: number;
@@ -17,7 +25,15 @@ export type RunNotice =
   | { kind: 'accepted'; run: RunRecord; position: number }
   | { kind: 'progress'; run: RunRecord; progress: RunProgress }
   | { kind: 'milestone'; run: RunRecord; text: string }
-  | { kind: 'awaiting-approval'; run: RunRecord; diff: Buffer; stat: DiffStat; approvers: string[] }
+  | {
+      kind: 'awaiting-approval';
+      run: RunRecord;
+      diff: Buffer;
+      stat: DiffStat;
+      approvers: string[];
+      /** A follow-up's base holds commits nobody approved in airlock: they are shown too. */
+      unapproved?: UnapprovedCommits;
+    }
   | { kind: 'approved'; run: RunRecord; by: string }
   | { kind: 'changes-requested'; run: RunRecord; by: string }
   | { kind: 'refused'; run: RunRecord; user: string; reason: string }

@@ -94,11 +94,6 @@ export interface ForgeConversation {
   emailOf(repo: string, login: string): Promise<string | undefined>;
 }
 
-/** Was everything in `head` approved in airlock: a head airlock pushed, on approved heads only? */
-export function approvedHead(pr: WatchedPullRequest, head: string): boolean {
-  return pr.pushedHeads.includes(head) && !pr.unapprovedHeads.includes(head);
-}
-
 /** The commit status context that makes an airlock approval a merge rule. */
 export const APPROVED_CONTEXT = 'airlock/approved';
 
@@ -120,11 +115,6 @@ export interface WatchedPullRequest {
   headSha: string;
   /** Every head airlock pushed here, oldest first. */
   pushedHeads: string[];
-  /**
-   * Heads airlock pushed on top of commits nobody approved in airlock (someone else's push): their
-   * `airlock/approved` is failure, and so is every head built on them.
-   */
-  unapprovedHeads: string[];
   /** Comment, review and check keys already acted on: a restart acts on none twice. */
   handled: string[];
   /** Forge logins already told who may ask, so each hears it once. */
@@ -143,7 +133,6 @@ export interface PullRequestStore {
   recordPush(
     pr: Pick<WatchedPullRequest, 'repo' | 'number' | 'url' | 'branch' | 'base' | 'originRunId'>,
     head: string,
-    opts?: { approved?: boolean },
   ): WatchedPullRequest;
   get(repo: string, number: number): WatchedPullRequest | undefined;
   list(opts?: { state?: WatchedPullRequest['state'] }): WatchedPullRequest[];

@@ -7,4 +7,8 @@ export interface RepositorySource {
   snapshot(repo: string, sha: string): Readable;
   /** A regular file at `sha` (never a symlink's target), or undefined. */
   readFile(repo: string, sha: string, path: string): Promise<Buffer | undefined>;
+  /** `git diff --binary from to` of two commits already fetched. */
+  changesBetween(repo: string, from: string, to: string): Promise<Buffer>;
+  /** Is `ancestor` in the history of `of` (both fetched)? */
+  isAncestor(repo: string, ancestor: string, of: string): Promise<boolean>;
 }

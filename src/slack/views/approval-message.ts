@@ -40,6 +40,8 @@ export function approvalMessage(
   stat: DiffStat,
   approvers: string[],
   sensitive?: Pick<SensitiveReview, 'findings' | 'refusal'>,
+  /** Commits on the branch nobody approved in airlock, which this approval also covers. */
+  unapproved?: { from: string; to: string; stat: DiffStat },
 ): { text: string; blocks: unknown[]; attachDiff: boolean } {
   const attachDiff = diff.length > INLINE_DIFF_CHARS;
   const blocks: unknown[] = [
@@ -63,6 +65,7 @@ export function approvalMessage(
       elements: [{ type: 'mrkdwn', text: 'The full diff is attached below as a file.' }],
     });
   blocks.push(...sensitiveBlocks(sensitive));
+  if (unapproved) blocks.push(...unapprovedBlocks(unapproved));
   const who = approvers.length ? approvers.map(mention).join(' ') : 'nobody is configured';
   blocks.push(
     {
@@ -77,6 +80,21 @@ export function approvalMessage(
     approvalButtons(run, sensitive?.refusal === undefined),
   );
   return { text: `Ready for review: ${run.repo} (run ${run.id})`, blocks, attachDiff };
+}
+
+/**
+ * Someone else pushed to the branch: those commits are shown with the diff, because approving
+ * marks the new head `airlock/approved`, them included.
+ */
+function unapprovedBlocks(u: { from: string; to: string; stat: DiffStat }): unknown[] {
+  const text =
+    `:warning: *The branch also holds commits nobody approved in airlock* ` +
+    `(\`${u.from.slice(0, 12)}..${u.to.slice(0, 12)}\`, pushed by someone else). This change is pushed on top of ` +
+    'them, and approving it marks the new head `airlock/approved` with them included. Their diff is attached below:';
+  return [
+    { type: 'section', text: { type: 'mrkdwn', text: fit(text, LIMITS.sectionText, '…') } },
+    { type: 'section', text: { type: 'mrkdwn', text: codeBlock(formatDiffStat(u.stat)) } },
+  ];
 }
 
 /** Findings listed in one section: at most this many lines, then "and N more". */
