@@ -122,6 +122,7 @@ export async function startBot(
     slackRateLimited: () => rateLimited,
     sandboxStarts: app.sandboxes.starts ? () => app.sandboxes.starts?.() ?? { warm: 0, cold: 0 } : undefined,
     prepared: () => app.preparedPool.poolStats(),
+    prWatch: () => prWatch.stats(),
   });
 
   runs.expireApprovals();

@@ -43,8 +43,29 @@ export interface PullRequestWatchDeps {
  * as Slack requests. Everything acted on is remembered per pull request, so a restart acts on
  * nothing twice; the forge cursor (ETags, `since`) is saved only after acting.
  */
+/** What polling has cost since start, for /metrics. */
+export interface PullRequestWatchStats {
+  polls: { ok: number; failed: number };
+  requests: { notModified: number; changed: number };
+  open: number;
+}
+
 export class PullRequestWatch {
+  private readonly counts: PullRequestWatchStats = {
+    polls: { ok: 0, failed: 0 },
+    requests: { notModified: 0, changed: 0 },
+    open: 0,
+  };
+
   constructor(private readonly deps: PullRequestWatchDeps) {}
+
+  stats(): PullRequestWatchStats {
+    return {
+      polls: { ...this.counts.polls },
+      requests: { ...this.counts.requests },
+      open: this.deps.pullRequests.list({ state: 'open' }).length,
+    };
+  }
 
   /** One poll of every open pull request airlock follows. */
   async poll(): Promise<void> {
@@ -54,7 +75,9 @@ export class PullRequestWatch {
     for (const [repo, prs] of byRepo) {
       try {
         await this.pollRepo(repo, prs);
+        this.counts.polls.ok++;
       } catch (error) {
+        this.counts.polls.failed++;
         this.deps.logger.warn({ repo, err: messageOf(error) }, 'pr watch: poll failed');
       }
     }
@@ -73,6 +96,8 @@ export class PullRequestWatch {
       checkHead: p.pushedHeads.includes(p.headSha) ? p.headSha : null,
     }));
     const { observed, cursor: next } = await conversation.observe(repo, pulls, cursor);
+    this.counts.requests.notModified += observed.requests.notModified;
+    this.counts.requests.changed += observed.requests.changed;
     for (const state of observed.pulls) await this.onPullState(conversation, repo, state);
     for (const review of observed.reviews) this.onReview(repo, review);
     const comments = [...observed.comments].sort((a, b) => a.createdAt.localeCompare(b.createdAt));

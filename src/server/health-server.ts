@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { PoolStats } from '../runs/prepared-pool.js';
+import type { PullRequestWatchStats } from '../runs/pull-request-watch.js';
 
 export interface HealthSources {
   slackConnected: () => boolean;
@@ -12,6 +13,7 @@ export interface HealthSources {
   slackRateLimited: () => number;
   sandboxStarts?: () => { warm: number; cold: number };
   prepared?: () => PoolStats;
+  prWatch?: () => PullRequestWatchStats;
 }
 
 /**
@@ -110,6 +112,40 @@ export async function startHealthServer(
         this.set({ repo, state: 'ready' }, r.ready);
         this.set({ repo, state: 'wanted' }, r.wanted);
       }
+    },
+  });
+
+  new Gauge({
+    name: 'airlock_pr_watch_requests_total',
+    help: "pr_watch's conditional GETs since start: answered 304 (not_modified, no rate limit spent) or with a body (changed)",
+    labelNames: ['result'],
+    registers: [registry],
+    collect() {
+      const stats = sources.prWatch?.();
+      if (!stats) return;
+      this.set({ result: 'not_modified' }, stats.requests.notModified);
+      this.set({ result: 'changed' }, stats.requests.changed);
+    },
+  });
+  new Gauge({
+    name: 'airlock_pr_watch_polls_total',
+    help: "pr_watch's polls of a repository since start, by outcome",
+    labelNames: ['outcome'],
+    registers: [registry],
+    collect() {
+      const stats = sources.prWatch?.();
+      if (!stats) return;
+      this.set({ outcome: 'ok' }, stats.polls.ok);
+      this.set({ outcome: 'failed' }, stats.polls.failed);
+    },
+  });
+  new Gauge({
+    name: 'airlock_pr_watch_open',
+    help: 'Open pull requests airlock follows',
+    registers: [registry],
+    collect() {
+      const stats = sources.prWatch?.();
+      if (stats) this.set(stats.open);
     },
   });
 

@@ -246,6 +246,15 @@ describe('the pull request is a conversation too (GitHub, by polling)', () => {
     // Status 0: the poll still in flight when the wait ended.
     expect(gets.filter((r) => r.status !== 304 && r.status !== 0).map((r) => r.path)).toEqual([]);
 
+    // Operators see the same on /metrics.
+    const metrics = await (await fetch(`http://127.0.0.1:${harness.bot.port}/metrics`)).text();
+    const notModified = Number(
+      /airlock_pr_watch_requests_total\{result="not_modified"\} (\d+)/.exec(metrics)?.[1],
+    );
+    expect(notModified).toBeGreaterThanOrEqual(8);
+    expect(metrics).toMatch(/airlock_pr_watch_open 1\b/);
+    expect(metrics).toMatch(/airlock_pr_watch_polls_total\{outcome="failed"\} 0\b/);
+
     await harness.restart();
     harness.github.addComment({
       owner: 'acme',

@@ -41,11 +41,22 @@ export class GitHubConversation implements ForgeConversation {
     return this.wrap('poll', repo, async () => {
       const octokit = await this.client(repo);
       const etags: Record<string, string> = {};
-      const get = (route: string, params: Json) => this.conditional(octokit, route, params, cursor, etags);
       const [owner, name] = repo.split('/') as [string, string];
       const at = { owner, repo: name };
       const watched = new Set(pulls.map((p) => p.number));
-      const observed: Observed = { pulls: [], comments: [], reviews: [], checks: [] };
+      const observed: Observed = {
+        pulls: [],
+        comments: [],
+        reviews: [],
+        checks: [],
+        requests: { notModified: 0, changed: 0 },
+      };
+      const get = async (route: string, params: Json) => {
+        const data = await this.conditional(octokit, route, params, cursor, etags);
+        if (data === undefined) observed.requests.notModified++;
+        else observed.requests.changed++;
+        return data;
+      };
       let since = cursor.since;
       const listing = {
         ...at,

@@ -61,9 +61,21 @@ export class GitLabConversation implements ForgeConversation {
     return this.wrap('poll', repo, async () => {
       const etags: Record<string, string> = {};
       const used = new Set<string>();
-      const get = (path: string, keep = false) => this.conditional(path, cursor, etags, keep, used);
+
       const project = this.project(repo);
-      const observed: Observed = { pulls: [], comments: [], reviews: [], checks: [] };
+      const observed: Observed = {
+        pulls: [],
+        comments: [],
+        reviews: [],
+        checks: [],
+        requests: { notModified: 0, changed: 0 },
+      };
+      const get = async (path: string, keep = false) => {
+        const got = await this.conditional(path, cursor, etags, keep, used);
+        if (got?.fresh) observed.requests.changed++;
+        else observed.requests.notModified++;
+        return got;
+      };
       let since = cursor.since;
 
       for (const pr of pulls) {

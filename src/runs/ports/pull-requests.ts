@@ -61,6 +61,8 @@ export interface Observed {
   comments: ForgeComment[];
   reviews: ForgeReview[];
   checks: ForgeCheck[];
+  /** The poll's GETs: answered 304 (cost nothing) or with a body. */
+  requests: { notModified: number; changed: number };
 }
 
 export interface PullToWatch {
