@@ -118,7 +118,13 @@ describe('GitLabConversation against the GitLab stand-in', () => {
     const before = fake.requests.length;
     const counts = fake.conditional();
     const second = await c.observe(PROJECT, watch(iid, sha), first.cursor);
-    expect(second.observed).toEqual({ pulls: [], comments: [], reviews: [], checks: [] });
+    expect(second.observed).toEqual({
+      pulls: [],
+      comments: [],
+      reviews: [],
+      checks: [],
+      requests: { notModified: 5, changed: 0 },
+    });
     expect(second.cursor.etags).toEqual(first.cursor.etags);
     const polled = fake.requests.slice(before);
     expect(polled.length).toBeGreaterThanOrEqual(4);
