@@ -124,19 +124,30 @@ function preparedChecks(app: App): Check[] {
 
 /** Does the base branch require `airlock/approved`? Only then is the thread's approval a merge rule. */
 function approvalRuleChecks(app: App): Check[] {
+  const rule = 'see docs/deploy.md: "Make the approval a merge rule"';
   return Object.entries(app.policy.repos).flatMap(([repo, r]) => {
     const conversation = app.conversationFor(repo);
     if (!conversation) return [];
+    const gitlab = r.forge === 'gitlab';
     return [
       {
         name: `approval rule ${repo}`,
         run: async () => {
           const required = await conversation.requiresApproval(repo, r.base);
-          if (required) return `merging into ${r.base} requires the airlock/approved status`;
+          if (required)
+            return gitlab
+              ? `merge requests wait for their pipeline ("Pipelines must succeed"), which a failed airlock/approved fails`
+              : `merging into ${r.base} requires the airlock/approved status`;
+          if (required === false)
+            throw new DoctorWarning(
+              gitlab
+                ? `"Pipelines must succeed" is off: a commit nobody approved in airlock can be merged. Turn it on (Settings → Merge requests); ${rule}.`
+                : `merging into ${r.base} does not require airlock/approved: a commit nobody approved in airlock can be merged. Make it a required status check; ${rule}.`,
+            );
           throw new DoctorWarning(
-            required === false
-              ? `merging into ${r.base} does not require airlock/approved: a commit nobody approved in airlock can be merged. Make it a required status check (docs/deploy.md: "Make the approval a merge rule").`
-              : `could not read the branch rules of ${r.base} (the token may not read branch protection); see docs/deploy.md: "Make the approval a merge rule".`,
+            gitlab
+              ? `could not read the project's merge settings; ${rule}.`
+              : `could not read the rules of ${r.base} (the token may not read them); ${rule}.`,
           );
         },
       },

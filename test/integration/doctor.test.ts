@@ -76,6 +76,24 @@ describe('airlock doctor', () => {
     expect(r.code).toBe(0);
   });
 
+  it('says whether merging needs airlock/approved: a warning until a ruleset or branch protection requires it', async () => {
+    const vars = await env();
+    const before = await runCli(['doctor'], vars);
+    expect(before.stdout).toContain(
+      'warn  approval rule acme/widgets: merging into main does not require airlock/approved',
+    );
+    expect(before.code).toBe(0);
+    github?.addRuleset({
+      owner: 'acme',
+      repo: 'widgets',
+      requiredStatusChecks: [{ context: 'airlock/approved' }],
+    });
+    const after = await runCli(['doctor'], vars);
+    expect(after.stdout).toContain(
+      'ok    approval rule acme/widgets: merging into main requires the airlock/approved status',
+    );
+  });
+
   it('names each failing check and what to do, without leaking the token', async () => {
     const r = await runCli(
       ['doctor'],

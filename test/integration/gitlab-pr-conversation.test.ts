@@ -31,11 +31,11 @@ describe('GitLabConversation against the GitLab stand-in', () => {
   let work: string;
   const others: FakeGitLab[] = [];
 
-  async function startFake(tier?: Tier, protectedBranches?: string[]) {
+  async function startFake(tier?: Tier) {
     return startFakeGitLab({
       token: TOKEN,
       tier,
-      projects: [{ path: PROJECT, files: { 'src/add.js': 'one\ntwo\nthree\n' }, protectedBranches }],
+      projects: [{ path: PROJECT, files: { 'src/add.js': 'one\ntwo\nthree\n' } }],
     });
   }
 
@@ -299,35 +299,16 @@ describe('GitLabConversation against the GitLab stand-in', () => {
     ]);
   });
 
-  it('requires approval where an external status check named airlock/approved covers the branch (Ultimate), cannot tell below', async () => {
-    const ultimate = await startFake('ultimate', ['main', 'release/*']);
-    others.push(ultimate);
-    const c = conversation(ultimate);
-    expect(await c.requiresApproval(PROJECT, 'main')).toBe(false);
-    ultimate.addExternalStatusCheck({
-      project: PROJECT,
-      name: 'compliance',
-      externalUrl: 'https://compliance.example/hook',
+  it('requires approval where "Pipelines must succeed" is on: a failed airlock/approved fails the pipeline', async () => {
+    expect(await conversation().requiresApproval(PROJECT, 'main')).toBe(false);
+    const strict = await startFakeGitLab({
+      token: TOKEN,
+      projects: [{ path: PROJECT, files: { 'src/add.js': 'one\n' }, pipelinesMustSucceed: true }],
     });
-    ultimate.addExternalStatusCheck({
-      project: PROJECT,
-      name: APPROVED_CONTEXT,
-      externalUrl: 'https://airlock.example/hook',
-      protectedBranches: ['release/*'],
-    });
-    expect(await c.requiresApproval(PROJECT, 'main')).toBe(false);
-    expect(await c.requiresApproval(PROJECT, 'release/1.2')).toBe(true);
-    ultimate.addExternalStatusCheck({
-      project: PROJECT,
-      name: APPROVED_CONTEXT,
-      externalUrl: 'https://airlock.example/hook',
-    });
-    expect(await c.requiresApproval(PROJECT, 'main')).toBe(true);
-
-    expect(await conversation().requiresApproval(PROJECT, 'main')).toBeUndefined(); // Free: 401
-    const ce = await startFake('ce');
-    others.push(ce);
-    expect(await conversation(ce).requiresApproval(PROJECT, 'main')).toBeUndefined(); // FOSS: no route
+    others.push(strict);
+    expect(await conversation(strict).requiresApproval(PROJECT, 'main')).toBe(true);
+    // Another project, or a token that cannot see it: cannot tell.
+    expect(await conversation().requiresApproval('acme/missing', 'main')).toBeUndefined();
   });
 });
 

@@ -211,21 +211,17 @@ export class GitLabConversation implements ForgeConversation {
     return tail(check.summary ?? '', bytes);
   }
 
-  async requiresApproval(repo: string, branch: string): Promise<boolean | undefined> {
+  /**
+   * Does merging wait for `airlock/approved`? On GitLab a commit status joins the commit's
+   * pipeline, and a `failed` one fails it: with "Pipelines must succeed" that blocks the merge.
+   * (External status checks, Ultimate, are answered per merge request; airlock sets none.)
+   */
+  async requiresApproval(repo: string, _branch: string): Promise<boolean | undefined> {
     try {
-      // External status checks (GitLab Ultimate): a check named airlock/approved on this branch.
-      const url = `${this.base}/${this.project(repo)}/external_status_checks?per_page=100`;
-      const response = await this.send('GET', url);
-      const first = await this.body(response, url);
-      if (!Array.isArray(first)) return undefined;
-      const checks = [...first, ...(await this.restOf(url, response))] as Json[];
-      return checks.some((c) => {
-        if (c.name !== APPROVED_CONTEXT) return false;
-        const branches = (c.protected_branches ?? []) as Json[];
-        return branches.length === 0 || branches.some((b) => branchMatches(String(b.name ?? ''), branch));
-      });
+      const project = (await this.json('GET', this.project(repo))) as Json;
+      if (typeof project.only_allow_merge_if_pipeline_succeeds !== 'boolean') return undefined;
+      return project.only_allow_merge_if_pipeline_succeeds;
     } catch {
-      // 401 without an Ultimate license, 404 on a FOSS install, 403 without the permission.
       return undefined;
     }
   }
@@ -426,15 +422,6 @@ function commitStatus(s: Json, number: number, sha: string): ForgeCheck {
     url: String(s.target_url ?? ''),
     summary: String(s.description ?? ''),
   };
-}
-
-/** A protected-branch name as GitLab matches it: `*` is any run of characters. */
-function branchMatches(pattern: string, branch: string): boolean {
-  const source = pattern
-    .split('*')
-    .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
-    .join('.*');
-  return new RegExp(`^${source}$`).test(branch);
 }
 
 /** ANSI escape sequences (colours, erase-line): ESC [ params letter. */

@@ -24,6 +24,8 @@ export interface GitLabProjectSpec {
   files?: Record<string, string>;
   /** Branch names or GitLab wildcards such as `release/*`; default: the default branch. */
   protectedBranches?: string[];
+  /** Settings → Merge requests → "Pipelines must succeed" (only_allow_merge_if_pipeline_succeeds). */
+  pipelinesMustSucceed?: boolean;
 }
 export interface GitLabRepo {
   id: number;
@@ -33,6 +35,7 @@ export interface GitLabRepo {
   defaultBranch: string;
   barePath: string;
   protectedBranches: string[];
+  pipelinesMustSucceed: boolean;
   createdAt: string;
 }
 export interface CommitInfo {
@@ -117,6 +120,7 @@ export class GitLabRepos {
         defaultBranch,
         barePath,
         protectedBranches,
+        pipelinesMustSucceed: spec.pipelinesMustSucceed ?? false,
         createdAt: new Date().toISOString(),
       };
       repos.byPath.set(spec.path.toLowerCase(), repo);

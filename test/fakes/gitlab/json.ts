@@ -156,6 +156,8 @@ export function projectJson(base: string, r: GitLabRepo): Json {
     ...{ empty_repo: false, archived: false, visibility: 'private', merge_requests_enabled: true },
     ...{ issues_enabled: true, jobs_enabled: true, wiki_enabled: true, snippets_enabled: true },
     ...{ merge_method: 'merge', squash_option: 'default_off', remove_source_branch_after_merge: true },
+    only_allow_merge_if_pipeline_succeeds: r.pipelinesMustSucceed,
+    allow_merge_on_skipped_pipeline: false,
     permissions: { project_access: { access_level: 30, notification_level: 3 }, group_access: null },
   };
 }
