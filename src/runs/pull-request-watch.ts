@@ -357,17 +357,35 @@ export class PullRequestWatch {
   }
 
   /** Fix CI (a click, or autofix): a follow-up whose task is the failure, on the failing head. */
-  async fixCi(repo: string, number: number, checkKey: string, who: Approver): Promise<Decision> {
+  /** The run that opened the pull request: its conversation is the pull request's. */
+  originRunOf(repo: string, number: number): string | undefined {
+    return this.deps.pullRequests.get(repo, number)?.originRunId;
+  }
+
+  /** `where` is the chat's check of the click's place (the pull request's own thread). */
+  async fixCi(
+    repo: string,
+    number: number,
+    checkKey: string,
+    who: Approver,
+    where?: (originRunId: string) => string | undefined,
+  ): Promise<Decision> {
     const pr = this.deps.pullRequests.get(repo, number);
     const run = pr && this.origin(pr);
     if (!pr || !run) return { allowed: false, reason: 'airlock does not follow this pull request.' };
+    const refuse = (reason: string): Decision => {
+      this.deps.store.appendEvent(run.id, {
+        type: 'action.refused',
+        data: { by: who.id, action: 'fix ci', reason },
+      });
+      return { allowed: false, reason };
+    };
+    const misplaced = where?.(run.id);
+    if (misplaced) return refuse(misplaced);
     const policy = repoPolicy(this.deps.policy, repo);
     const approver = mayApprove({ ...policy, four_eyes: false }, who, run.requester);
     if (who.id !== run.requester && !approver.allowed)
-      return {
-        allowed: false,
-        reason: 'Only the requester and the approvers of this repository can start Fix CI.',
-      };
+      return refuse('Only the requester and the approvers of this repository can start Fix CI.');
     return this.fix(pr, checkKey, who, who.id, false);
   }
 

@@ -153,15 +153,24 @@ export class SlackIntake {
     const target = parseFixCiValue(click.value);
     const pr = target;
     if (!pr || !this.deps.prWatch) {
-      this.deps.runs.refuseAction(undefined, click.user, 'fix ci', 'The button did not come from airlock.');
+      const reason = 'That button is not one airlock made; nothing was started.';
+      this.deps.runs.refuseAction(undefined, click.user, 'fix ci', reason);
+      if (click.channel)
+        await this.ephemeral(click.channel, click.user, click.threadTs, `:no_entry: ${reason}`);
       return;
     }
     const repo = this.deps.policy.repos[pr.repo];
     if (!repo) return;
     const person = await this.person(click.user, [...repo.approvers], true);
-    const decision = await this.deps.prWatch.fixCi(pr.repo, pr.number, pr.checkId, person);
-    if (!decision.allowed && click.channel)
-      await this.ephemeral(click.channel, click.user, click.threadTs, `:no_entry: ${decision.reason}`);
+    const decision = await this.deps.prWatch.fixCi(pr.repo, pr.number, pr.checkId, person, (runId) =>
+      this.placeRefusal(click, runId),
+    );
+    if (decision.allowed) return;
+    // Answered in the pull request's own thread: the click's may be forged.
+    const origin = this.deps.prWatch.originRunOf(pr.repo, pr.number);
+    const thread = origin ? this.deps.threads.get(origin) : undefined;
+    const channel = thread?.channel ?? click.channel;
+    if (channel) await this.ephemeral(channel, click.user, thread?.threadTs, `:no_entry: ${decision.reason}`);
   }
 
   async cancel(click: Click): Promise<void> {
