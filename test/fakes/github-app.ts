@@ -16,7 +16,7 @@ export interface FakeGitHubAppSpec {
   /** The app's private key; the fake verifies JWTs with the public half. */
   privateKeyPem: string;
   installations: Array<{ id: number; account: string; repos: string[] /* 'owner/name' */ }>;
-  /** What the app was granted; default contents:write, pull_requests:write, issues:write, metadata:read. */
+  /** What the app was granted; default: what airlock's App is set up with (DEFAULT_PERMISSIONS). */
   permissions?: Record<string, AppPermissionLevel>;
   slug?: string;
 }

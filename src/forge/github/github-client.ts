@@ -6,7 +6,8 @@ import { Octokit } from '@octokit/rest';
 const GitHubClient = Octokit.plugin(retry, throttling);
 
 const quiet = () => {};
-const QUIET = { debug: quiet, info: quiet, warn: quiet, error: quiet };
+/** Octokit's `log` that says nothing: airlock reports GitHub failures itself. */
+export const QUIET = { debug: quiet, info: quiet, warn: quiet, error: quiet };
 
 /** A client for one token: retries what GitHub says to retry, waits out rate limits twice at most. */
 export function gitHubClient(token: string | undefined, apiUrl: string): Octokit {

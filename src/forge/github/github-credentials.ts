@@ -1,6 +1,7 @@
 import { createAppAuth } from '@octokit/auth-app';
 import { Octokit } from '@octokit/rest';
 import { AirlockError } from '../../errors.js';
+import { QUIET } from './github-client.js';
 
 /**
  * What a token is for. Each asks a GitHub App for only what it needs: push and fetch for git and
@@ -60,7 +61,7 @@ export class GitHubAppCredentials implements GitHubCredentials {
       appId: opts.appId,
       // Kubernetes secrets and .env files often carry the PEM with literal \n.
       privateKey: opts.privateKey.includes('\\n') ? opts.privateKey.replaceAll('\\n', '\n') : opts.privateKey,
-      request: new Octokit({ baseUrl: opts.apiUrl }).request,
+      request: new Octokit({ baseUrl: opts.apiUrl, log: QUIET }).request,
     });
   }
 
@@ -107,7 +108,7 @@ export class GitHubAppCredentials implements GitHubCredentials {
     const known = this.installations.get(key);
     if (known) return known;
     const { token } = await this.auth({ type: 'app' });
-    const octokit = new Octokit({ auth: token, baseUrl: this.opts.apiUrl });
+    const octokit = new Octokit({ auth: token, baseUrl: this.opts.apiUrl, log: QUIET });
     const { data } = await octokit.apps.getRepoInstallation({ owner, repo });
     this.installations.set(key, data.id);
     return data.id;
