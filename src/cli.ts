@@ -7,10 +7,12 @@ import { Command, CommanderError } from 'commander';
 import { doctorCommand } from './cli/doctor-command.js';
 import { auditVerifyCommand, runsCommand, showCommand } from './cli/inspect-commands.js';
 import { prepareCommand } from './cli/prepare-command.js';
+import { replayCommand } from './cli/replay-command.js';
 import { retryCommand } from './cli/retry-command.js';
 import { runCommand } from './cli/run-command.js';
 import { podSpecCommand } from './cli/sandbox-command.js';
 import { serveCommand } from './cli/serve-command.js';
+import { sweepCommand } from './cli/sweep-command.js';
 import { type App, buildApp } from './composition-root.js';
 import { AirlockError, exitCodeFor, messageOf } from './errors.js';
 import { describeStoreError } from './store/store-errors.js';
@@ -124,6 +126,35 @@ export function buildProgram(): Command {
           }),
         { ownerKind: 'retry' },
       ),
+    );
+
+  program
+    .command('sweep')
+    .description('one task in each of several repositories (CI, cron); exit 0 only if every run is done')
+    .requiredOption('--repos <r1,r2,...>', 'repositories from airlock.yaml, comma-separated')
+    .requiredOption('--task <text>', 'what the agent should do in each')
+    .option('--push', 'push a branch and open a pull request for each (needs --yes)')
+    .option('--yes', 'with --push: no confirmation (only where headless_push allows it)')
+    .option('--json', 'one JSON object per repository on stdout')
+    .action((opts) =>
+      withApp(
+        (app) =>
+          sweepCommand(app, opts, { stdout: process.stdout, stderr: process.stderr, stdinIsTTY: false }),
+        { ownerKind: 'sweep' },
+      ),
+    );
+
+  program
+    .command('replay')
+    .description(
+      "re-execute a finished run's tool calls in a fresh sandbox, without the model; exit 0 if its diff comes out the same",
+    )
+    .argument('<run>', 'run id')
+    .option('--json', 'print the result as JSON on stdout')
+    .action((runId, opts) =>
+      withApp((app) => replayCommand(app, runId, opts, process.stdout, process.stderr), {
+        ownerKind: 'replay',
+      }),
     );
 
   program

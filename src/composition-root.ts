@@ -32,6 +32,7 @@ import { OwnerLease } from './runs/owner-lease.js';
 import type { Forge } from './runs/ports/forge.js';
 import type { ModelClient } from './runs/ports/model.js';
 import type { ForgeConversation } from './runs/ports/pull-requests.js';
+import type { RepositorySource } from './runs/ports/repositories.js';
 import type { SandboxProvider } from './runs/ports/sandbox.js';
 import type { Tickets } from './runs/ports/tickets.js';
 import { PreparedPool } from './runs/prepared-pool.js';
@@ -67,6 +68,8 @@ export interface App {
   lifecycle: RunLifecycle;
   resolver: RequestResolver;
   sandboxes: SandboxProvider;
+  /** The repositories' mirrors: base commits, snapshots, files. */
+  repos: RepositorySource;
   forgeFor: (repo: string) => Forge;
   /** The pull-request conversation of a repository's forge, where airlock can follow one. */
   conversationFor: (repo: string) => ForgeConversation | undefined;
@@ -284,6 +287,7 @@ export function buildApp(
     lifecycle,
     resolver: new RequestResolver(policy, tickets),
     sandboxes,
+    repos,
     forgeFor,
     conversationFor,
     pullRequests,

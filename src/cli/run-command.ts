@@ -9,7 +9,7 @@ import { mayPushHeadless } from '../runs/approval-policy.js';
 import { diffStat, formatDiffStat } from '../runs/diffstat.js';
 import { policyLinesFor, refusedTargets } from '../runs/egress-ledger.js';
 import type { RunRecord } from '../runs/ports/store.js';
-import { resolvedOrThrow } from '../runs/request-resolver.js';
+import { type ResolvedRequest, resolvedOrThrow } from '../runs/request-resolver.js';
 import type { PushOutcome, WorkResult } from '../runs/run-lifecycle.js';
 import { ProgressPrinter } from './progress.js';
 
@@ -75,6 +75,20 @@ export async function runCommand(app: App, opts: RunOptions, io: Io): Promise<nu
       `--repo is required. Configured: ${Object.keys(app.policy.repos).join(', ')}.`,
     );
   const request = resolvedOrThrow(resolution);
+  return headlessRun(app, request, opts, io);
+}
+
+/**
+ * One headless run of a resolved request: from request to patch, push or refusal; returns the
+ * exit code. `ran` learns the run's id as soon as it exists.
+ */
+export async function headlessRun(
+  app: App,
+  request: ResolvedRequest,
+  opts: RunOptions,
+  io: Io,
+  ran: { id?: string } = {},
+): Promise<number> {
   const policy = repoPolicy(app.policy, request.repo);
   // Say before spending tokens that the push will be refused; the diff is still worth having.
   if (opts.push && opts.yes) {
@@ -97,6 +111,7 @@ export async function runCommand(app: App, opts: RunOptions, io: Io): Promise<nu
   });
   if (!requested.allowed) throw new AirlockError('usage', requested.reason);
   let run: RunRecord = requested.run;
+  ran.id = run.id;
   progress.line(`airlock run ${run.id} on ${run.repo} (${run.baseRef})`);
 
   const abort = new AbortController();
@@ -215,6 +230,7 @@ export function finish(
         state: run.state,
         outcome: run.outcome,
         base_sha: run.baseSha,
+        id: run.id,
         diff_sha256: run.diffSha256,
         summary: run.summary,
         branch: run.branch,

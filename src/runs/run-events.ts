@@ -73,6 +73,12 @@ export type RunEvent =
       data: { number: number; approved_head: string; head: string; bytes: number; sha256: string };
     }
   | { type: 'pr.replied'; data: { number: number; login: string; error?: string } }
+  | { type: 'replay.started'; data: { sandbox: string; calls: number } }
+  | {
+      type: 'replay.finished';
+      data: { diff_sha256: string | null; matches: boolean; calls: number; diverged_at_step: number | null };
+    }
+  | { type: 'replay.failed'; data: { error: string } }
   | Transition<TransitionType>
   | Transition<
       'approval.granted',
