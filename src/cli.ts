@@ -4,6 +4,7 @@ import { existsSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
+import { askCommand } from './cli/ask-command.js';
 import { doctorCommand } from './cli/doctor-command.js';
 import { auditVerifyCommand, runsCommand, showCommand } from './cli/inspect-commands.js';
 import { prepareCommand } from './cli/prepare-command.js';
@@ -125,6 +126,25 @@ export function buildProgram(): Command {
             stdinIsTTY: !!process.stdin.isTTY,
           }),
         { ownerKind: 'retry' },
+      ),
+    );
+
+  program
+    .command('ask')
+    .description('ask about a repository: the agent reads the code read-only and answers on stdout')
+    .argument('<question...>', 'the question')
+    .option('--repo <owner/name>', 'repository from airlock.yaml')
+    .option('--base <ref>', 'branch or commit to read (default: the repository base)')
+    .option('--json', 'print the result as JSON on stdout')
+    .action((words: string[], opts) =>
+      withApp(
+        (app) =>
+          askCommand(app, words.join(' '), opts, {
+            stdout: process.stdout,
+            stderr: process.stderr,
+            stdinIsTTY: !!process.stdin.isTTY,
+          }),
+        { ownerKind: 'ask' },
       ),
     );
 

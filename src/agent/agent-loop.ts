@@ -46,6 +46,8 @@ export interface AgentDeps {
   redact: (text: string) => string;
   onEvent: AgentEventListener;
   now?: () => number;
+  /** Ask and review modes: commands see the workspace read-only, the editor only views. */
+  readOnly?: boolean;
 }
 
 export const TOOLS: ToolName[] = ['bash', 'str_replace_based_edit_tool'];
@@ -66,8 +68,9 @@ export class AgentLoop {
 
   constructor(private readonly deps: AgentDeps) {
     this.now = deps.now ?? Date.now;
-    this.bash = new BashTool(deps.sandbox, { timeoutMs: 600_000, maxModelChars: MAX_MODEL_CHARS });
-    this.edit = new EditTool(deps.sandbox, { maxModelChars: MAX_MODEL_CHARS });
+    const readOnly = deps.readOnly === true;
+    this.bash = new BashTool(deps.sandbox, { timeoutMs: 600_000, maxModelChars: MAX_MODEL_CHARS, readOnly });
+    this.edit = new EditTool(deps.sandbox, { maxModelChars: MAX_MODEL_CHARS, readOnly });
   }
 
   async run(input: {

@@ -58,7 +58,9 @@ export function showCommand(app: App, runId: string, opts: { json?: boolean }, o
     return 0;
   }
   const totals = app.store.totals(runId);
-  out.write(`run ${run.id} · ${run.repo} · ${run.state}${run.outcome ? ` (${run.outcome})` : ''}\n`);
+  out.write(
+    `run ${run.id} · ${run.repo}${run.mode === 'change' ? '' : ` · ${run.mode}`} · ${run.state}${run.outcome ? ` (${run.outcome})` : ''}\n`,
+  );
   out.write(`requested by ${run.requester} via ${run.source} at ${run.createdAt}\n`);
   out.write(`base ${run.baseRef} @ ${run.baseSha ?? '(not fixed yet)'}\n`);
   out.write(

@@ -21,6 +21,8 @@ const limitsSchema = z
     // burst of checkouts and process spawns (issue 12). Applies to the bot.
     concurrent_provisioning: z.number().int().positive().default(8),
     max_steps: z.number().int().positive().default(60),
+    // Ask mode's own step limit: a question needs reading, not a change.
+    ask_max_steps: z.number().int().positive().default(20),
     max_minutes: z.number().positive().default(30),
     max_cost_usd: z.number().positive().default(5),
     max_tokens: z.number().int().positive().default(5_000_000),
@@ -33,6 +35,7 @@ const limitsOverrideSchema = z
   .object({
     concurrent_runs: z.number().int().positive(),
     max_steps: z.number().int().positive(),
+    ask_max_steps: z.number().int().positive(),
     max_minutes: z.number().positive(),
     max_cost_usd: z.number().positive(),
     max_tokens: z.number().int().positive(),
@@ -133,6 +136,8 @@ const repoSchema = z
     headless_push: z.boolean().default(false),
     approval_ttl: duration.default(24 * 3600 * 1000),
     setup: z.string().min(1).optional(),
+    // Ask mode runs no setup unless this says so (reading the code rarely needs it installed).
+    ask_setup: z.boolean().default(false),
     sandbox: sandboxSpecSchema.optional(),
     pr: z
       .object({ draft: z.boolean().default(false), labels: z.array(z.string()).default([]) })

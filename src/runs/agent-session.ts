@@ -87,6 +87,7 @@ export async function runAgentSession(
     redact: (t) => ports.redactor.redact(t),
     onEvent: (e) => recorder.handle(e),
     now,
+    readOnly: run.mode === 'ask',
   });
   // Read again each session from the base commit, so a resumed run sees exactly what it saw.
   const notes = run.baseSha ? await loadRepositoryNotes(ports.repos, run.repo, run.baseSha) : undefined;
@@ -101,10 +102,11 @@ export async function runAgentSession(
         : undefined,
       operatorInstructions: repoPolicy(ports.policy, run.repo).instructions,
       repositoryNotes: notes,
+      mode: run.mode,
     }),
     messages,
     budget: {
-      maxSteps: limits.max_steps,
+      maxSteps: run.mode === 'ask' ? limits.ask_max_steps : limits.max_steps,
       deadline: sessionStart + limits.max_minutes * 60_000,
       maxTokens: limits.max_tokens,
       maxCostUsd: limits.max_cost_usd,

@@ -48,6 +48,7 @@ export type RunEvent =
         base_ref: string;
         ticket: string | null;
         pull_request?: number;
+        mode?: string;
       };
     }
   // What happened on a pull request airlock follows, recorded under the run that opened it.

@@ -13,7 +13,7 @@ import { describeOwner, type OwnerLease, ownerGone } from './owner-lease.js';
 import type { UnapprovedCommits } from './ports/chat.js';
 import type { NetworkPhase } from './ports/egress.js';
 import type { PullRequest } from './ports/forge.js';
-import type { RunRecord, TransitionChange, TransitionResult } from './ports/store.js';
+import type { RunMode, RunRecord, TransitionChange, TransitionResult } from './ports/store.js';
 import type { PreparedPool } from './prepared-pool.js';
 import {
   approvedDescription,
@@ -45,6 +45,8 @@ export interface RunRequest {
   trusted?: boolean;
   /** A follow-up on a pull request airlock opened: baseRef is its branch, pushed to again. */
   prNumber?: number;
+  /** change (default) or ask: a read-only answer, no diff, no gate. */
+  mode?: RunMode;
 }
 
 export type Requested =
@@ -164,6 +166,7 @@ export class RunLifecycle {
       intakeKey: req.intakeKey,
       ticketKey: req.ticketKey,
       prNumber: req.prNumber,
+      mode: req.mode,
       ownerId: this.ports.owner.id(),
     });
     if (!run.created) return { allowed: true, run, created: false };
@@ -309,7 +312,9 @@ export class RunLifecycle {
     const limits = limitsFor(this.ports.policy, run.repo);
     // A prepared sandbox at this base has the snapshot and setup already (not after review: the
     // reviewed diff goes onto a fresh one).
-    const claimed = reviewedDiff ? undefined : await this.ports.preparedPool?.claim(run, baseSha);
+    // An ask run reads a bare checkout; a prepared sandbox is set up, and setup is not asked for.
+    const claimed =
+      reviewedDiff || run.mode === 'ask' ? undefined : await this.ports.preparedPool?.claim(run, baseSha);
     if (claimed) {
       this.ports.store.appendEvent(run.id, {
         type: 'sandbox.claimed',
@@ -322,7 +327,7 @@ export class RunLifecycle {
       (await prepareSandbox(this.ports, run, {
         baseSha,
         reviewedDiff,
-        setup: this.policyOf(run).setup,
+        setup: run.mode === 'ask' && !this.policyOf(run).ask_setup ? undefined : this.policyOf(run).setup,
         setupTimeoutMs: limits.command_timeout_seconds * 1000,
       }));
     // Setup's hosts end with setup, whatever comes next.
@@ -410,6 +415,9 @@ export class RunLifecycle {
     if (stop.kind === 'cancelled') return this.fail(run.id, 'Cancelled.', { cancelled: true }) ?? run;
     if (stop.kind === 'budget')
       return this.fail(run.id, `The agent stopped before finishing: ${stop.reason}.`) ?? run;
+    // An answer: nothing to approve (the workspace was read-only, so there is no diff either).
+    if (run.mode === 'ask')
+      return this.must(this.move(run.id, { from: ['working'], to: 'done', fields: { outcome: 'answered' } }));
     if (diff.length === 0)
       return this.must(
         this.move(run.id, { from: ['working'], to: 'done', fields: { outcome: 'no_changes' } }),

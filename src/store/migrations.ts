@@ -212,4 +212,8 @@ export const MIGRATIONS: string[] = [
   );
   ALTER TABLE runs ADD COLUMN pr_number INTEGER;
   `,
+  `
+  -- A run's mode (issue 15): change (the default, a diff behind the gate) or ask (read-only, an answer).
+  ALTER TABLE runs ADD COLUMN mode TEXT NOT NULL DEFAULT 'change';
+  `,
 ];

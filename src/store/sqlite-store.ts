@@ -72,6 +72,7 @@ function toRun(row: Row): RunRecord {
     error: (row.error as string) ?? null,
     ticketKey: (row.ticket_key as string) ?? null,
     prNumber: (row.pr_number as number) ?? null,
+    mode: ((row.mode as string) ?? 'change') as RunRecord['mode'],
     approvedBy: (row.approved_by as string) ?? null,
     approvedAt: (row.approved_at as string) ?? null,
     awaitingSince: (row.awaiting_since as string) ?? null,
@@ -134,8 +135,8 @@ export class SqliteStore implements Store {
       }
       this.db
         .prepare(
-          `INSERT INTO runs (id, repo, task, requester, source, state, base_ref, intake_key, ticket_key, pr_number, owner_id, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, 'requested', ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO runs (id, repo, task, requester, source, state, base_ref, intake_key, ticket_key, pr_number, mode, owner_id, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, 'requested', ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           run.id,
@@ -147,6 +148,7 @@ export class SqliteStore implements Store {
           run.intakeKey ?? null,
           run.ticketKey ?? null,
           run.prNumber ?? null,
+          run.mode ?? 'change',
           run.ownerId,
           at,
           at,
@@ -162,6 +164,7 @@ export class SqliteStore implements Store {
           ticket: run.ticketKey ?? null,
           // Recorded only for follow-ups, so the chain of every other run reads as before.
           ...(run.prNumber ? { pull_request: run.prNumber } : {}),
+          ...(run.mode && run.mode !== 'change' ? { mode: run.mode } : {}),
         },
       });
       return { ...this.mustGetRun(run.id), created: true };

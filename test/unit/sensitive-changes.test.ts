@@ -429,6 +429,7 @@ describe('the pull request body', () => {
     summary: 'Bumped.',
     ticketKey: null,
     prNumber: null,
+    mode: 'change',
   } as unknown as Parameters<typeof pullRequestBody>[0];
 
   it('lists what deserves a second look under its own heading, and nothing when there is nothing', () => {

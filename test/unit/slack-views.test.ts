@@ -34,6 +34,7 @@ const run: RunRecord = {
   error: null,
   ticketKey: null,
   prNumber: null,
+  mode: 'change',
   approvedBy: null,
   approvedAt: null,
   awaitingSince: null,

@@ -19,7 +19,7 @@ export class BashTool {
 
   constructor(
     private readonly sandbox: Sandbox,
-    private readonly opts: { timeoutMs: number; maxModelChars: number },
+    private readonly opts: { timeoutMs: number; maxModelChars: number; readOnly?: boolean },
   ) {
     this.cwd = sandbox.workdir;
   }
@@ -51,7 +51,11 @@ export class BashTool {
       `eval ${shellQuote(command)}`,
     ].join('\n');
     const timeoutMs = Math.min(this.opts.timeoutMs, ctx.timeoutMs ?? Number.POSITIVE_INFINITY);
-    const result = await this.sandbox.exec(script, { timeoutMs, signal: ctx.signal });
+    const result = await this.sandbox.exec(script, {
+      timeoutMs,
+      signal: ctx.signal,
+      readOnly: this.opts.readOnly,
+    });
 
     let stdout = result.stdout.toString('utf8');
     const at = stdout.lastIndexOf(this.marker);

@@ -36,10 +36,14 @@ function numbered(text: string, firstLine: number): string {
 export class EditTool {
   constructor(
     private readonly sandbox: Sandbox,
-    private readonly opts: { maxModelChars: number },
+    private readonly opts: { maxModelChars: number; readOnly?: boolean },
   ) {}
 
   async run(input: EditInput): Promise<ToolOutcome> {
+    if (this.opts.readOnly && input.command !== 'view')
+      return toolError(
+        `Error: this run is read-only: the editor offers only \`view\`, and ${JSON.stringify(input.command)} would change the workspace. Answer from what you read.`,
+      );
     const path = this.resolve(input.path);
     if (typeof path !== 'string') return path;
     try {

@@ -14,6 +14,11 @@ export interface ExecOptions {
   signal?: AbortSignal;
   /** Bytes kept of each of stdout and stderr (head and tail); the middle is dropped. */
   maxOutputBytes?: number;
+  /**
+   * The command sees the workspace read-only (ask and review modes): it cannot change a file
+   * there, whatever it runs. A backend that cannot enforce it refuses the command.
+   */
+  readOnly?: boolean;
 }
 
 export interface ExecResult {

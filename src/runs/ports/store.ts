@@ -2,6 +2,8 @@ import type { RunEvent, TransitionEvent } from '../run-events.js';
 import type { RunState } from '../run-state.js';
 
 /** The Store port: what runs/ needs from persistence. */
+export type RunMode = 'change' | 'ask';
+
 export interface RunRecord {
   id: string;
   repo: string;
@@ -23,6 +25,8 @@ export interface RunRecord {
   ticketKey: string | null;
   /** A follow-up on a pull request airlock opened: it pushes one more commit to that branch. */
   prNumber: number | null;
+  /** change: a diff behind the approval gate; ask: a read-only answer. */
+  mode: RunMode;
   /** Who approved the diff that is being (or was) pushed, and when (the commit's time). */
   approvedBy: string | null;
   approvedAt: string | null;
@@ -44,6 +48,7 @@ export type NewRun = Pick<RunRecord, 'id' | 'repo' | 'task' | 'requester' | 'sou
   ticketKey?: string;
   /** A follow-up: the pull request, whose branch (baseRef) it pushes to. */
   prNumber?: number;
+  mode?: RunMode;
   /** A unique key of what asked for the run (a Slack event id); a repeat returns the first run. */
   intakeKey?: string;
 };

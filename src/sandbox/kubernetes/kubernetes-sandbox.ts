@@ -122,6 +122,11 @@ export class KubernetesSandbox implements Sandbox {
     const started = Date.now();
     const cwd = this.inside(opts.cwd ?? this.workdir);
     if (opts.signal?.aborted) return cancelledBeforeStart();
+    if (opts.readOnly)
+      throw new AirlockError(
+        'sandbox_failed',
+        'Read-only runs (ask, review) are not available on the kubernetes backend yet; run them with AIRLOCK_SANDBOX=local (bubblewrap).',
+      );
     const input = sessionInput(opts.stdin);
     // A NUL cannot be in an argument; its own exec refuses such a command as before.
     const session =

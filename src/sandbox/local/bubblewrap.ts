@@ -123,12 +123,14 @@ export function bwrapCommand(
   env: Record<string, string>,
   cwd: string,
   command: string[],
+  opts: { readOnly?: boolean } = {},
 ): string[] {
   let mounts = mountsOf.get(layout);
   if (!mounts) {
     mounts = mountArgs(layout, id);
     mountsOf.set(layout, mounts);
   }
+  if (opts.readOnly) mounts = readOnlyWorkspace(mounts, layout);
   const args = [...mounts, '--die-with-parent', '--new-session', '--clearenv'];
   for (const [key, value] of Object.entries(env)) args.push('--setenv', key, value);
   args.push('--chdir', cwd);
@@ -137,6 +139,17 @@ export function bwrapCommand(
     ? [BRIDGE_NODE, BRIDGE_SCRIPT, String(BRIDGE_PORT), BRIDGE_SOCKET, ...command]
     : command;
   return [...args, '--', ...dropTo(id), ...bridged];
+}
+
+/** The same mounts with the workspace bound read-only (ask and review modes). */
+function readOnlyWorkspace(mounts: string[], layout: BwrapLayout): string[] {
+  const out = [...mounts];
+  for (let i = 0; i + 2 < out.length; i++)
+    if (out[i] === '--bind' && out[i + 1] === layout.workspace && out[i + 2] === SANDBOX_WORKDIR) {
+      out[i] = '--ro-bind';
+      return out;
+    }
+  throw new Error('the workspace mount was not found');
 }
 
 /**

@@ -247,6 +247,11 @@ export class LocalSandbox implements Sandbox {
   async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const cwd = this.resolveInside(opts.cwd ?? this.workdir);
     if (opts.signal?.aborted) return cancelledBeforeStart();
+    if (opts.readOnly && !this.bwrap)
+      throw new AirlockError(
+        'sandbox_failed',
+        'A read-only run (ask, review) needs the local sandbox isolated with bubblewrap, which makes the workspace read-only; without isolation nothing could. Install bubblewrap, or use the kubernetes backend.',
+      );
     if (!this.bwrap) {
       const env = this.withProxy(commandEnv(join(this.dir, 'home'), join(this.dir, 'tmp')));
       return runProcess(this.spawn, 'bash', ['-c', command], { cwd: cwd.host, env }, opts);
@@ -256,7 +261,7 @@ export class LocalSandbox implements Sandbox {
     const args = [
       '--info-fd',
       '3',
-      ...bwrapCommand(layout, identity, env, cwd.inner, ['bash', '-c', command]),
+      ...bwrapCommand(layout, identity, env, cwd.inner, ['bash', '-c', command], { readOnly: opts.readOnly }),
     ];
     return runProcess(this.spawn, 'bwrap', args, { cwd: this.ws, env: { PATH: env.PATH } }, opts, true);
   }
