@@ -59,6 +59,14 @@ export async function startBot(
     botUserId,
     approvers: (run) => policy.repos[run.repo]?.approvers ?? [],
     review: (run, diff) => reviewSensitiveChanges(diff, repoPolicy(policy, run.repo), run.repo),
+    fileLink: (run, path, line) => {
+      if (!run.baseSha) return undefined;
+      const forge = app.forgeFor(run.repo);
+      if (forge.kind === 'git') return undefined;
+      const web = forge.remoteUrl(run.repo).replace(/\.git$/, '');
+      const blob = forge.kind === 'gitlab' ? '-/blob' : 'blob';
+      return `${web}/${blob}/${run.baseSha}/${path.split('/').map(encodeURIComponent).join('/')}#L${line}`;
+    },
   });
   const runs = new RunService({ lifecycle, store, policy, chat, logger });
   // Egress by button: a host the agent is refused is named in the thread with Allow for approvers.

@@ -4,6 +4,8 @@ export interface ParsedRequest {
   repo?: string;
   /** Jira keys or links found in the text. */
   tickets: string[];
+  /** `ask …`: a read-only question; anything else asks for a change. */
+  mode: 'change' | 'ask';
 }
 
 const REPO_TOKEN = /(?:^|\s)repo:([\w.-]+\/[\w.-]+)(?=\s|$)/i;
@@ -30,7 +32,10 @@ export function parseRequest(text: string, botUserId: string): ParsedRequest {
     .replace(/[ \t]+/g, ' ')
     .trim();
   const tickets = [...new Set([...task.matchAll(JIRA_KEY)].map((m) => m[1] as string))];
-  return { task, repo, tickets };
+  const ask = /^ask\b[\s:,]*/i.exec(task);
+  if (ask && task.length > ask[0].length)
+    return { task: task.slice(ask[0].length), repo, tickets, mode: 'ask' };
+  return { task, repo, tickets, mode: 'change' };
 }
 
 export const HELP_TEXT =

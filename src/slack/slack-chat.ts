@@ -6,6 +6,7 @@ import type { SensitiveReview } from '../runs/sensitive-changes.js';
 import type { RunThreads } from './run-threads.js';
 import { Priority, type SlackOutbox } from './slack-outbox.js';
 import { parseThreadOrigin, threadOrigin } from './thread-origin.js';
+import { answerMessage } from './views/answer-message.js';
 import { approvalMessage, decidedApprovalMessage } from './views/approval-message.js';
 import { checkFailedMessage } from './views/check-failed-message.js';
 import { egressMessage } from './views/egress-message.js';
@@ -32,6 +33,8 @@ export class SlackChat implements Chat {
       approvers: (run: RunRecord) => string[];
       /** What in the diff deserves a second look, and whether policy lets anyone approve it. */
       review: (run: RunRecord, diff: string) => SensitiveReview;
+      /** A file at the run's base commit on the forge, for an answer's path:line references. */
+      fileLink?: (run: RunRecord, path: string, line: number) => string | undefined;
     },
   ) {}
 
@@ -196,7 +199,14 @@ export class SlackChat implements Chat {
       );
     }
     let text: string | undefined;
-    if (run.state === 'done' && run.outcome === 'pushed') {
+    if (run.state === 'done' && run.outcome === 'answered') {
+      const message = answerMessage(run, (path, line) => this.opts.fileLink?.(run, path, line));
+      await this.outbox.call(
+        'chat.postMessage',
+        { channel, thread_ts: threadTs, text: message.text, blocks: message.blocks, unfurl_links: false },
+        Priority.decision,
+      );
+    } else if (run.state === 'done' && run.outcome === 'pushed') {
       if (thread?.approvalTs) {
         await this.markDecided(
           run,

@@ -54,7 +54,10 @@ export class SlackIntake {
     const threadTs = msg.threadTs ?? msg.ts;
     const parsed = parseRequest(msg.text, this.deps.botUserId());
     if (!parsed.task) return this.say(msg.channel, threadTs, HELP_TEXT);
-    await this.resolveAndStart(msg, threadTs, parsed.task, parsed.repo, { pickerOnMissingRepo: true });
+    await this.resolveAndStart(msg, threadTs, parsed.task, parsed.repo, {
+      pickerOnMissingRepo: true,
+      mode: parsed.mode,
+    });
   }
 
   /** Resolves what was asked (the one resolver every intake uses), then starts the run or says why not. */
@@ -63,7 +66,7 @@ export class SlackIntake {
     threadTs: string,
     text: string,
     repo: string | undefined,
-    opts: { pickerOnMissingRepo: boolean },
+    opts: { pickerOnMissingRepo: boolean; mode?: 'change' | 'ask' },
   ): Promise<void> {
     const resolved = await this.deps.resolver.resolve({ text, repo, channel: msg.channel });
     if (!resolved.ok && resolved.kind === 'repo' && opts.pickerOnMissingRepo) {
@@ -78,7 +81,7 @@ export class SlackIntake {
     if (!resolved.ok) return this.say(msg.channel, threadTs, resolved.reason);
     for (const note of resolved.notes) await this.say(msg.channel, threadTs, note);
     const request = resolved.request;
-    await this.start(msg, request.repo, request.task, threadTs, request.ticketKey);
+    await this.start(msg, request.repo, request.task, threadTs, request.ticketKey, opts.mode);
   }
 
   /** The repository picked from the select in the thread: the task is the thread's first message. */
@@ -98,7 +101,7 @@ export class SlackIntake {
       threadTs,
       parsed.task,
       repo,
-      { pickerOnMissingRepo: false },
+      { pickerOnMissingRepo: false, mode: parsed.mode },
     );
   }
 
@@ -247,6 +250,7 @@ export class SlackIntake {
     task: string,
     threadTs: string,
     ticketKey?: string,
+    mode?: 'change' | 'ask',
   ): Promise<void> {
     const policy = this.deps.policy.repos[repo];
     const requester = await this.person(msg.user, policy?.requesters ?? []);
@@ -258,6 +262,7 @@ export class SlackIntake {
       origin: threadOrigin(msg.channel, threadTs),
       intakeKey: msg.eventId,
       ticketKey,
+      mode,
     });
     if (!decision.allowed) {
       const approvers = (policy?.approvers ?? []).map((id) =>

@@ -3,7 +3,9 @@ import { type FakeAnthropic, type ScriptStep, startFakeAnthropic } from '../fake
 import { lastToolResult } from '../fakes/fix-add-script.js';
 import { FIXTURE_FILES } from '../fakes/fixture-repo.js';
 import { type FakeGitHub, startFakeGitHub } from '../fakes/github-server.js';
+import { eventually, type Harness, startHarness } from '../support/bot-harness.js';
 import { runCli } from '../support/run-cli.js';
+import { buttonsOf } from '../support/slack-thread.js';
 import { scratchConfig } from '../support/workspace.js';
 
 const KEY = 'sk-ant-ask-mode-0001';
@@ -142,5 +144,52 @@ describe('airlock ask: read-only', () => {
     });
     const shown = await runCli(['show', out.id, '--json'], env);
     expect(shown.stdout).toContain('the-setup-ran');
+  });
+});
+
+describe('@airlock ask in Slack', () => {
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it('answers in the thread, its file references linked at the base commit, with no buttons and no diff', async () => {
+    h = await startHarness({
+      script: [
+        {
+          content: [
+            { type: 'tool_use', name: 'bash', input: { command: 'grep -n "function add" src/add.js' } },
+          ],
+        },
+        { content: [{ type: 'text', text: '**add()** is in src/add.js:1; it subtracts (`a - b`).' }] },
+      ],
+    });
+    const harness = h;
+    const mention = await harness.slack.mention({
+      user: 'U0REQUESTER',
+      channel: 'C0DEV',
+      text: `<@${harness.slack.botUserId}> ask where is add() defined?`,
+    });
+    const answer = await eventually(
+      () =>
+        harness.slack.thread('C0DEV', mention.ts).find((m) => String(m.text ?? '').includes('it subtracts')),
+      20_000,
+      'the answer',
+    );
+    const run = harness.app.store.listRuns()[0];
+    expect(run).toMatchObject({
+      mode: 'ask',
+      state: 'done',
+      outcome: 'answered',
+      task: 'where is add() defined?',
+    });
+    const link = `${harness.github.webUrl}/acme/widgets/blob/${run?.baseSha}/src/add.js#L1`;
+    expect(answer.text).toContain(`<${link}|src/add.js:1>`);
+    expect(answer.text).toContain('*add()*');
+    expect(answer.text).toContain('`a - b`');
+    const buttons = harness.slack.thread('C0DEV', mention.ts).flatMap((m) => buttonsOf(m));
+    expect(buttons.filter((b) => b.action_id !== 'airlock_cancel')).toEqual([]);
+    expect(harness.github.pushes).toEqual([]);
   });
 });

@@ -162,7 +162,23 @@ describe('reading a mention', () => {
       task: 'fix the bug (https://x.io/a) & test <3',
       repo: 'acme/widgets',
       tickets: [],
+      mode: 'change',
     });
+  });
+
+  it('`ask` first makes a read-only question; `ask` alone, or later in the text, does not', () => {
+    expect(parseRequest('<@UBOT> ask repo:acme/widgets where is add()?', 'UBOT')).toMatchObject({
+      task: 'where is add()?',
+      repo: 'acme/widgets',
+      mode: 'ask',
+    });
+    expect(parseRequest('<@UBOT> Ask: why does it fail?', 'UBOT')).toMatchObject({
+      task: 'why does it fail?',
+      mode: 'ask',
+    });
+    expect(parseRequest('<@UBOT> ask', 'UBOT')).toMatchObject({ task: 'ask', mode: 'change' });
+    expect(parseRequest('<@UBOT> asking for a fix of add()', 'UBOT').mode).toBe('change');
+    expect(parseRequest('<@UBOT> fix it, then ask me', 'UBOT').mode).toBe('change');
   });
 
   it('finds Jira keys', () => {

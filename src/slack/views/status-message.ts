@@ -47,6 +47,7 @@ export function statusMessage(
   }
   if (run.state === 'done' && run.outcome === 'no_changes') parts.push('no changes were needed');
   if (opts.pullRequest) parts.push(`pull request ${opts.pullRequest}`);
+  if (run.state === 'done' && run.outcome === 'answered') parts.push('answered (read-only)');
   if (
     (run.state === 'failed' ||
       run.state === 'cancelled' ||
