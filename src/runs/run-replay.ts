@@ -64,7 +64,7 @@ export async function replayRun(
     const setupCommand = (setup?.input as { command?: string } | undefined)?.command;
     prepared = await prepareSandbox(
       ports,
-      { id: key, repo: run.repo },
+      { id: key, repo: run.repo, mode: run.mode },
       {
         baseSha: run.baseSha,
         setup: setupCommand,
@@ -76,8 +76,9 @@ export async function replayRun(
     const bash = new BashTool(sandbox, {
       timeoutMs: limits.command_timeout_seconds * 1000,
       maxModelChars: COMPARED_CHARS,
+      readOnly: run.mode === 'ask',
     });
-    const edit = new EditTool(sandbox, { maxModelChars: COMPARED_CHARS });
+    const edit = new EditTool(sandbox, { maxModelChars: COMPARED_CHARS, readOnly: run.mode === 'ask' });
     const replayed: ReplayedCall[] = [];
     for (const call of calls) {
       const outcome =

@@ -28,10 +28,11 @@ type Ports = Pick<RunPorts, 'sandboxes' | 'repos' | 'store' | 'redactor'>;
  */
 export async function prepareSandbox(
   ports: Ports,
-  run: Pick<RunRecord, 'id' | 'repo'>,
+  run: Pick<RunRecord, 'id' | 'repo'> & { mode?: RunRecord['mode'] },
   opts: { baseSha: string; reviewedDiff?: Buffer; setup?: string; setupTimeoutMs: number },
 ): Promise<PreparedSandbox> {
-  const sandbox = await ports.sandboxes.create(run.id, { repo: run.repo });
+  const readOnly = run.mode !== undefined && run.mode !== 'change';
+  const sandbox = await ports.sandboxes.create(run.id, { repo: run.repo, ...(readOnly ? { readOnly } : {}) });
   const snapshotCommit = await checkoutSnapshot(
     sandbox,
     ports.repos.snapshot(run.repo, opts.baseSha),

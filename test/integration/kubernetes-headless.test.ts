@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeAnthropic } from '../fakes/anthropic-server.js';
-import { fixAddScript } from '../fakes/fix-add-script.js';
+import { fixAddScript, lastToolResult } from '../fakes/fix-add-script.js';
 import { createBareFixture } from '../fakes/fixture-repo.js';
 import { startFakeKubernetes } from '../fakes/kubernetes/index.js';
 import { runCli } from '../support/run-cli.js';
@@ -69,5 +69,72 @@ describe('airlock run (headless, as from CI) on the kubernetes backend', () => {
     );
     expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
     await until(() => kube.pods('airlock-sandboxes').length === 0, 'the failed pod to be gone');
+  });
+});
+
+describe('airlock ask on the kubernetes backend', () => {
+  const cleanups: Array<() => unknown> = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  it("the agent's commands run where the workspace is mounted read-only; airlock's own work in the loader", async () => {
+    const kube = await startFakeKubernetes();
+    const seen: string[] = [];
+    const model = await startFakeAnthropic({
+      apiKey: KEY,
+      script: [
+        {
+          content: [
+            {
+              type: 'tool_use',
+              name: 'bash',
+              input: { command: 'echo pwned >> src/add.js; cat src/add.js' },
+            },
+          ],
+        },
+        (body) => {
+          seen.push(lastToolResult(body as never));
+          return { content: [{ type: 'text', text: 'It subtracts: src/add.js:2.' }] };
+        },
+      ],
+    });
+    const { bare, cleanup } = createBareFixture();
+    const scratch = scratchConfig(`repos:\n  acme/widgets:\n    url: ${bare}\n    forge: git\n`);
+    cleanups.push(
+      () => kube.close(),
+      () => model.close(),
+      cleanup,
+      scratch.cleanup,
+    );
+    const kubeconfig = join(scratch.dir, 'kubeconfig');
+    kube.writeKubeconfig(kubeconfig);
+    const env = {
+      ANTHROPIC_API_KEY: KEY,
+      ANTHROPIC_BASE_URL: model.url,
+      AIRLOCK_CONFIG: scratch.config,
+      AIRLOCK_DATA_DIR: scratch.dataDir,
+      AIRLOCK_SANDBOX: 'kubernetes',
+      KUBECONFIG: kubeconfig,
+    };
+    const result = await runCli(['ask', '--repo', 'acme/widgets', 'what does add do?'], env);
+    expect(result.stderr).not.toContain('airlock: ');
+    expect(result.code).toBe(0);
+    expect(result.stdout.trim()).toBe('It subtracts: src/add.js:2.');
+    expect(seen[0]).toContain('Read-only file system');
+    expect(seen[0]).not.toContain('pwned');
+    const pod = kube.podHistory().find((p) => p.metadata.name.startsWith('airlock-run-'));
+    const containers = (pod?.spec.containers ?? []) as Array<{
+      name: string;
+      volumeMounts: Array<{ name: string; readOnly?: boolean }>;
+    }>;
+    expect(containers.map((c) => c.name)).toEqual(['sandbox', 'loader']);
+    expect(containers[0]?.volumeMounts.find((m) => m.name === 'workspace')?.readOnly).toBe(true);
+    expect(containers[1]?.volumeMounts.find((m) => m.name === 'workspace')?.readOnly).toBeUndefined();
+    // The agent's command went to the read-only container, the snapshot to the loader.
+    expect(kube.execs.some((e) => e.container === 'sandbox' && e.stdin.includes('echo pwned'))).toBe(true);
+    expect(kube.execs.some((e) => e.container === 'loader' && e.stdin.includes('echo pwned'))).toBe(false);
+    expect(kube.execs.some((e) => e.container === 'loader')).toBe(true);
+    await until(() => kube.pods('airlock-sandboxes').length === 0, 'the pod to be gone');
   });
 });

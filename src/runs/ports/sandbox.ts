@@ -50,6 +50,8 @@ export interface Sandbox {
 /** What a backend needs to build a run's sandbox; image, resources and limits come from the policy of `repo`. */
 export interface SandboxSpec {
   repo: string;
+  /** Ask and review runs: the agent's commands will run with `readOnly`; the backend must be able to. */
+  readOnly?: boolean;
 }
 
 export interface SandboxProvider {

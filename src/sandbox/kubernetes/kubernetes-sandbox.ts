@@ -15,7 +15,7 @@ import { ExecSession, ExecSessions, SESSION_KILL, type SessionCommand } from './
 import type { KubeApi } from './kube-api.js';
 import { execInPod, type PodExecOutcome, type PodExecRequest, type PodRef } from './pod-exec.js';
 import type { PodNetwork } from './pod-routes.js';
-import { SANDBOX_CONTAINER, SANDBOX_WORKDIR } from './pod-spec.js';
+import { LOADER_CONTAINER, SANDBOX_CONTAINER, SANDBOX_WORKDIR } from './pod-spec.js';
 import { podCondition } from './pod-status.js';
 
 /**
@@ -113,20 +113,34 @@ export class KubernetesSandbox implements Sandbox {
     private readonly network?: PodNetwork,
     /** Every open exec session of the provider, closed with it. */
     live?: Set<ExecSession>,
+    /**
+     * A read-only run's pod: airlock's own execs go to the loader (the workspace writable there),
+     * and `readOnly` commands to the sandbox container, whose workspace mount is read-only.
+     */
+    readOnlyPod = false,
+    container = readOnlyPod ? LOADER_CONTAINER : SANDBOX_CONTAINER,
   ) {
-    this.ref = { namespace: kube.namespace, name: podName, container: SANDBOX_CONTAINER };
+    this.ref = { namespace: kube.namespace, name: podName, container };
     this.sessions = new ExecSessions(() => ExecSession.open(this.kube.exec, this.ref, this.exported()), live);
+    this.readOnlyView = readOnlyPod
+      ? new KubernetesSandbox(runId, podName, kube, network, live, false, SANDBOX_CONTAINER)
+      : undefined;
   }
+
+  private readonly readOnlyView: KubernetesSandbox | undefined;
 
   async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const started = Date.now();
     const cwd = this.inside(opts.cwd ?? this.workdir);
     if (opts.signal?.aborted) return cancelledBeforeStart();
-    if (opts.readOnly)
-      throw new AirlockError(
-        'sandbox_failed',
-        'Read-only runs (ask, review) are not available on the kubernetes backend yet; run them with AIRLOCK_SANDBOX=local (bubblewrap).',
-      );
+    if (opts.readOnly) {
+      if (!this.readOnlyView)
+        throw new AirlockError(
+          'sandbox_failed',
+          `The sandbox pod ${this.podName} was not made for a read-only run: its workspace is writable.`,
+        );
+      return this.readOnlyView.exec(command, { ...opts, readOnly: false });
+    }
     const input = sessionInput(opts.stdin);
     // A NUL cannot be in an argument; its own exec refuses such a command as before.
     const session =

@@ -8,6 +8,7 @@ import { type KubeApi, statusOf } from './kube-api.js';
 import { KubernetesSandbox } from './kubernetes-sandbox.js';
 import { type PodEgress, PodRoutes } from './pod-routes.js';
 import {
+  LOADER_CONTAINER,
   MANAGED_BY,
   MANAGED_BY_LABEL,
   POOL_LABEL,
@@ -87,7 +88,8 @@ export class KubernetesSandboxes implements SandboxProvider {
     // A prepared sandbox is built ahead of time: the warm pool stays for runs waiting to start, and
     // its pod gets long enough to wait unclaimed and then still give its run the whole limit.
     const prepared = this.opts.isPrepared?.(runId) ?? false;
-    const claimed = prepared ? undefined : await this.pool.claim(runId, spec.repo);
+    // Warm pods are writable sandboxes; a read-only run's pod has a second container.
+    const claimed = prepared || spec.readOnly ? undefined : await this.pool.claim(runId, spec.repo);
     if (claimed) {
       this.started.warm++;
       this.opts.logger.info({ run_id: runId, pod: claimed.metadata?.name }, 'claimed a warm sandbox pod');
@@ -100,7 +102,9 @@ export class KubernetesSandboxes implements SandboxProvider {
     const deadline = prepared
       ? PREPARED_POD_DEADLINE_SECONDS + runDeadlineSeconds(this.policy, spec.repo)
       : undefined;
-    const pod = await this.kube.createPod(sandboxPod(this.policy, spec.repo, runId, deadline));
+    const pod = await this.kube.createPod(
+      sandboxPod(this.policy, spec.repo, runId, deadline, { readOnly: spec.readOnly }),
+    );
     const name = pod.metadata?.name as string;
     try {
       return this.sandboxOf(runId, await this.untilReady(name));
@@ -174,7 +178,15 @@ export class KubernetesSandboxes implements SandboxProvider {
   /** The run's sandbox on a ready pod, whose address the gateway now knows as the run's. */
   private sandboxOf(runId: string, pod: V1Pod): KubernetesSandbox {
     const network = this.routes.route(runId, pod);
-    return new KubernetesSandbox(runId, pod.metadata?.name as string, this.kube, network, this.sessions);
+    const readOnlyPod = pod.spec?.containers.some((c) => c.name === LOADER_CONTAINER) ?? false;
+    return new KubernetesSandbox(
+      runId,
+      pod.metadata?.name as string,
+      this.kube,
+      network,
+      this.sessions,
+      readOnlyPod,
+    );
   }
 
   async start(): Promise<void> {

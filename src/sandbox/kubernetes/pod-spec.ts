@@ -12,6 +12,12 @@ export const REPO_ANNOTATION = 'airlock.dev/repo';
 /** `egress.airlock.dev/<name>: allow` for each of the policy's `sandbox.egress` names. */
 export const EGRESS_LABEL_PREFIX = 'egress.airlock.dev/';
 export const SANDBOX_CONTAINER = 'sandbox';
+/**
+ * A read-only run's second container (ask, review): the only one that mounts the workspace
+ * writable, for airlock's own work (the snapshot, setup, reading the diff). The agent's commands
+ * run in SANDBOX_CONTAINER, where the workspace is mounted read-only.
+ */
+export const LOADER_CONTAINER = 'loader';
 export const SANDBOX_WORKDIR = '/workspace';
 export const SANDBOX_UID = 65532;
 /** A warm pod that waits this long unclaimed ends itself; the pool replaces it. */
@@ -51,9 +57,10 @@ export function sandboxPod(
   repo: string,
   runId: string,
   deadlineSeconds = runDeadlineSeconds(policy, repo),
+  opts: { readOnly?: boolean } = {},
 ): Pod {
   const settings = { ...policy.sandbox, ...repoPolicy(policy, repo).sandbox };
-  const spec = podSpec(settings, deadlineSeconds);
+  const spec = podSpec(settings, deadlineSeconds, opts.readOnly === true);
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -114,13 +121,47 @@ function templateHash(spec: Record<string, unknown>, egress: string[]): string {
     .slice(0, 16);
 }
 
-function podSpec(settings: SandboxSettings, deadlineSeconds: number): Record<string, unknown> {
+function podSpec(
+  settings: SandboxSettings,
+  deadlineSeconds: number,
+  readOnly = false,
+): Record<string, unknown> {
   const resources = {
     cpu: settings.cpu,
     memory: settings.memory,
     'ephemeral-storage': settings.ephemeral_storage,
   };
   const emptyDir = (sizeLimit: string) => ({ emptyDir: { sizeLimit } });
+  const sandbox = {
+    name: SANDBOX_CONTAINER,
+    image: settings.image,
+    imagePullPolicy: 'IfNotPresent',
+    // Idle until airlock execs commands into it.
+    command: ['/bin/sh', '-c', 'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done'],
+    workingDir: SANDBOX_WORKDIR,
+    env: [
+      { name: 'HOME', value: '/home/airlock' },
+      { name: 'TMPDIR', value: '/tmp' },
+      { name: 'LANG', value: 'C.UTF-8' },
+      { name: 'CI', value: '1' },
+      { name: 'GIT_TERMINAL_PROMPT', value: '0' },
+    ],
+    resources: { requests: resources, limits: resources },
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      privileged: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      runAsUser: SANDBOX_UID,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    volumeMounts: [
+      { name: 'workspace', mountPath: SANDBOX_WORKDIR },
+      { name: 'tmp', mountPath: '/tmp' },
+      { name: 'home', mountPath: '/home/airlock' },
+    ],
+  };
   return {
     automountServiceAccountToken: false,
     enableServiceLinks: false,
@@ -137,42 +178,29 @@ function podSpec(settings: SandboxSettings, deadlineSeconds: number): Record<str
       fsGroup: SANDBOX_UID,
       seccompProfile: { type: 'RuntimeDefault' },
     },
-    containers: [
-      {
-        name: SANDBOX_CONTAINER,
-        image: settings.image,
-        imagePullPolicy: 'IfNotPresent',
-        // Idle until airlock execs commands into it.
-        command: ['/bin/sh', '-c', 'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done'],
-        workingDir: SANDBOX_WORKDIR,
-        env: [
-          { name: 'HOME', value: '/home/airlock' },
-          { name: 'TMPDIR', value: '/tmp' },
-          { name: 'LANG', value: 'C.UTF-8' },
-          { name: 'CI', value: '1' },
-          { name: 'GIT_TERMINAL_PROMPT', value: '0' },
-        ],
-        resources: { requests: resources, limits: resources },
-        securityContext: {
-          allowPrivilegeEscalation: false,
-          privileged: false,
-          readOnlyRootFilesystem: true,
-          runAsNonRoot: true,
-          runAsUser: SANDBOX_UID,
-          capabilities: { drop: ['ALL'] },
-          seccompProfile: { type: 'RuntimeDefault' },
-        },
-        volumeMounts: [
-          { name: 'workspace', mountPath: SANDBOX_WORKDIR },
-          { name: 'tmp', mountPath: '/tmp' },
-          { name: 'home', mountPath: '/home/airlock' },
-        ],
-      },
-    ],
+    containers: readOnly ? readOnlyContainers(sandbox) : [sandbox],
     volumes: [
       { name: 'workspace', ...emptyDir(settings.ephemeral_storage) },
       { name: 'tmp', ...emptyDir('1Gi') },
       { name: 'home', ...emptyDir('1Gi') },
     ],
   };
+}
+
+/**
+ * A read-only run's containers: the agent's, with the workspace mounted read-only, and the loader,
+ * the same image idle with the workspace writable, for airlock's own execs. The loader asks for
+ * little (it unpacks and diffs); both may use up to the run's limits.
+ */
+function readOnlyContainers(sandbox: Record<string, unknown>): Array<Record<string, unknown>> {
+  const mounts = sandbox.volumeMounts as Array<Record<string, unknown>>;
+  const resources = sandbox.resources as { limits: Record<string, string> };
+  return [
+    { ...sandbox, volumeMounts: mounts.map((m) => (m.name === 'workspace' ? { ...m, readOnly: true } : m)) },
+    {
+      ...sandbox,
+      name: LOADER_CONTAINER,
+      resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: resources.limits },
+    },
+  ];
 }

@@ -8,6 +8,7 @@ import type { ObjectStore } from './store.js';
 export interface ExecRecord {
   namespace: string;
   pod: string;
+  container: string;
   command: string[];
   protocol: string;
   exitCode: number | null;

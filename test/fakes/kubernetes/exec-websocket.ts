@@ -110,6 +110,7 @@ function run(c: Cluster, ws: WebSocket, s: Session): void {
   const record: ExecRecord = {
     namespace: s.ns,
     pod: s.pod,
+    container: s.container,
     command: s.command,
     protocol: ws.protocol,
     exitCode: null,
