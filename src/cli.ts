@@ -12,6 +12,7 @@ import { replayCommand } from './cli/replay-command.js';
 import { retryCommand } from './cli/retry-command.js';
 import { runCommand } from './cli/run-command.js';
 import { podSpecCommand } from './cli/sandbox-command.js';
+import { schedulesCommand } from './cli/schedules-command.js';
 import { serveCommand } from './cli/serve-command.js';
 import { sweepCommand } from './cli/sweep-command.js';
 import { type App, buildApp } from './composition-root.js';
@@ -163,6 +164,12 @@ export function buildProgram(): Command {
         { ownerKind: 'sweep' },
       ),
     );
+
+  program
+    .command('schedules')
+    .description("the policy's schedules with their next and last runs (`airlock serve` runs them)")
+    .option('--json', 'as JSON')
+    .action((opts) => withApp((app) => schedulesCommand(app, opts, process.stdout)));
 
   program
     .command('replay')

@@ -50,6 +50,7 @@ import { SqliteEnvelopeLog } from './store/sqlite-envelope-log.js';
 import { SqlitePreparedSandboxes } from './store/sqlite-prepared.js';
 import { SqlitePullRequests } from './store/sqlite-pull-requests.js';
 import { SqliteRunThreads } from './store/sqlite-run-threads.js';
+import { SqliteSchedules } from './store/sqlite-schedules.js';
 import { SqliteStore } from './store/sqlite-store.js';
 
 export interface App {
@@ -75,6 +76,8 @@ export interface App {
   conversationFor: (repo: string) => ForgeConversation | undefined;
   /** The pull requests airlock opened and follows. */
   pullRequests: SqlitePullRequests;
+  /** Schedule ticks and the runs they started. */
+  schedules: SqliteSchedules;
   model: () => ModelClient;
   tickets: Tickets;
   /** The Slack app (Bolt in Socket Mode), built on first use: only `serve` needs it. */
@@ -291,6 +294,7 @@ export function buildApp(
     forgeFor,
     conversationFor,
     pullRequests,
+    schedules: new SqliteSchedules(db),
     model,
     tickets,
     egress,

@@ -6,6 +6,7 @@ import { AirlockError } from './errors.js';
 import { JiraWatch } from './runs/jira-watch.js';
 import { PullRequestWatch } from './runs/pull-request-watch.js';
 import { RunService } from './runs/run-service.js';
+import { ScheduleRunner } from './runs/schedule-runner.js';
 import { reviewSensitiveChanges } from './runs/sensitive-changes.js';
 import { startHealthServer } from './server/health-server.js';
 import { registerListeners } from './slack/listeners/register.js';
@@ -31,7 +32,12 @@ const PREPARE_EVERY_MS = 60_000;
  */
 export async function startBot(
   app: App,
-  opts: { slackRateScale?: number; expiryEveryMs?: number; prepareEveryMs?: number } = {},
+  opts: {
+    slackRateScale?: number;
+    expiryEveryMs?: number;
+    prepareEveryMs?: number;
+    scheduleEveryMs?: number;
+  } = {},
 ): Promise<Bot> {
   const { env, store, policy, logger, lifecycle } = app;
   // One bot per store: a second serve would run every run twice.
@@ -180,6 +186,23 @@ export async function startBot(
       }, watchEvery)
     : undefined;
   if (watchEvery) watching = watch.poll();
+  // schedules: checked every second (a six-field cron may name seconds); a missed tick fires now.
+  const scheduler = new ScheduleRunner({
+    policy,
+    schedules: app.schedules,
+    store,
+    runs,
+    resolver: app.resolver,
+    chat,
+    logger,
+  });
+  let scheduling: Promise<unknown> = Promise.resolve();
+  const scheduleTimer = policy.schedules.length
+    ? setInterval(() => {
+        scheduling = scheduling.then(() => scheduler.tick());
+      }, opts.scheduleEveryMs ?? 1000)
+    : undefined;
+  if (policy.schedules.length) scheduling = scheduler.tick();
   const prEvery = policy.pr_watch.enabled ? policy.pr_watch.every : undefined;
   let prPolling: Promise<unknown> = Promise.resolve();
   const prPoller = prEvery
@@ -203,6 +226,7 @@ export async function startBot(
         clearInterval(expiry);
         clearInterval(watcher);
         clearInterval(prPoller);
+        clearInterval(scheduleTimer);
         stopCheckpoints();
         app.auditCheckpoints.checkpoint('shutdown');
         removeSink();
@@ -214,7 +238,9 @@ export async function startBot(
         // Runs stop where they are and stay resumable; a reconcile or Jira poll under way ends.
         let late: NodeJS.Timeout | undefined;
         const runsStopped = await Promise.race([
-          Promise.allSettled([runs.shutdown(), reconciling, watching, prPolling]).then(() => true),
+          Promise.allSettled([runs.shutdown(), reconciling, watching, prPolling, scheduling]).then(
+            () => true,
+          ),
           new Promise<false>((resolve) => {
             late = setTimeout(() => resolve(false), RUNS_WITHIN_MS);
           }),

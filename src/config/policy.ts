@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { type ZodError, z } from 'zod';
 import { AirlockError } from '../errors.js';
+import { cronProblem } from '../shared/cron-schedule.js';
 import { parseHostRule } from '../shared/host-rule.js';
 
 const repoName = z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'expected owner/name');
@@ -171,6 +172,22 @@ const hostPath = z
 /** sandbox.local: a uid or gid that is not root. */
 const sandboxId = z.number().int().min(1, 'commands never run as root (0)').max(4_294_967_294);
 
+const scheduleSchema = z
+  .object({
+    name: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'expected a short name: lowercase letters, digits, -'),
+    cron: z.string().superRefine((expression, ctx) => {
+      const problem = cronProblem(expression);
+      if (problem) ctx.addIssue({ code: 'custom', message: `not a cron expression: ${problem}` });
+    }),
+    repos: z.union([z.literal('all'), z.array(repoName).min(1, 'list at least one repository')]),
+    task: z.string().min(1),
+    channel: z.string().regex(/^[CG][A-Z0-9]+$/, 'expected a Slack channel id (C…)'),
+    mode: z.enum(['change', 'ask']).default('change'),
+  })
+  .strict();
+
 const policySchema = z
   .object({
     repos: z
@@ -234,6 +251,8 @@ const policySchema = z
       })
       .strict()
       .default({ enabled: true, every: 60_000, handle: 'airlock', autofix: false, max_fix_attempts: 2 }),
+    // Sweeps on a timetable, run by `airlock serve`: one parent message, one run per repository.
+    schedules: z.array(scheduleSchema).default([]),
     limits: limitsSchema.default(limitsSchema.parse({})),
     // Hosts every repository's sandboxes may reach through the egress gateway (default: none).
     network: networkSchema.default({}),
@@ -311,6 +330,20 @@ const policySchema = z
           message: `${repo} is not under repos`,
         });
     }
+    const names = new Set<string>();
+    p.schedules.forEach((s, i) => {
+      if (names.has(s.name))
+        ctx.addIssue({ code: 'custom', path: ['schedules', i, 'name'], message: `${s.name} is used twice` });
+      names.add(s.name);
+      if (s.repos !== 'all')
+        for (const repo of s.repos)
+          if (!(repo in p.repos))
+            ctx.addIssue({
+              code: 'custom',
+              path: ['schedules', i, 'repos'],
+              message: `${repo} is not under repos`,
+            });
+    });
     for (const [key, repo] of Object.entries(p.jira?.projects ?? {})) {
       if (!(repo in p.repos))
         ctx.addIssue({
@@ -322,6 +355,7 @@ const policySchema = z
   });
 
 export type Policy = z.infer<typeof policySchema>;
+export type Schedule = z.infer<typeof scheduleSchema>;
 export type RepoPolicy = z.infer<typeof repoSchema>;
 export type Limits = z.infer<typeof limitsSchema>;
 

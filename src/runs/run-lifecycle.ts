@@ -86,7 +86,7 @@ export class ShutdownInterruption extends Error {
 const ACTIVE: readonly RunState[] = RUN_STATES.filter((s) => !isTerminal(s));
 
 /** Sources whose runs `serve` takes over when their owner is gone; the others end "interrupted". */
-const SERVED_SOURCES: ReadonlySet<string> = new Set(['slack', 'jira', 'forge']);
+const SERVED_SOURCES: ReadonlySet<string> = new Set(['slack', 'jira', 'forge', 'schedule']);
 
 /** host:port or [v6]:port, as the thread names a refused target. */
 function validTarget(target: string): boolean {

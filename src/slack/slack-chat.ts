@@ -47,6 +47,17 @@ export class SlackChat implements Chat {
     return threadOrigin(posted.channel ?? channel, posted.ts);
   }
 
+  update(origin: ChatOrigin, text: string): void {
+    const thread = parseThreadOrigin(origin);
+    if (!thread) return;
+    this.outbox.coalesce(
+      `opened:${origin}`,
+      'chat.update',
+      () => ({ channel: thread.channel, ts: thread.threadTs, text }),
+      Priority.milestone,
+    );
+  }
+
   originOf(runId: string): ChatOrigin | undefined {
     const thread = this.threads.get(runId);
     return thread ? threadOrigin(thread.channel, thread.threadTs) : undefined;

@@ -216,4 +216,22 @@ export const MIGRATIONS: string[] = [
   -- A run's mode (issue 15): change (the default, a diff behind the gate) or ask (read-only, an answer).
   ALTER TABLE runs ADD COLUMN mode TEXT NOT NULL DEFAULT 'change';
   `,
+  `
+  -- schedules: (issue 15): each tick, its parent message, and the run it started in each repository
+  -- (none: skipped, the schedule's earlier run there was still open).
+  CREATE TABLE schedule_ticks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    at TEXT NOT NULL,
+    parent TEXT,
+    shown TEXT
+  );
+  CREATE INDEX schedule_ticks_name ON schedule_ticks(name, id);
+  CREATE TABLE schedule_runs (
+    tick_id INTEGER NOT NULL REFERENCES schedule_ticks(id),
+    repo TEXT NOT NULL,
+    run_id TEXT
+  );
+  CREATE INDEX schedule_runs_repo ON schedule_runs(repo, tick_id);
+  `,
 ];

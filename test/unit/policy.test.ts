@@ -20,6 +20,7 @@ describe('the policy file', () => {
       concurrent_runs: 20,
       concurrent_provisioning: 8,
       max_steps: 60,
+      ask_max_steps: 20,
       max_minutes: 30,
       max_cost_usd: 5,
       max_tokens: 5_000_000,

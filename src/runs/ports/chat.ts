@@ -63,6 +63,8 @@ export interface Chat {
   bind(runId: string, origin: ChatOrigin): void;
   /** Where a run's conversation is, to tie another run (a follow-up) to the same one. */
   originOf(runId: string): ChatOrigin | undefined;
+  /** Rewrites the message that opened a conversation (a schedule's parent message). */
+  update?(origin: ChatOrigin, text: string): void;
   /** Opens a new conversation (a top-level message) in `channel` that a run will live in. */
   open(channel: string, text: string): Promise<ChatOrigin>;
 }

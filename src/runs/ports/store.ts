@@ -9,7 +9,7 @@ export interface RunRecord {
   repo: string;
   task: string;
   requester: string;
-  source: 'cli' | 'slack' | 'jira' | 'forge';
+  source: 'cli' | 'slack' | 'jira' | 'forge' | 'schedule';
   state: RunState;
   baseRef: string;
   baseSha: string | null;
