@@ -10,6 +10,7 @@ import { auditVerifyCommand, runsCommand, showCommand } from './cli/inspect-comm
 import { prepareCommand } from './cli/prepare-command.js';
 import { replayCommand } from './cli/replay-command.js';
 import { retryCommand } from './cli/retry-command.js';
+import { reviewCommand } from './cli/review-command.js';
 import { runCommand } from './cli/run-command.js';
 import { podSpecCommand } from './cli/sandbox-command.js';
 import { schedulesCommand } from './cli/schedules-command.js';
@@ -146,6 +147,21 @@ export function buildProgram(): Command {
             stdinIsTTY: !!process.stdin.isTTY,
           }),
         { ownerKind: 'ask' },
+      ),
+    );
+
+  program
+    .command('review')
+    .description('review a pull request read-only; --post posts it as a COMMENT review (never approves)')
+    .requiredOption('--repo <owner/name>', 'repository from airlock.yaml')
+    .requiredOption('--pr <number>', 'the pull request (merge request) number')
+    .option('--post', 'post the review on the pull request')
+    .option('--json', 'print the result as JSON on stdout')
+    .action((opts) =>
+      withApp(
+        (app) =>
+          reviewCommand(app, opts, { stdout: process.stdout, stderr: process.stderr, stdinIsTTY: false }),
+        { ownerKind: 'review' },
       ),
     );
 

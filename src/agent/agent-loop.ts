@@ -48,6 +48,8 @@ export interface AgentDeps {
   now?: () => number;
   /** Ask and review modes: commands see the workspace read-only, the editor only views. */
   readOnly?: boolean;
+  /** Review mode: takes the agent's submit_review call (the tool is offered only then). */
+  submitReview?: (input: Record<string, unknown>) => ToolOutcome;
 }
 
 export const TOOLS: ToolName[] = ['bash', 'str_replace_based_edit_tool'];
@@ -121,7 +123,7 @@ export class AgentLoop {
         this.deps.model.complete({
           system: input.system,
           messages,
-          tools: TOOLS,
+          tools: this.deps.submitReview ? [...TOOLS, 'submit_review'] : TOOLS,
           maxOutputTokens: budget.maxOutputTokens,
           signal,
           onText: (delta) => this.deps.onEvent({ type: 'text', delta }),
@@ -265,6 +267,7 @@ export class AgentLoop {
         return await this.bash.run(input, { signal, timeoutMs });
       }
       if (name === 'str_replace_based_edit_tool') return await this.edit.run(input);
+      if (name === 'submit_review' && this.deps.submitReview) return this.deps.submitReview(input);
       return toolError(`Error: there is no tool named ${name}. Use bash or str_replace_based_edit_tool.`);
     } catch (error) {
       return toolError(`Error: ${(error as Error).message}`);

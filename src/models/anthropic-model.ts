@@ -5,6 +5,7 @@ import type {
   TextBlockParam,
   ToolUnion,
 } from '@anthropic-ai/sdk/resources/messages/messages';
+import { TOOL_SCHEMAS } from '../agent/tools/tool-schemas.js';
 import { AirlockError } from '../errors.js';
 import type {
   ContentBlock,
@@ -32,11 +33,18 @@ const EPHEMERAL = { type: 'ephemeral' as const };
 
 /** Anthropic's own client tools, which Claude is trained on (DESIGN.md §3). */
 function toolDefinitions(names: ToolName[]): ToolUnion[] {
-  const tools: ToolUnion[] = names.map((name) =>
-    name === 'bash'
-      ? { type: 'bash_20250124', name: 'bash' }
-      : { type: 'text_editor_20250728', name: 'str_replace_based_edit_tool', max_characters: 30_000 },
-  );
+  const tools: ToolUnion[] = names.map((name): ToolUnion => {
+    if (name === 'bash') return { type: 'bash_20250124', name: 'bash' };
+    if (name === 'str_replace_based_edit_tool')
+      return { type: 'text_editor_20250728', name: 'str_replace_based_edit_tool', max_characters: 30_000 };
+    // airlock's own tools are plain JSON-schema tools.
+    const schema = TOOL_SCHEMAS[name];
+    return {
+      name,
+      description: schema.description,
+      input_schema: schema.parameters as { type: 'object'; [key: string]: unknown },
+    };
+  });
   const last = tools.at(-1);
   if (last) Object.assign(last, { cache_control: EPHEMERAL });
   return tools;

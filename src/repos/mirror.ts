@@ -39,7 +39,13 @@ export class Mirrors {
         await git(['init', '--bare', '-q', dir], { cwd: dir, spawn: this.spawn });
       }
       const isSha = /^[0-9a-f]{40}$/.test(base);
-      const refspec = isSha ? '+refs/heads/*:refs/heads/*' : `+refs/heads/${base}:refs/heads/${base}`;
+      // A full ref (a pull request's head, refs/pull/N/head) is fetched as it is named.
+      const isRef = base.startsWith('refs/');
+      const refspec = isSha
+        ? '+refs/heads/*:refs/heads/*'
+        : isRef
+          ? `+${base}:${base}`
+          : `+refs/heads/${base}:refs/heads/${base}`;
       try {
         await git(['fetch', '--quiet', '--no-tags', '--prune', url, refspec], {
           cwd: dir,
@@ -52,7 +58,7 @@ export class Mirrors {
           `Cannot fetch ${base} of ${repo} from ${url}: ${(error as Error).message.replace(/^git fetch failed: /, '')}`,
         );
       }
-      const ref = isSha ? base : `refs/heads/${base}`;
+      const ref = isSha || isRef ? base : `refs/heads/${base}`;
       const sha = await gitText(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`], {
         cwd: dir,
         spawn: this.spawn,

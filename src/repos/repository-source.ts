@@ -38,6 +38,13 @@ export class MirroredRepositories implements RepositorySource {
     return stdout;
   }
 
+  async reviewDiff(repo: string, base: string, head: string): Promise<Buffer> {
+    const { stdout } = await git(['diff', '--no-color', '--no-ext-diff', `${base}...${head}`, '--'], {
+      cwd: this.mirrors.pathFor(repo),
+    });
+    return stdout;
+  }
+
   async isAncestor(repo: string, ancestor: string, of: string): Promise<boolean> {
     return git(['merge-base', '--is-ancestor', ancestor, of], { cwd: this.mirrors.pathFor(repo) }).then(
       () => true,

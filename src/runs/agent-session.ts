@@ -7,8 +7,9 @@ import { limitsFor, networkFor, repoPolicy } from '../config/policy.js';
 import { rebuildConversation, withUserText } from './conversation.js';
 import type { Message } from './ports/model.js';
 import type { Sandbox } from './ports/sandbox.js';
-import type { RunRecord } from './ports/store.js';
+import { type RunRecord, readOnlyMode } from './ports/store.js';
 import { loadRepositoryNotes } from './repository-instructions.js';
+import { reviewSubmitter } from './review-submission.js';
 import type { RunPorts } from './run-context.js';
 import { TranscriptRecorder } from './transcript-recorder.js';
 
@@ -87,7 +88,8 @@ export async function runAgentSession(
     redact: (t) => ports.redactor.redact(t),
     onEvent: (e) => recorder.handle(e),
     now,
-    readOnly: run.mode === 'ask',
+    readOnly: readOnlyMode(run.mode),
+    ...(run.mode === 'review' ? { submitReview: reviewSubmitter(ports, run) } : {}),
   });
   // Read again each session from the base commit, so a resumed run sees exactly what it saw.
   const notes = run.baseSha ? await loadRepositoryNotes(ports.repos, run.repo, run.baseSha) : undefined;

@@ -273,7 +273,9 @@ export class PullRequestWatch {
   private openFollowUp(pr: WatchedPullRequest): RunRecord | undefined {
     return this.deps.store
       .listRuns({ limit: 10_000 })
-      .find((r) => r.repo === pr.repo && r.prNumber === pr.number && !isTerminal(r.state));
+      .find(
+        (r) => r.repo === pr.repo && r.prNumber === pr.number && r.mode === 'change' && !isTerminal(r.state),
+      );
   }
 
   private startFollowUp(

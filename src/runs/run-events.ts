@@ -74,6 +74,16 @@ export type RunEvent =
       data: { number: number; approved_head: string; head: string; bytes: number; sha256: string };
     }
   | { type: 'pr.replied'; data: { number: number; login: string; error?: string } }
+  | {
+      type: 'review.requested';
+      data: { number: number; head_sha: string; diff_sha256: string | null; url: string };
+    }
+  | {
+      type: 'review.submitted';
+      data: { summary: string; comments: Array<{ path: string; line: number; body: string }> };
+    }
+  | { type: 'review.posted'; data: { number: number; url: string | null; comments: number } }
+  | { type: 'review.post_failed'; data: { number: number; error: string } }
   | { type: 'replay.started'; data: { sandbox: string; calls: number } }
   | {
       type: 'replay.finished';

@@ -13,7 +13,14 @@ import { describeOwner, type OwnerLease, ownerGone } from './owner-lease.js';
 import type { UnapprovedCommits } from './ports/chat.js';
 import type { NetworkPhase } from './ports/egress.js';
 import type { PullRequest } from './ports/forge.js';
-import type { RunMode, RunRecord, TransitionChange, TransitionResult } from './ports/store.js';
+import type { PullRequestFacts } from './ports/pull-requests.js';
+import {
+  type RunMode,
+  type RunRecord,
+  readOnlyMode,
+  type TransitionChange,
+  type TransitionResult,
+} from './ports/store.js';
 import type { PreparedPool } from './prepared-pool.js';
 import {
   approvedDescription,
@@ -23,6 +30,7 @@ import {
   pullRequestTitle,
 } from './pull-request-text.js';
 import { loadRepositoryNotes } from './repository-instructions.js';
+import { reviewedPullRequest, submittedReview } from './review-submission.js';
 import type { RunPorts } from './run-context.js';
 import { isTerminal, RUN_STATES, type RunState } from './run-state.js';
 import { attachSandbox, type PreparedSandbox, prepareSandbox } from './sandbox-preparation.js';
@@ -314,7 +322,7 @@ export class RunLifecycle {
     // reviewed diff goes onto a fresh one).
     // An ask run reads a bare checkout; a prepared sandbox is set up, and setup is not asked for.
     const claimed =
-      reviewedDiff || run.mode === 'ask' ? undefined : await this.ports.preparedPool?.claim(run, baseSha);
+      reviewedDiff || readOnlyMode(run.mode) ? undefined : await this.ports.preparedPool?.claim(run, baseSha);
     if (claimed) {
       this.ports.store.appendEvent(run.id, {
         type: 'sandbox.claimed',
@@ -416,8 +424,14 @@ export class RunLifecycle {
     if (stop.kind === 'budget')
       return this.fail(run.id, `The agent stopped before finishing: ${stop.reason}.`) ?? run;
     // An answer: nothing to approve (the workspace was read-only, so there is no diff either).
-    if (run.mode === 'ask')
-      return this.must(this.move(run.id, { from: ['working'], to: 'done', fields: { outcome: 'answered' } }));
+    if (readOnlyMode(run.mode))
+      return this.must(
+        this.move(run.id, {
+          from: ['working'],
+          to: 'done',
+          fields: { outcome: run.mode === 'review' ? 'reviewed' : 'answered' },
+        }),
+      );
     if (diff.length === 0)
       return this.must(
         this.move(run.id, { from: ['working'], to: 'done', fields: { outcome: 'no_changes' } }),
@@ -687,6 +701,59 @@ export class RunLifecycle {
         type: 'pr.replied',
         data: { number: pr.number, login: forgeName(this.ports.policy, run.requester), error: reason },
       });
+    }
+  }
+
+  /**
+   * A review run of pull request `facts`: the request (read-only, its head as the base), with the
+   * pull request's diff kept next to it for the agent's line comments to be checked against.
+   */
+  requestReview(req: RunRequest, facts: PullRequestFacts, diff: Buffer): Requested {
+    const requested = this.request({
+      ...req,
+      mode: 'review',
+      prNumber: facts.number,
+      baseRef: facts.headRef,
+    });
+    if (!requested.allowed || !requested.created) return requested;
+    const sha = diff.length ? this.ports.store.saveDiff(requested.run.id, diff) : null;
+    this.ports.store.appendEvent(requested.run.id, {
+      type: 'review.requested',
+      data: { number: facts.number, head_sha: facts.headSha, diff_sha256: sha, url: facts.url },
+    });
+    return requested;
+  }
+
+  /** Posts a finished review run's review on its pull request (a COMMENT review); audited either way. */
+  async postReview(runId: string): Promise<{ posted: boolean; url: string | null; error?: string }> {
+    const run = this.mustGet(runId);
+    const pr = reviewedPullRequest(this.ports, run);
+    const review =
+      submittedReview(this.ports, run.id) ??
+      (run.summary ? { summary: run.summary, comments: [] } : undefined);
+    const conversation = this.ports.conversationFor?.(run.repo);
+    if (run.mode !== 'review' || run.state !== 'done' || !pr || !review)
+      return { posted: false, url: null, error: `Run ${run.id} has no finished review to post.` };
+    if (!conversation)
+      return {
+        posted: false,
+        url: null,
+        error: `${run.repo} is not on a forge airlock can post reviews to.`,
+      };
+    try {
+      const { url } = await conversation.postReview(run.repo, pr.number, { headSha: pr.headSha, ...review });
+      this.ports.store.appendEvent(run.id, {
+        type: 'review.posted',
+        data: { number: pr.number, url, comments: review.comments.length },
+      });
+      return { posted: true, url };
+    } catch (error) {
+      const reason = this.ports.redactor.redact(messageOf(error));
+      this.ports.store.appendEvent(run.id, {
+        type: 'review.post_failed',
+        data: { number: pr.number, error: reason },
+      });
+      return { posted: false, url: null, error: reason };
     }
   }
 

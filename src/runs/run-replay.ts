@@ -3,7 +3,7 @@ import { BashTool } from '../agent/tools/bash-tool.js';
 import { type EditInput, EditTool } from '../agent/tools/edit-tool.js';
 import { limitsFor, networkFor } from '../config/policy.js';
 import { AirlockError, messageOf } from '../errors.js';
-import type { ToolCallRecord } from './ports/store.js';
+import { readOnlyMode, type ToolCallRecord } from './ports/store.js';
 import type { RunPorts } from './run-context.js';
 import { isTerminal } from './run-state.js';
 import { prepareSandbox } from './sandbox-preparation.js';
@@ -76,9 +76,9 @@ export async function replayRun(
     const bash = new BashTool(sandbox, {
       timeoutMs: limits.command_timeout_seconds * 1000,
       maxModelChars: COMPARED_CHARS,
-      readOnly: run.mode === 'ask',
+      readOnly: readOnlyMode(run.mode),
     });
-    const edit = new EditTool(sandbox, { maxModelChars: COMPARED_CHARS, readOnly: run.mode === 'ask' });
+    const edit = new EditTool(sandbox, { maxModelChars: COMPARED_CHARS, readOnly: readOnlyMode(run.mode) });
     const replayed: ReplayedCall[] = [];
     for (const call of calls) {
       const outcome =

@@ -170,6 +170,7 @@ const REPOS: RepositorySource = {
   readFile: async () => undefined,
   changesBetween: async () => Buffer.alloc(0),
   isAncestor: async () => true,
+  reviewDiff: async () => Buffer.alloc(0),
 };
 
 export const POLICY = `

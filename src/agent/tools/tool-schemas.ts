@@ -20,6 +20,30 @@ export const TOOL_SCHEMAS: Record<ToolName, { description: string; parameters: R
       },
     },
   },
+  submit_review: {
+    description:
+      'Submit your review of the pull request: a summary, and comments on lines the pull request adds or changes ' +
+      '(path relative to the repository root, line number in the new version of the file). Call it once, when done.',
+    parameters: {
+      type: 'object',
+      properties: {
+        summary: { type: 'string', description: 'The review: what the change does and what you found.' },
+        comments: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              path: { type: 'string' },
+              line: { type: 'integer', description: 'A line of the new file that is in the diff.' },
+              body: { type: 'string' },
+            },
+            required: ['path', 'line', 'body'],
+          },
+        },
+      },
+      required: ['summary'],
+    },
+  },
   str_replace_based_edit_tool: {
     description:
       'View, create and edit files. view shows a file with line numbers or lists a directory; create writes a new ' +

@@ -9,6 +9,7 @@ import {
   type ForgePullState,
   type ForgeReview,
   type Observed,
+  type PullRequestFacts,
   type PullToWatch,
 } from '../../runs/ports/pull-requests.js';
 import { gitHubClient } from './github-client.js';
@@ -224,6 +225,55 @@ export class GitHubConversation implements ForgeConversation {
     } catch {
       return undefined;
     }
+  }
+
+  async pullRequestFacts(repo: string, number: number): Promise<PullRequestFacts> {
+    const [owner, name] = repo.split('/') as [string, string];
+    return this.wrap(`read pull request #${number} of`, repo, async () => {
+      const octokit = await this.client(repo);
+      const { data } = await octokit.pulls.get({ owner, repo: name, pull_number: number });
+      return {
+        number,
+        url: data.html_url,
+        title: data.title,
+        body: data.body ?? '',
+        headRef: `refs/pull/${number}/head`,
+        headSha: data.head.sha,
+        base: data.base.ref,
+        state: data.merged ? 'merged' : data.state === 'closed' ? 'closed' : 'open',
+      };
+    });
+  }
+
+  async postReview(
+    repo: string,
+    number: number,
+    review: {
+      headSha: string;
+      summary: string;
+      comments: Array<{ path: string; line: number; body: string }>;
+    },
+  ): Promise<{ url: string | null }> {
+    const [owner, name] = repo.split('/') as [string, string];
+    return this.wrap(`post the review on #${number} of`, repo, async () => {
+      const octokit = await this.client(repo, 'comment');
+      const { data } = await octokit.pulls.createReview({
+        owner,
+        repo: name,
+        pull_number: number,
+        commit_id: review.headSha,
+        // Only ever a comment: an approval that counts is a person's, in the thread.
+        event: 'COMMENT',
+        body: review.summary,
+        comments: review.comments.map((c) => ({
+          path: c.path,
+          line: c.line,
+          side: 'RIGHT' as const,
+          body: c.body,
+        })),
+      });
+      return { url: data.html_url ?? null };
+    });
   }
 
   private async wrap<T>(what: string, repo: string, work: () => Promise<T>): Promise<T> {

@@ -8,6 +8,7 @@ import {
   type ForgePullState,
   type ForgeReview,
   type Observed,
+  type PullRequestFacts,
   type PullToWatch,
 } from '../../runs/ports/pull-requests.js';
 
@@ -172,6 +173,56 @@ export class GitLabConversation implements ForgeConversation {
       out.push(...data);
     }
     return out;
+  }
+
+  async pullRequestFacts(repo: string, number: number): Promise<PullRequestFacts> {
+    return this.wrap(`read merge request !${number} of`, repo, async () => {
+      const mr = (await this.json('GET', `${this.project(repo)}/merge_requests/${number}`)) as Json;
+      const state = String(mr.state ?? '');
+      return {
+        number,
+        url: String(mr.web_url ?? ''),
+        title: String(mr.title ?? ''),
+        body: String(mr.description ?? ''),
+        headRef: `refs/merge-requests/${number}/head`,
+        headSha: String(mr.sha ?? ''),
+        base: String(mr.target_branch ?? ''),
+        state: state === 'merged' ? 'merged' : state === 'opened' ? 'open' : 'closed',
+      };
+    });
+  }
+
+  /** The summary as a note, then one discussion per line comment, positioned on the diff. */
+  async postReview(
+    repo: string,
+    number: number,
+    review: {
+      headSha: string;
+      summary: string;
+      comments: Array<{ path: string; line: number; body: string }>;
+    },
+  ): Promise<{ url: string | null }> {
+    return this.wrap(`post the review on !${number} of`, repo, async () => {
+      const mrPath = `${this.project(repo)}/merge_requests/${number}`;
+      const mr = (await this.json('GET', mrPath)) as Json;
+      const refs = (mr.diff_refs ?? {}) as { base_sha?: string; start_sha?: string; head_sha?: string };
+      const note = (await this.json('POST', `${mrPath}/notes`, { body: review.summary })) as Json;
+      for (const c of review.comments) {
+        await this.json('POST', `${mrPath}/discussions`, {
+          body: c.body,
+          position: {
+            position_type: 'text',
+            base_sha: refs.base_sha,
+            start_sha: refs.start_sha,
+            head_sha: refs.head_sha ?? review.headSha,
+            old_path: c.path,
+            new_path: c.path,
+            new_line: c.line,
+          },
+        });
+      }
+      return { url: note.id ? `${String(mr.web_url ?? '')}#note_${String(note.id)}` : null };
+    });
   }
 
   async reply(repo: string, number: number, body: string): Promise<void> {

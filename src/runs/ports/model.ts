@@ -15,7 +15,7 @@ export interface Message {
   content: ContentBlock[];
 }
 
-export type ToolName = 'bash' | 'str_replace_based_edit_tool';
+export type ToolName = 'bash' | 'str_replace_based_edit_tool' | 'submit_review';
 
 export interface Usage {
   inputTokens: number;

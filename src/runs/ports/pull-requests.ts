@@ -94,6 +94,34 @@ export interface ForgeConversation {
   requiresApproval(repo: string, branch: string): Promise<boolean | undefined>;
   /** The verified (public) email the forge shows for a login, if any. */
   emailOf(repo: string, login: string): Promise<string | undefined>;
+  /** What a review needs of a pull request: its head (a ref the mirror can fetch) and its base. */
+  pullRequestFacts(repo: string, number: number): Promise<PullRequestFacts>;
+  /**
+   * Posts a review that only comments (GitHub: event COMMENT, never APPROVE or REQUEST_CHANGES;
+   * GitLab: the summary as a note and a discussion per line comment) on `headSha`.
+   */
+  postReview(
+    repo: string,
+    number: number,
+    review: {
+      headSha: string;
+      summary: string;
+      comments: Array<{ path: string; line: number; body: string }>;
+    },
+  ): Promise<{ url: string | null }>;
+}
+
+export interface PullRequestFacts {
+  number: number;
+  url: string;
+  title: string;
+  body: string;
+  /** The head as a ref the mirror fetches: refs/pull/N/head, refs/merge-requests/N/head. */
+  headRef: string;
+  headSha: string;
+  /** The branch it merges into. */
+  base: string;
+  state: 'open' | 'merged' | 'closed';
 }
 
 /** The commit status context that makes an airlock approval a merge rule. */

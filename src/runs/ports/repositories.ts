@@ -9,6 +9,8 @@ export interface RepositorySource {
   readFile(repo: string, sha: string, path: string): Promise<Buffer | undefined>;
   /** `git diff --binary from to` of two commits already fetched. */
   changesBetween(repo: string, from: string, to: string): Promise<Buffer>;
+  /** A pull request's changes: `git diff base...head` (from their merge base), both fetched. */
+  reviewDiff(repo: string, base: string, head: string): Promise<Buffer>;
   /** Is `ancestor` in the history of `of` (both fetched)? */
   isAncestor(repo: string, ancestor: string, of: string): Promise<boolean>;
 }

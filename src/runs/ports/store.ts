@@ -2,7 +2,12 @@ import type { RunEvent, TransitionEvent } from '../run-events.js';
 import type { RunState } from '../run-state.js';
 
 /** The Store port: what runs/ needs from persistence. */
-export type RunMode = 'change' | 'ask';
+export type RunMode = 'change' | 'ask' | 'review';
+
+/** Ask and review runs change nothing: the agent's commands see the workspace read-only. */
+export function readOnlyMode(mode: RunMode | undefined): boolean {
+  return mode === 'ask' || mode === 'review';
+}
 
 export interface RunRecord {
   id: string;
