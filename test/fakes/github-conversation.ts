@@ -1,7 +1,7 @@
 // The conversation on the GitHub stand-in's pull requests: issue comments (a pull request is an
 // issue), review comments and reviews, as REST endpoints and as test hooks that play the humans.
-import type { GitRepo, GitRepos } from './git-http-backend.js';
-import { diffPlace } from './github-diff-position.js';
+import { type GitRepo, type GitRepos, runGit } from './git-http-backend.js';
+import { diffPlace, type Side } from './github-diff-position.js';
 import {
   checkTypes,
   DOCS,
@@ -16,6 +16,7 @@ import {
   sortComments,
   type Users,
 } from './github-listing.js';
+import { parseCreateReview, placeComments, type ReviewEvent, unprocessable } from './github-review-create.js';
 
 /** What this module reads of (and bumps on) the server's pull requests. */
 export interface PullView {
@@ -27,7 +28,7 @@ export interface PullView {
   author: Json;
   updatedAt: string;
 }
-export type ReviewState = 'APPROVED' | 'CHANGES_REQUESTED' | 'COMMENTED' | 'DISMISSED';
+export type ReviewState = 'APPROVED' | 'CHANGES_REQUESTED' | 'COMMENTED' | 'DISMISSED' | 'PENDING';
 export interface Where {
   owner: string;
   repo: string;
@@ -68,6 +69,9 @@ interface ReviewComment extends Dated {
   reviewId: number;
   path: string;
   line: number;
+  side: Side;
+  startLine?: number;
+  startSide?: Side;
   position: number;
   diffHunk: string;
   commitId: string;
@@ -81,7 +85,8 @@ interface Review {
   body: string;
   state: ReviewState;
   commitId: string;
-  submittedAt: string;
+  /** Unset while the review is PENDING (GitHub then leaves submitted_at out). */
+  submittedAt?: string;
 }
 
 const DOC_COMMENTS = `${DOCS}/issues/comments`;
@@ -89,6 +94,13 @@ const DOC_REVIEW_COMMENTS = `${DOCS}/pulls/comments`;
 const DOC_REVIEWS = `${DOCS}/pulls/reviews`;
 const MAX_BODY = 65536;
 const REVIEW_STATES: ReviewState[] = ['APPROVED', 'CHANGES_REQUESTED', 'COMMENTED', 'DISMISSED'];
+const STATE_OF: Record<ReviewEvent, ReviewState> = {
+  APPROVE: 'APPROVED',
+  REQUEST_CHANGES: 'CHANGES_REQUESTED',
+  COMMENT: 'COMMENTED',
+};
+// GitHub's sentence for a COMMENT or REQUEST_CHANGES review with neither a body nor a line comment.
+const NEEDS_COMMENT = 'You need to leave a comment indicating the requested changes.';
 const NUMBER = /^[1-9]\d*$/;
 // GitHub: "at least one of" issues or pull_requests (a pull request's comments are an issue's)
 const READ_COMMENTS: Array<[string, 'read' | 'write']> = [
@@ -102,7 +114,7 @@ const WRITE_COMMENTS: Array<[string, 'read' | 'write']> = [
 
 export class Conversation {
   private readonly issueComments: IssueComment[] = [];
-  private readonly reviewComments: ReviewComment[] = [];
+  private readonly reviewCommentList: ReviewComment[] = [];
   private readonly reviewList: Review[] = [];
   private nextId = { comment: 1_200_000_001, reviewComment: 1_600_000_001, review: 2_100_000_001 };
 
@@ -165,8 +177,9 @@ export class Conversation {
       pull_request_url: pullUrl,
       author_association: users.association(c.login),
       _links: { self: { href: url }, html: { href: htmlUrl }, pull_request: { href: pullUrl } },
-      ...{ start_line: null, original_start_line: null, start_side: null },
-      ...{ line: c.line, original_line: c.line, side: 'RIGHT', subject_type: 'line' },
+      ...{ start_line: c.startLine ?? null, original_start_line: c.startLine ?? null },
+      start_side: c.startSide ?? null,
+      ...{ line: c.line, original_line: c.line, side: c.side, subject_type: 'line' },
     };
   }
 
@@ -184,7 +197,7 @@ export class Conversation {
       pull_request_url: pullUrl,
       author_association: users.association(v.login),
       _links: { html: { href: htmlUrl }, pull_request: { href: pullUrl } },
-      submitted_at: v.submittedAt,
+      ...(v.submittedAt !== undefined ? { submitted_at: v.submittedAt } : {}),
       commit_id: v.commitId,
     };
   }
@@ -194,8 +207,18 @@ export class Conversation {
     const mine = (c: Dated) => c.repoId === r.id && c.number === number;
     return {
       comments: this.issueComments.filter(mine).length,
-      review_comments: this.reviewComments.filter(mine).length,
+      review_comments: this.reviewCommentList.filter((c) => mine(c) && this.submitted(c)).length,
     };
+  }
+
+  /** A pending review's comments are its author's drafts: no listing shows them. */
+  private submitted(c: ReviewComment): boolean {
+    return this.reviewList.find((v) => v.id === c.reviewId)?.state !== 'PENDING';
+  }
+
+  /** A pending review is seen by its author only. */
+  private visibleTo(v: Review, actor: Json): boolean {
+    return v.state !== 'PENDING' || v.login.toLowerCase() === String(actor.login).toLowerCase();
   }
 
   // ---- REST ---------------------------------------------------------------------------------------
@@ -230,7 +253,7 @@ export class Conversation {
       const doc = `${DOC_REVIEW_COMMENTS}#list-review-comments-in-a-repository`;
       ctx.need('pull_requests', 'read', doc);
       onlyParams(url, ['sort', 'direction', 'since'], problems);
-      const mine = this.reviewComments.filter((c) => c.repoId === r.id);
+      const mine = this.reviewCommentList.filter((c) => c.repoId === r.id && this.submitted(c));
       const sorts = ['created', 'updated', 'created_at'];
       const sorted = sortComments(mine, url, { fail, problems, doc, sorts });
       return { status: 200, json: page(sorted, url, headers).map((c) => this.reviewCommentJson(r, c)) };
@@ -240,7 +263,9 @@ export class Conversation {
       ctx.need('pull_requests', 'read', doc);
       if (!this.pull(r, Number(a))) throw fail(404, 'Not Found', doc);
       onlyParams(url, ['sort', 'direction', 'since'], problems);
-      const mine = this.reviewComments.filter((c) => c.repoId === r.id && c.number === Number(a));
+      const mine = this.reviewCommentList.filter(
+        (c) => c.repoId === r.id && c.number === Number(a) && this.submitted(c),
+      );
       const sorted = sortComments(mine, url, { fail, problems, doc, sorts: ['created', 'updated'] });
       return { status: 200, json: page(sorted, url, headers).map((c) => this.reviewCommentJson(r, c)) };
     }
@@ -249,10 +274,68 @@ export class Conversation {
       ctx.need('pull_requests', 'read', doc);
       if (!this.pull(r, Number(a))) throw fail(404, 'Not Found', doc);
       onlyParams(url, [], problems);
-      const mine = this.reviewList.filter((v) => v.repoId === r.id && v.number === Number(a));
+      const mine = this.reviewList.filter(
+        (v) => v.repoId === r.id && v.number === Number(a) && this.visibleTo(v, ctx.actor),
+      );
       return { status: 200, json: page(mine, url, headers).map((v) => this.reviewJson(r, v)) };
     }
+    if (what === 'pulls' && NUMBER.test(a ?? '') && method === 'POST' && b === 'reviews')
+      return this.createReview(ctx, Number(a));
     return undefined;
+  }
+
+  /**
+   * "Create a review for a pull request": at `commit_id` (default the head), as the credential's user,
+   * submitted with `event` or left PENDING without one; its line comments land with it, or nothing does.
+   */
+  private async createReview(ctx: RouteCtx, number: number): Promise<Reply> {
+    const { fail, problems, git } = this.deps;
+    const { r, actor } = ctx;
+    const doc = `${DOC_REVIEWS}#create-a-review-for-a-pull-request`;
+    ctx.need('pull_requests', 'write', doc);
+    const pull = this.pull(r, number);
+    if (!pull) throw fail(404, 'Not Found', doc);
+    onlyParams(ctx.url, [], problems, 'POST');
+    const req = parseCreateReview(ctx.body, { fail, doc, problems, where: ctx.url.pathname });
+    const base = (await git.branchSha(r, pull.base)) ?? '';
+    const commitId = req.commitId ?? pull.headSha;
+    const range = base ? `${base}..${pull.headSha}` : pull.headSha; // the pull request's commits
+    const commits = await runGit(['rev-list', range], { cwd: r.barePath, env: git.env });
+    if (!commits.split('\n').includes(commitId))
+      throw unprocessable(fail, doc, 'commit_id is not part of the pull request');
+    const login = String(actor.login);
+    const mine = (v: Review) => v.repoId === r.id && v.number === number;
+    if (this.reviewList.some((v) => mine(v) && v.state === 'PENDING' && this.visibleTo(v, actor)))
+      throw unprocessable(fail, doc, 'User can only have one pending review per pull request');
+    if (req.body.length > MAX_BODY)
+      throw unprocessable(fail, doc, `Body is too long (maximum is ${MAX_BODY} characters)`);
+    const placed = await placeComments(r, git.env, { base, head: commitId }, req.comments);
+    if ('refused' in placed) throw unprocessable(fail, doc, placed.refused);
+    const empty = !req.body.trim() && placed.length === 0;
+    const own = String(pull.author.login).toLowerCase() === login.toLowerCase();
+    if (req.event === 'COMMENT' && empty) throw unprocessable(fail, doc, NEEDS_COMMENT);
+    if (req.event === 'APPROVE' && own)
+      throw unprocessable(fail, doc, 'Can not approve your own pull request');
+    if (req.event === 'REQUEST_CHANGES' && empty) throw unprocessable(fail, doc, NEEDS_COMMENT);
+    if (req.event === 'REQUEST_CHANGES' && own)
+      throw unprocessable(fail, doc, 'Can not request changes on your own pull request');
+
+    const at = isoSeconds();
+    const state = req.event ? STATE_OF[req.event] : 'PENDING';
+    const review = this.pushReview(r, pull, {
+      ...{ login, body: req.body, state, commitId },
+      ...(state !== 'PENDING' ? { submittedAt: at } : {}),
+    });
+    for (const p of placed)
+      this.reviewCommentList.push({
+        id: this.nextId.reviewComment++,
+        ...{ repoId: r.id, number, reviewId: review.id, login, body: p.body },
+        ...{ path: p.path, line: p.line, side: p.side, position: p.position, diffHunk: p.diffHunk },
+        ...(p.startLine !== undefined ? { startLine: p.startLine, startSide: p.startSide } : {}),
+        ...{ commitId, createdAt: at, updatedAt: at },
+      });
+    if (state !== 'PENDING') pull.updatedAt = new Date().toISOString();
+    return { status: 200, json: this.reviewJson(r, review) };
   }
 
   private createComment(ctx: RouteCtx, number: number): Reply {
@@ -317,7 +400,7 @@ export class Conversation {
   async addReviewComment(w: ReviewCommentSpec, inReview?: number): Promise<Json> {
     const { r, pull } = this.where(w);
     if (!w.body.trim()) throw new Error('GitHub refuses a review comment without a body');
-    const parent = this.reviewComments.find((c) => c.id === w.inReplyTo && c.repoId === r.id);
+    const parent = this.reviewCommentList.find((c) => c.id === w.inReplyTo && c.repoId === r.id);
     if (w.inReplyTo !== undefined && (!parent || parent.number !== pull.number))
       throw new Error(`no review comment ${w.inReplyTo} on #${pull.number} to reply to`);
     let place = parent && { position: parent.position, diffHunk: parent.diffHunk };
@@ -335,12 +418,13 @@ export class Conversation {
       id: this.nextId.reviewComment++,
       ...{ repoId: r.id, number: pull.number, reviewId, login: w.user, body: w.body },
       ...{ path: parent?.path ?? w.path, line: parent?.line ?? w.line, position: place.position },
+      side: parent?.side ?? 'RIGHT',
       diffHunk: w.diffHunk ?? place.diffHunk,
       commitId: pull.headSha,
       ...(parent ? { inReplyTo: parent.id } : {}),
       ...{ createdAt: at, updatedAt: at },
     };
-    this.reviewComments.push(c);
+    this.reviewCommentList.push(c);
     pull.updatedAt = new Date().toISOString();
     return this.reviewCommentJson(r, c);
   }
@@ -364,8 +448,12 @@ export class Conversation {
     return this.reviewJson(r, review);
   }
 
-  private pushReview(r: GitRepo, pull: PullView, v: Omit<Review, 'id' | 'repoId' | 'number' | 'commitId'>) {
-    const review = {
+  private pushReview(
+    r: GitRepo,
+    pull: PullView,
+    v: Omit<Review, 'id' | 'repoId' | 'number' | 'commitId'> & { commitId?: string },
+  ): Review {
+    const review: Review = {
       id: this.nextId.review++,
       repoId: r.id,
       number: pull.number,
@@ -383,10 +471,21 @@ export class Conversation {
     return mine.map((c) => this.commentJson(r, c));
   }
 
+  /** Reviews of pull request `number` as GitHub lists them, the pending ones (anyone's) too. */
   reviews(owner: string, repo: string, number: number): Json[] {
     const r = this.deps.mustRepo(owner, repo);
     const mine = this.reviewList.filter((v) => v.repoId === r.id && v.number === number);
     return mine.map((v) => this.reviewJson(r, v));
+  }
+
+  /**
+   * Review comments on pull request `number` as GitHub lists them (`pull_request_review_id` names
+   * their review), oldest first, the drafts of pending reviews too.
+   */
+  reviewComments(owner: string, repo: string, number: number): Json[] {
+    const r = this.deps.mustRepo(owner, repo);
+    const mine = this.reviewCommentList.filter((c) => c.repoId === r.id && c.number === number);
+    return mine.map((c) => this.reviewCommentJson(r, c));
   }
 }
 

@@ -101,7 +101,13 @@ export interface FakeGitHub {
   statuses(owner: string, repo: string, sha: string): Json[];
   /** Issue comments on pull request `number` (airlock's too), oldest first. */
   comments(owner: string, repo: string, number: number): Json[];
+  /** Reviews on pull request `number` as GitHub lists them, anyone's PENDING ones included. */
   reviews(owner: string, repo: string, number: number): Json[];
+  /**
+   * Review comments on pull request `number` as GitHub lists them, oldest first, with
+   * `pull_request_review_id` naming their review; the drafts of PENDING reviews included.
+   */
+  reviewComments(owner: string, repo: string, number: number): Json[];
   close(): Promise<void>;
 }
 
@@ -686,6 +692,7 @@ export async function startFakeGitHub(opts: {
     statuses: (owner, repo, sha) => checks.statuses(owner, repo, sha),
     comments: (owner, repo, number) => conversation.comments(owner, repo, number),
     reviews: (owner, repo, number) => conversation.reviews(owner, repo, number),
+    reviewComments: (owner, repo, number) => conversation.reviewComments(owner, repo, number),
     async close() {
       standIn.closed();
       await closeServer(server);

@@ -1,0 +1,165 @@
+import { Octokit } from '@octokit/rest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type FakeAnthropic, type ScriptStep, startFakeAnthropic } from '../fakes/anthropic-server.js';
+import { lastToolResult } from '../fakes/fix-add-script.js';
+import { FIXTURE_FILES } from '../fakes/fixture-repo.js';
+import { type FakeGitHub, startFakeGitHub } from '../fakes/github-server.js';
+import { runCli } from '../support/run-cli.js';
+import { scratchConfig } from '../support/workspace.js';
+
+const KEY = 'sk-ant-review-mode-0001';
+const TOKEN = 'ghp_reviewModeToken00001';
+const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+type Body = { system?: unknown; messages: Array<{ role: string; content: unknown }> };
+
+describe('airlock review', () => {
+  let model: FakeAnthropic | undefined;
+  let github: FakeGitHub | undefined;
+  const cleanups: Array<() => void> = [];
+  afterEach(async () => {
+    await model?.close();
+    await github?.close();
+    for (const c of cleanups.splice(0)) c();
+  });
+
+  /** A pull request by someone else that adds a subtract() with a bug. */
+  async function pullRequest() {
+    github = await startFakeGitHub({
+      token: TOKEN,
+      repos: [{ owner: 'acme', name: 'widgets', files: FIXTURE_FILES }],
+    });
+    const head = await github.pushOutside({
+      owner: 'acme',
+      repo: 'widgets',
+      branch: 'feature/sub',
+      from: 'main',
+      files: { 'src/sub.js': 'export function sub(a, b) {\n  return a + b;\n}\n' },
+    });
+    const octokit = new Octokit({ auth: TOKEN, baseUrl: github.apiUrl, log: quiet });
+    await octokit.pulls.create({
+      owner: 'acme',
+      repo: 'widgets',
+      head: 'feature/sub',
+      base: 'main',
+      title: 'Add sub()',
+      body: 'Adds sub.',
+    });
+    return head;
+  }
+
+  function env(scratch: ReturnType<typeof scratchConfig>) {
+    return {
+      ANTHROPIC_API_KEY: KEY,
+      ANTHROPIC_BASE_URL: model?.url as string,
+      GITHUB_TOKEN: TOKEN,
+      GITHUB_API_URL: github?.apiUrl as string,
+      AIRLOCK_CONFIG: scratch.config,
+      AIRLOCK_DATA_DIR: scratch.dataDir,
+    };
+  }
+
+  it('--post posts one COMMENT review with a line comment on the diff, read-only, and pushes nothing', async () => {
+    const head = await pullRequest();
+    const seen: string[] = [];
+    const script: ScriptStep[] = [
+      (body) => {
+        const b = body as Body;
+        const task = JSON.stringify(b.messages[0]);
+        if (!task.includes('Review pull request #1') || !task.includes('+  return a + b;'))
+          throw new Error(`not the pull request's task: ${task.slice(0, 300)}`);
+        if (!JSON.stringify(b.system).includes('submit_review')) throw new Error('not told how to review');
+        return {
+          content: [
+            { type: 'tool_use', name: 'bash', input: { command: 'cat src/sub.js; echo x > src/sub.js' } },
+          ],
+        };
+      },
+      (body) => {
+        seen.push(lastToolResult(body as Body));
+        return {
+          content: [
+            {
+              type: 'tool_use',
+              name: 'submit_review',
+              input: {
+                summary: 'sub() adds instead of subtracting.',
+                comments: [{ path: 'src/sub.js', line: 9, body: 'off the diff' }],
+              },
+            },
+          ],
+        };
+      },
+      (body) => {
+        seen.push(lastToolResult(body as Body));
+        return {
+          content: [
+            {
+              type: 'tool_use',
+              name: 'submit_review',
+              input: {
+                summary: 'sub() adds instead of subtracting.',
+                comments: [{ path: 'src/sub.js', line: 2, body: 'This should be `a - b`.' }],
+              },
+            },
+          ],
+        };
+      },
+      { content: [{ type: 'text', text: 'Reviewed: one bug.' }] },
+    ];
+    model = await startFakeAnthropic({ apiKey: KEY, script });
+    const scratch = scratchConfig('repos:\n  acme/widgets: {}\n');
+    cleanups.push(scratch.cleanup);
+    const r = await runCli(
+      ['review', '--repo', 'acme/widgets', '--pr', '1', '--post', '--json'],
+      env(scratch),
+    );
+    expect(r.stderr).not.toContain('airlock: ');
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({
+      pr: 1,
+      head_sha: head,
+      state: 'done',
+      outcome: 'reviewed',
+      posted: true,
+      review: { summary: 'sub() adds instead of subtracting.', comments: [{ path: 'src/sub.js', line: 2 }] },
+    });
+    expect(seen[0]).toContain('return a + b');
+    expect(seen[0]).toContain('Read-only file system');
+    expect(seen[1]).toContain('not on lines of the pull request');
+    const reviews = github?.reviews('acme', 'widgets', 1) ?? [];
+    expect(reviews).toHaveLength(1);
+    expect(reviews[0]).toMatchObject({
+      state: 'COMMENTED',
+      body: 'sub() adds instead of subtracting.',
+      commit_id: head,
+    });
+    const comments = github?.reviewComments('acme', 'widgets', 1) ?? [];
+    expect(comments).toEqual([
+      expect.objectContaining({
+        path: 'src/sub.js',
+        line: 2,
+        body: 'This should be `a - b`.',
+        pull_request_review_id: reviews[0]?.id,
+      }),
+    ]);
+    expect(github?.pushes).toEqual([]);
+  });
+
+  it('without --post the review is only printed', async () => {
+    await pullRequest();
+    model = await startFakeAnthropic({
+      apiKey: KEY,
+      script: [{ content: [{ type: 'text', text: 'Looks fine apart from sub() adding.' }] }],
+    });
+    const scratch = scratchConfig('repos:\n  acme/widgets: {}\n');
+    cleanups.push(scratch.cleanup);
+    const r = await runCli(['review', '--repo', 'acme/widgets', '--pr', '1'], env(scratch));
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe('Looks fine apart from sub() adding.');
+    expect(github?.reviews('acme', 'widgets', 1)).toEqual([]);
+    const bad = await runCli(['review', '--repo', 'acme/widgets', '--pr', 'x'], env(scratch));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--pr needs the pull request number');
+  });
+});
