@@ -5,6 +5,7 @@ import { repoPolicy } from './config/policy.js';
 import { AirlockError } from './errors.js';
 import { JiraWatch } from './runs/jira-watch.js';
 import { PullRequestWatch } from './runs/pull-request-watch.js';
+import { prepareReview } from './runs/review-request.js';
 import { RunService } from './runs/run-service.js';
 import { ScheduleRunner } from './runs/schedule-runner.js';
 import { reviewSensitiveChanges } from './runs/sensitive-changes.js';
@@ -65,6 +66,7 @@ export async function startBot(
     botUserId,
     approvers: (run) => policy.repos[run.repo]?.approvers ?? [],
     review: (run, diff) => reviewSensitiveChanges(diff, repoPolicy(policy, run.repo), run.repo),
+    reviewPost: policy.review.post,
     fileLink: (run, path, line) => {
       if (!run.baseSha) return undefined;
       const forge = app.forgeFor(run.repo);
@@ -115,6 +117,7 @@ export async function startBot(
     policy,
     outbox,
     prWatch,
+    prepareReview: (repo, number) => prepareReview(app, repo, number),
     groups,
     logger,
     botUserId: () => botUserId,

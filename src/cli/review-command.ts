@@ -3,7 +3,8 @@ import type { App } from '../composition-root.js';
 import { repoPolicy } from '../config/policy.js';
 import { AirlockError } from '../errors.js';
 import type { RunRecord } from '../runs/ports/store.js';
-import { reviewTask, submittedReview } from '../runs/review-submission.js';
+import { prepareReview } from '../runs/review-request.js';
+import { submittedReview } from '../runs/review-submission.js';
 import type { WorkResult } from '../runs/run-lifecycle.js';
 import { ProgressPrinter } from './progress.js';
 import type { Io } from './run-command.js';
@@ -26,29 +27,20 @@ export async function reviewCommand(
   const number = Number(opts.pr);
   if (!Number.isInteger(number) || number < 1)
     throw new AirlockError('usage', '--pr needs the pull request number, such as --pr 42.');
-  const conversation = app.conversationFor(opts.repo);
-  if (!conversation)
-    throw new AirlockError(
-      'usage',
-      `${opts.repo} is not on a forge airlock can read pull requests from (forge: github with a token or App, or forge: gitlab with GITLAB_URL and GITLAB_TOKEN).`,
-    );
   const repo = opts.repo;
-  const facts = await conversation.pullRequestFacts(repo, number);
+  const { facts, diff, task } = await prepareReview(app, repo, number);
+  const headSha = facts.headSha;
   const progress = new ProgressPrinter(io.stderr, app.policy.limits.max_steps);
-  // The head through the mirror (the pull request ref, never a fork's credentials), and its base.
-  const headSha = await app.repos.fetchBase(repo, facts.headRef);
-  const baseSha = await app.repos.fetchBase(repo, facts.base);
-  const diff = await app.repos.reviewDiff(repo, baseSha, headSha);
   await app.startEgress();
   const requested = app.lifecycle.requestReview(
     {
       repo,
-      task: reviewTask(facts, diff.toString('utf8')),
+      task,
       requester: { id: `cli:${userInfo().username}` },
       source: 'cli',
       trusted: true,
     },
-    { ...facts, headSha },
+    facts,
     diff,
   );
   if (!requested.allowed) throw new AirlockError('usage', requested.reason);

@@ -251,6 +251,11 @@ const policySchema = z
       })
       .strict()
       .default({ enabled: true, every: 60_000, handle: 'airlock', autofix: false, max_fix_attempts: 2 }),
+    // Reviews asked in Slack: ask (the thread offers Post review to the requester), auto, or never.
+    review: z
+      .object({ post: z.enum(['ask', 'auto', 'never']).default('ask') })
+      .strict()
+      .default({ post: 'ask' }),
     // Sweeps on a timetable, run by `airlock serve`: one parent message, one run per repository.
     schedules: z.array(scheduleSchema).default([]),
     limits: limitsSchema.default(limitsSchema.parse({})),

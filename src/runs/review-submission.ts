@@ -18,13 +18,18 @@ export interface SubmittedReview {
 export function reviewedPullRequest(
   ports: Pick<RunPorts, 'store'>,
   run: RunRecord,
-): { number: number; headSha: string; diff: string } | undefined {
+): { number: number; headSha: string; diff: string; url: string } | undefined {
   const asked = ports.store.events(run.id).find((e) => e.type === 'review.requested')?.data as
-    | { number: number; head_sha: string; diff_sha256: string | null }
+    | { number: number; head_sha: string; diff_sha256: string | null; url: string }
     | undefined;
   if (!asked) return undefined;
   const diff = asked.diff_sha256 ? ports.store.diff(run.id, asked.diff_sha256) : undefined;
-  return { number: asked.number, headSha: asked.head_sha, diff: diff?.toString('utf8') ?? '' };
+  return {
+    number: asked.number,
+    headSha: asked.head_sha,
+    diff: diff?.toString('utf8') ?? '',
+    url: asked.url,
+  };
 }
 
 /** The review the agent submitted last (the one that counts), if any. */

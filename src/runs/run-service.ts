@@ -7,6 +7,7 @@ import type { Approver, Decision } from './approval-policy.js';
 import { diffStat } from './diffstat.js';
 import type { Chat, ChatOrigin } from './ports/chat.js';
 import type { RunRecord, Store } from './ports/store.js';
+import type { PreparedReview } from './review-request.js';
 import {
   type Outcome,
   type PushOutcome,
@@ -66,6 +67,46 @@ export class RunService {
     if (req.origin) this.deps.chat.bind(requested.run.id, req.origin);
     this.enqueue(requested.run.id, 'start');
     return requested;
+  }
+
+  /** A review of a prepared pull request (review-request.ts), tied to where it was asked. */
+  submitReview(req: IntakeRequest, prepared: PreparedReview): Requested {
+    if (!this.accepting) return { allowed: false, reason: 'airlock is restarting; ask again in a minute.' };
+    const requested = this.deps.lifecycle.requestReview(
+      { ...req, task: prepared.task },
+      prepared.facts,
+      prepared.diff,
+    );
+    if (!requested.allowed || !requested.created) return requested;
+    if (req.origin) this.deps.chat.bind(requested.run.id, req.origin);
+    this.enqueue(requested.run.id, 'start');
+    return requested;
+  }
+
+  /** Post review (the button, or review.post: auto): only the person who asked may post it. */
+  async postReview(runId: string, who: Approver, opts: { auto?: boolean } = {}): Promise<Decision> {
+    const run = this.deps.store.getRun(runId);
+    if (!run) return { allowed: false, reason: `No run ${runId}.` };
+    if (!opts.auto && who.id !== run.requester) {
+      const reason = 'Only the person who asked for this review can post it.';
+      this.deps.lifecycle.refuse(run.id, who.id, 'post review', reason);
+      this.deps.chat.notify({ kind: 'refused', run, user: who.id, reason });
+      return { allowed: false, reason };
+    }
+    if (this.deps.store.events(run.id).some((e) => e.type === 'review.posted')) {
+      const reason = 'This review is already posted.';
+      this.deps.chat.notify({ kind: 'refused', run, user: who.id, reason });
+      return { allowed: false, reason };
+    }
+    const posted = await this.track(this.deps.lifecycle.postReview(run.id));
+    this.deps.chat.notify({
+      kind: 'milestone',
+      run,
+      text: posted.posted
+        ? `:speech_balloon: Review posted on the pull request${posted.url ? `: ${posted.url}` : ''}.`
+        : `:warning: The review was not posted: ${posted.error}`,
+    });
+    return posted.posted ? { allowed: true } : { allowed: false, reason: posted.error ?? 'not posted' };
   }
 
   /** `where` is the chat's own check of the click's place, made inside the approval transaction. */
@@ -294,6 +335,8 @@ export class RunService {
   private finished(run: RunRecord): void {
     if (isTerminal(run.state)) void this.deps.lifecycle.destroySandbox(run.id);
     this.deps.chat.notify({ kind: 'finished', run });
+    if (run.outcome === 'reviewed' && this.deps.policy.review.post === 'auto')
+      void this.postReview(run.id, { id: run.requester }, { auto: true });
   }
 
   private onAgentEvent(runId: string, tracker: RunProgressTracker, e: AgentEvent): void {

@@ -4,8 +4,10 @@ export interface ParsedRequest {
   repo?: string;
   /** Jira keys or links found in the text. */
   tickets: string[];
-  /** `ask …`: a read-only question; anything else asks for a change. */
-  mode: 'change' | 'ask';
+  /** `ask …`: a read-only question; `review <PR>`: a review; anything else asks for a change. */
+  mode: 'change' | 'ask' | 'review';
+  /** The pull request a review names (a link, #N or !N). */
+  pr?: number;
 }
 
 const REPO_TOKEN = /(?:^|\s)repo:([\w.-]+\/[\w.-]+)(?=\s|$)/i;
@@ -32,6 +34,17 @@ export function parseRequest(text: string, botUserId: string): ParsedRequest {
     .replace(/[ \t]+/g, ' ')
     .trim();
   const tickets = [...new Set([...task.matchAll(JIRA_KEY)].map((m) => m[1] as string))];
+  const review = /^review\b[\s:,]*/i.exec(task);
+  if (review) {
+    const rest = task.slice(review[0].length);
+    const link = /https?:\/\/[^\s)]+?\/([\w.-]+\/[\w.-]+?)(?:\/-)?\/(?:pull|merge_requests)\/(\d+)/.exec(
+      rest,
+    );
+    const short = /(?:^|\s)[#!](\d+)\b/.exec(rest);
+    const pr = Number(link?.[2] ?? short?.[1] ?? Number.NaN);
+    if (Number.isInteger(pr) && pr > 0)
+      return { task: rest || `review #${pr}`, repo: repo ?? link?.[1], tickets, mode: 'review', pr };
+  }
   const ask = /^ask\b[\s:,]*/i.exec(task);
   if (ask && task.length > ask[0].length)
     return { task: task.slice(ask[0].length), repo, tickets, mode: 'ask' };

@@ -2,6 +2,7 @@ import type { Logger } from '../log/logger.js';
 import { diffStat } from '../runs/diffstat.js';
 import type { Chat, ChatOrigin, RunNotice, RunProgress } from '../runs/ports/chat.js';
 import type { RunRecord, Store } from '../runs/ports/store.js';
+import { reviewedPullRequest, submittedReview } from '../runs/review-submission.js';
 import type { SensitiveReview } from '../runs/sensitive-changes.js';
 import type { RunThreads } from './run-threads.js';
 import { Priority, type SlackOutbox } from './slack-outbox.js';
@@ -12,6 +13,7 @@ import { checkFailedMessage } from './views/check-failed-message.js';
 import { egressMessage } from './views/egress-message.js';
 import { escapeMrkdwn, fit } from './views/limits.js';
 import { retryPushMessage } from './views/retry-push-message.js';
+import { reviewMessage } from './views/review-message.js';
 import { statusMessage } from './views/status-message.js';
 
 /**
@@ -35,6 +37,8 @@ export class SlackChat implements Chat {
       review: (run: RunRecord, diff: string) => SensitiveReview;
       /** A file at the run's base commit on the forge, for an answer's path:line references. */
       fileLink?: (run: RunRecord, path: string, line: number) => string | undefined;
+      /** review.post: `ask` offers Post review to the requester. */
+      reviewPost?: 'ask' | 'auto' | 'never';
     },
   ) {}
 
@@ -210,7 +214,22 @@ export class SlackChat implements Chat {
       );
     }
     let text: string | undefined;
-    if (run.state === 'done' && run.outcome === 'answered') {
+    if (run.state === 'done' && run.outcome === 'reviewed') {
+      const review = submittedReview({ store: this.store }, run.id) ?? {
+        summary: run.summary ?? '',
+        comments: [],
+      };
+      const url = reviewedPullRequest({ store: this.store }, run)?.url;
+      const message = reviewMessage(run, review, {
+        offerPost: (this.opts.reviewPost ?? 'ask') === 'ask',
+        pullRequestUrl: url,
+      });
+      await this.outbox.call(
+        'chat.postMessage',
+        { channel, thread_ts: threadTs, text: message.text, blocks: message.blocks, unfurl_links: false },
+        Priority.decision,
+      );
+    } else if (run.state === 'done' && run.outcome === 'answered') {
       const message = answerMessage(run, (path, line) => this.opts.fileLink?.(run, path, line));
       await this.outbox.call(
         'chat.postMessage',

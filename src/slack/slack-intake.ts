@@ -1,9 +1,11 @@
 import type { Policy } from '../config/policy.js';
+import { messageOf } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Approver } from '../runs/approval-policy.js';
 import type { RunRecord, Store } from '../runs/ports/store.js';
 import type { PullRequestWatch } from '../runs/pull-request-watch.js';
 import type { RequestResolver } from '../runs/request-resolver.js';
+import type { PreparedReview } from '../runs/review-request.js';
 import type { RunService } from '../runs/run-service.js';
 import { type Click, clickPlaceRefusal, MAX_VALUE_CHARS, parseRunValue } from './click.js';
 import { HELP_TEXT, parseRequest } from './intake.js';
@@ -39,6 +41,8 @@ export class SlackIntake {
       resolver: RequestResolver;
       policy: Policy;
       outbox: SlackOutbox;
+      /** A review's pull request, fetched and diffed (review-request.ts). */
+      prepareReview?: (repo: string, number: number) => Promise<PreparedReview>;
       /** Fix CI clicks go to pr_watch; without it the button is refused. */
       prWatch?: PullRequestWatch;
       groups: UserGroups;
@@ -54,10 +58,49 @@ export class SlackIntake {
     const threadTs = msg.threadTs ?? msg.ts;
     const parsed = parseRequest(msg.text, this.deps.botUserId());
     if (!parsed.task) return this.say(msg.channel, threadTs, HELP_TEXT);
+    if (parsed.mode === 'review' && parsed.pr) return this.review(msg, threadTs, parsed.pr, parsed.repo);
     await this.resolveAndStart(msg, threadTs, parsed.task, parsed.repo, {
       pickerOnMissingRepo: true,
-      mode: parsed.mode,
+      mode: parsed.mode === 'ask' ? 'ask' : 'change',
     });
+  }
+
+  /** `@airlock review <link, #N or !N>`: the pull request reviewed read-only, in this thread. */
+  private async review(msg: IncomingMessage, threadTs: string, pr: number, named: string | undefined) {
+    const resolved = await this.deps.resolver.resolve({
+      text: `review #${pr}`,
+      repo: named,
+      channel: msg.channel,
+    });
+    if (!resolved.ok) return this.say(msg.channel, threadTs, resolved.reason);
+    const repo = resolved.request.repo;
+    if (!this.deps.prepareReview) return this.say(msg.channel, threadTs, 'Reviews are not available here.');
+    let prepared: PreparedReview;
+    try {
+      prepared = await this.deps.prepareReview(repo, pr);
+    } catch (error) {
+      return this.say(msg.channel, threadTs, `<@${msg.user}> ${messageOf(error)}`);
+    }
+    const requester = await this.person(msg.user, this.deps.policy.repos[repo]?.requesters ?? []);
+    const decision = this.deps.runs.submitReview(
+      {
+        repo,
+        task: prepared.task,
+        requester,
+        source: 'slack',
+        origin: threadOrigin(msg.channel, threadTs),
+        intakeKey: msg.eventId,
+      },
+      prepared,
+    );
+    if (!decision.allowed) await this.say(msg.channel, threadTs, `<@${msg.user}> ${decision.reason}`);
+  }
+
+  /** Post review: the requester posts the review the thread shows. */
+  async postReview(click: Click): Promise<void> {
+    const target = await this.target(click, 'post review', parseRunValue);
+    if (!target) return;
+    await this.deps.runs.postReview(target.run.id, { id: click.user });
   }
 
   /** Resolves what was asked (the one resolver every intake uses), then starts the run or says why not. */
@@ -101,7 +144,7 @@ export class SlackIntake {
       threadTs,
       parsed.task,
       repo,
-      { pickerOnMissingRepo: false, mode: parsed.mode },
+      { pickerOnMissingRepo: false, mode: parsed.mode === 'ask' ? 'ask' : 'change' },
     );
   }
 

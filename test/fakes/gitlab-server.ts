@@ -13,6 +13,7 @@ import { type FakeMergeRequest, GitLabError, type Json, type MergeRequest } from
 import { GitLabRest, type Reply } from './gitlab/rest.js';
 import { GitLabWatch, type JobSpec, type Tier, type WatchHooks } from './gitlab/watch.js';
 import { closeServer, parseOrRaw, readBody, settle } from './server-util.js';
+import { boundaryOf, parseMultipart } from './slack/http-util.js';
 import { registerStandIn } from './stand-ins.js';
 
 export type { FakeMergeRequest, GitLabProjectSpec, JobSpec, Tier };
@@ -33,6 +34,60 @@ export interface FakeGitLab extends WatchHooks {
   takeProblems(): string[];
   refSha(path: string, ref: string): string | undefined;
   close(): Promise<void>;
+}
+
+/** Rack::QueryParser's nesting of form keys: `a[b][c]` hashes, `a[]` arrays, `a[][b]` arrays of hashes. */
+function rackParams(pairs: Iterable<[string, string]>): Json {
+  const out: Json = {};
+  for (const [name, value] of pairs) rackNormalize(out, name, value);
+  return out;
+}
+
+function rackNormalize(params: Json, name: string, v: unknown): Json {
+  const m = /^[[\]]*([^[\]]+)\]*/.exec(name);
+  const k = m?.[1] ?? '';
+  const after = name.slice(m?.[0].length ?? name.length);
+  if (k === '') return params;
+  const isHash = (x: unknown): x is Json => typeof x === 'object' && x !== null && !Array.isArray(x);
+  const expect = (want: 'Array' | 'Hash') => {
+    const got = params[k];
+    if (want === 'Array' ? Array.isArray(got) : isHash(got)) return;
+    const gotName = Array.isArray(got) ? 'Array' : isHash(got) ? 'Hash' : 'String';
+    throw new GitLabError(400, { error: `expected ${want} (got ${gotName}) for param \`${k}'` });
+  };
+  if (after === '') params[k] = v;
+  else if (after === '[') params[name] = v;
+  else if (after === '[]') {
+    params[k] ??= [];
+    expect('Array');
+    params[k].push(v);
+  } else {
+    const child = /^\[\]\[([^[\]]+)\]$/.exec(after) ?? /^\[\](.+)$/.exec(after);
+    if (child) {
+      const childKey = child[1] ?? '';
+      params[k] ??= [];
+      expect('Array');
+      const last = params[k].at(-1);
+      if (isHash(last) && !rackHasKey(last, childKey)) rackNormalize(last, childKey, v);
+      else params[k].push(rackNormalize({}, childKey, v));
+    } else {
+      params[k] ??= {};
+      expect('Hash');
+      rackNormalize(params[k], after, v);
+    }
+  }
+  return params;
+}
+
+function rackHasKey(hash: Json, key: string): boolean {
+  if (key.includes('[]')) return false;
+  let h: unknown = hash;
+  for (const part of key.split(/[[\]]+/)) {
+    if (part === '') continue;
+    if (typeof h !== 'object' || h === null || Array.isArray(h) || !(part in h)) return false;
+    h = (h as Json)[part];
+  }
+  return true;
 }
 
 export async function startFakeGitLab(opts: {
@@ -57,7 +112,10 @@ export async function startFakeGitLab(opts: {
   const watch = new GitLabWatch(git, url, problems, rest, opts.tier ?? 'free');
   rest.decorate = watch;
 
-  /** Grape's params: the query string (`k[]` as arrays) overlaid by a JSON or form body. */
+  /**
+   * Grape's params: the query string (`k[]` as arrays) overlaid by a JSON body or a form body (urlencoded
+   * or multipart, as gitbeaker's `isForm` sends it), whose `a[b]` and `a[]` keys Rack nests.
+   */
   function params(u: URL, req: IncomingMessage, raw: string): Json {
     const out: Json = {};
     for (const k of new Set(u.searchParams.keys())) {
@@ -65,9 +123,21 @@ export async function startFakeGitLab(opts: {
       out[k.replace(/\[\]$/, '')] = k.endsWith('[]') ? u.searchParams.getAll(k) : u.searchParams.get(k);
     }
     if (raw.trim() === '') return out;
-    const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+    const contentType = req.headers['content-type'] ?? '';
+    const type = contentType.split(';')[0]?.trim().toLowerCase();
     if (type === 'application/x-www-form-urlencoded')
-      return { ...out, ...Object.fromEntries(new URLSearchParams(raw)) };
+      return { ...out, ...rackParams(new URLSearchParams(raw)) };
+    if (type === 'multipart/form-data') {
+      const boundary = boundaryOf(contentType);
+      const parts = boundary ? parseMultipart(Buffer.from(raw, 'utf8'), boundary) : undefined;
+      if (!parts) {
+        problems.push(`malformed multipart body on ${req.method} ${u.pathname}`);
+        throw new GitLabError(400, { error: 'message body does not match declared format' });
+      }
+      for (const p of parts.filter((x) => x.filename !== undefined))
+        problems.push(`file upload "${p.name}" on ${req.method} ${u.pathname} is not modelled`);
+      return { ...out, ...rackParams(parts.map((p): [string, string] => [p.name, p.data.toString('utf8')])) };
+    }
     if (type !== 'application/json') {
       problems.push(`unsupported request body type ${type} on ${req.method} ${u.pathname}`);
       throw new GitLabError(415, { error: `The provided content-type '${type}' is not supported.` });

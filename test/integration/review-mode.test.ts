@@ -4,7 +4,9 @@ import { type FakeAnthropic, type ScriptStep, startFakeAnthropic } from '../fake
 import { lastToolResult } from '../fakes/fix-add-script.js';
 import { FIXTURE_FILES } from '../fakes/fixture-repo.js';
 import { type FakeGitHub, startFakeGitHub } from '../fakes/github-server.js';
+import { eventually, type Harness, SECRETS, startHarness } from '../support/bot-harness.js';
 import { runCli } from '../support/run-cli.js';
+import { buttonsOf } from '../support/slack-thread.js';
 import { scratchConfig } from '../support/workspace.js';
 
 const KEY = 'sk-ant-review-mode-0001';
@@ -161,5 +163,105 @@ describe('airlock review', () => {
     const bad = await runCli(['review', '--repo', 'acme/widgets', '--pr', 'x'], env(scratch));
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--pr needs the pull request number');
+  });
+});
+
+describe('@airlock review in Slack', () => {
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it('shows the review in the thread with Post review for the requester; posting makes one COMMENT review', async () => {
+    h = await startHarness({
+      script: [
+        {
+          content: [
+            {
+              type: 'tool_use',
+              name: 'submit_review',
+              input: {
+                summary: 'sub() adds.',
+                comments: [{ path: 'src/sub.js', line: 2, body: 'Use a - b.' }],
+              },
+            },
+          ],
+        },
+        { content: [{ type: 'text', text: 'Reviewed.' }] },
+      ],
+    });
+    const harness = h;
+    await harness.github.pushOutside({
+      owner: 'acme',
+      repo: 'widgets',
+      branch: 'feature/sub',
+      from: 'main',
+      files: { 'src/sub.js': 'export function sub(a, b) {\n  return a + b;\n}\n' },
+    });
+    const octokit = new Octokit({ auth: SECRETS.GITHUB_TOKEN, baseUrl: harness.github.apiUrl, log: quiet });
+    await octokit.pulls.create({
+      owner: 'acme',
+      repo: 'widgets',
+      head: 'feature/sub',
+      base: 'main',
+      title: 'Add sub()',
+    });
+    const mention = await harness.slack.mention({
+      user: 'U0REQUESTER',
+      channel: 'C0DEV',
+      text: `<@${harness.slack.botUserId}> review <${harness.github.webUrl}/acme/widgets/pull/1>`,
+    });
+    const shown = await eventually(
+      () =>
+        harness.slack
+          .thread('C0DEV', mention.ts)
+          .find((m) => buttonsOf(m).some((b) => b.action_id === 'airlock_post_review')),
+      20_000,
+      'the review with Post review',
+    );
+    expect(JSON.stringify(shown.blocks)).toContain('src/sub.js:2');
+    expect(harness.github.reviews('acme', 'widgets', 1)).toEqual([]);
+    const click = (user: string) =>
+      harness.slack.clickButton({
+        user,
+        channel: 'C0DEV',
+        messageTs: shown.ts,
+        actionId: 'airlock_post_review',
+        value: buttonsOf(shown)[0]?.value,
+      });
+    await click('U0APPROVER');
+    await eventually(
+      () => harness.slack.ephemerals.some((e) => e.user === 'U0APPROVER'),
+      10_000,
+      'the refusal',
+    );
+    expect(harness.github.reviews('acme', 'widgets', 1)).toEqual([]);
+    await click('U0REQUESTER');
+    await eventually(
+      () => harness.github.reviews('acme', 'widgets', 1).length === 1,
+      10_000,
+      'the posted review',
+    );
+    expect(harness.github.reviews('acme', 'widgets', 1)[0]).toMatchObject({
+      state: 'COMMENTED',
+      body: 'sub() adds.',
+    });
+    await eventually(
+      () =>
+        harness.slack.thread('C0DEV', mention.ts).some((m) => String(m.text ?? '').includes('Review posted')),
+      10_000,
+      'the thread told',
+    );
+    await click('U0REQUESTER');
+    await eventually(
+      () => harness.slack.ephemerals.some((e) => String(e.text).includes('already posted')),
+      10_000,
+      'no second post',
+    );
+    expect(harness.github.reviews('acme', 'widgets', 1)).toHaveLength(1);
+    expect(
+      harness.github.pushes.filter((p) => p.updates.some((u) => u.ref.startsWith('refs/heads/airlock/'))),
+    ).toEqual([]);
   });
 });

@@ -7,6 +7,7 @@ import { ALLOW_EGRESS_ACTION } from '../views/egress-message.js';
 import { PICK_REPO_ACTION } from '../views/repo-picker.js';
 import { CHANGES_MODAL, FEEDBACK_BLOCK, FEEDBACK_INPUT } from '../views/request-changes-modal.js';
 import { RETRY_PUSH_ACTION } from '../views/retry-push-message.js';
+import { POST_REVIEW_ACTION } from '../views/review-message.js';
 import { CANCEL_ACTION } from '../views/status-message.js';
 
 type Loose = Record<string, unknown>;
@@ -88,6 +89,10 @@ export function registerListeners(
   app.action(
     ALLOW_EGRESS_ACTION,
     onClick((c) => intake.allowEgress(c)),
+  );
+  app.action(
+    POST_REVIEW_ACTION,
+    onClick((c) => intake.postReview(c)),
   );
   app.action(
     FIX_CI_ACTION,

@@ -1,6 +1,8 @@
 // The conversation on a merge request in the GitLab stand-in: notes (comments, threads, DiffNotes, the
 // system notes GitLab writes for approvals and pushes) and approvals, with their REST v4 routes.
 // Entities::Note; GET .../approvals is EE's ApprovalState (CE's MergeRequestApprovals with tier 'ce').
+// Every note belongs to a discussion (discussion_id): threads are served by discussions.ts.
+import { randomBytes } from 'node:crypto';
 import type { MergeRequestExtra, WatchContext } from './context.js';
 import { escapeHtml } from './context.js';
 import type { GitLabRepo } from './git.js';
@@ -19,16 +21,20 @@ export interface Note {
   system: boolean;
   internal: boolean;
   mr: MergeRequest;
+  /** Note#discussion_id: 40 hex digits, shared by the notes of one thread, its own for a lone note. */
+  discussionId: string;
   position?: Json;
+  /** A DiffNote's commit_id (set through the discussions API's undeclared `commit_id`). */
+  commitId?: string;
 }
 export type Tier = 'ce' | 'free' | 'premium' | 'ultimate';
 
 // Quick actions GitLab would run instead of (or besides) posting the text; not modelled here.
-const QUICK_ACTIONS =
+export const QUICK_ACTIONS =
   /^\/(approve|unapprove|merge|close|reopen|label|unlabel|relabel|assign|unassign|reassign|draft|ready|wip|title|rebase|submit_review|copy_metadata|estimate|spend|milestone|lock|unlock|reviewer|request_review|assign_reviewer|unassign_reviewer|target_branch|todo|done|subscribe|unsubscribe|award|react|shrug|tableflip)\b/m;
 const LIST_PARAMS = ['order_by', 'sort', 'activity_filter', 'page', 'per_page'];
 const CREATE_PARAMS = ['body', 'confidential', 'internal', 'created_at', 'merge_request_diff_head_sha'];
-const MAX_NOTE = 1_000_000;
+export const MAX_NOTE = 1_000_000;
 
 export class Conversation {
   readonly notes: Note[] = [];
@@ -106,7 +112,13 @@ export class Conversation {
     mr: MergeRequest,
     author: GitLabUser,
     body: string,
-    opts: { system?: boolean; type?: Note['type']; internal?: boolean; position?: Json } = {},
+    opts: {
+      system?: boolean;
+      type?: Note['type'];
+      internal?: boolean;
+      position?: Json;
+      commitId?: string;
+    } = {},
   ): Note {
     const at = this.ctx.now();
     const note: Note = {
@@ -119,7 +131,9 @@ export class Conversation {
       system: opts.system ?? false,
       internal: opts.internal ?? false,
       mr,
+      discussionId: randomBytes(20).toString('hex'),
       ...(opts.position ? { position: opts.position } : {}),
+      ...(opts.commitId !== undefined ? { commitId: opts.commitId } : {}),
     };
     this.notes.push(note);
     this.ctx.touch(mr); // Note#touch_noteable
@@ -199,7 +213,7 @@ export class Conversation {
       noteable_id: n.mr.id,
       noteable_type: 'MergeRequest',
       project_id: n.mr.projectId,
-      ...(diff ? { commit_id: null, position: n.position } : {}),
+      ...(diff ? { commit_id: n.commitId ?? null, position: n.position } : {}),
       resolvable,
       ...(resolvable ? { resolved: false, resolved_by: null, resolved_at: null } : {}),
       ...(diff ? { suggestions: [] } : {}),

@@ -1,9 +1,11 @@
-// What airlock's PR watch polls on the GitLab stand-in, wired together: the routes (notes, approvals,
-// pipelines, jobs, commit statuses, protected branches, status checks, users), the merge request fields
-// they add to rest.ts's, conditional requests, and the test hooks that act as people and CI would.
+// What airlock's PR watch polls on the GitLab stand-in, wired together: the routes (notes, discussions,
+// approvals, pipelines, jobs, commit statuses, protected branches, status checks, users), the merge
+// request fields they add to rest.ts's, conditional requests, and the test hooks that act as people and
+// CI would.
 import type { RefUpdate } from '../git-http-backend.js';
 import { WatchContext } from './context.js';
 import { Conversation, type Tier } from './conversation.js';
+import { Discussions } from './discussions.js';
 import { ConditionalRequests } from './etag.js';
 import type { GitLabRepo, GitLabRepos } from './git.js';
 import { commitFiles, deleteBranch, type Identity, mergeCommit } from './git-write.js';
@@ -64,6 +66,12 @@ export interface WatchHooks {
   statuses(project: string, sha: string): Json[];
   /** The merge request's notes, system notes included, oldest first, as the API renders them. */
   notes(project: string, iid: number): Json[];
+  /**
+   * The merge request's discussions, oldest first, as GET .../discussions renders them (unpaginated): the
+   * threads created (POST .../discussions, addNote with `discussion`, addDiffNote) and, as
+   * `individual_note: true`, each plain comment and system note.
+   */
+  discussions(project: string, iid: number): Json[];
   /** Conditional GETs (If-None-Match) answered 304, and those answered in full. */
   conditional(): { hits: number; misses: number };
 }
@@ -73,6 +81,7 @@ export class GitLabWatch {
   readonly conditional = new ConditionalRequests();
   private readonly ctx: WatchContext;
   private readonly conversation: Conversation;
+  private readonly discussions: Discussions;
   private readonly ci: GitLabPipelines;
   private readonly commitStatuses: CommitStatuses;
   private readonly settings: ProjectSettings;
@@ -87,6 +96,7 @@ export class GitLabWatch {
     this.users = new GitLabUsers(base, problems);
     this.ctx = new WatchContext(git, base, problems, rest.mergeRequests, this.users);
     this.conversation = new Conversation(this.ctx, tier);
+    this.discussions = new Discussions(this.ctx, this.conversation);
     this.ci = new GitLabPipelines(this.ctx);
     this.commitStatuses = new CommitStatuses(this.ctx, this.ci);
     this.settings = new ProjectSettings(this.ctx, tier);
@@ -98,6 +108,7 @@ export class GitLabWatch {
     const [, id = '', ...rest] = segs;
     return (
       this.conversation.match(method, id, rest) ??
+      this.discussions.match(method, id, rest) ??
       this.ci.match(method, id, rest) ??
       this.commitStatuses.match(method, id, rest) ??
       this.settings.match(method, id, rest)
@@ -239,6 +250,10 @@ export class GitLabWatch {
     notes: (project, iid) => {
       const { mr } = this.ctx.mustMergeRequest(project, iid);
       return this.conversation.notes.filter((n) => n.mr === mr).map((n) => this.conversation.json(n));
+    },
+    discussions: (project, iid) => {
+      const { mr } = this.ctx.mustMergeRequest(project, iid);
+      return this.discussions.threads(mr).map((t) => this.discussions.json(t));
     },
     conditional: () => ({ hits: this.conditional.hits, misses: this.conditional.misses }),
   };
