@@ -95,6 +95,7 @@ export async function startBot(
       id: user,
       groups: await groups.groupsOf(user, candidates).catch(() => []),
     }),
+    prepareReview: (repo, number) => prepareReview(app, repo, number),
     // A commenter without a people: entry, by the email both the forge and Slack confirm.
     userByEmail: async (email) => {
       try {

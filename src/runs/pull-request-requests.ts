@@ -7,7 +7,7 @@ export function mentions(body: string, handle: string): boolean {
 }
 
 /** The comment without the mention of airlock's handle. */
-function withoutHandle(body: string, handle: string): string {
+export function withoutHandle(body: string, handle: string): string {
   const escaped = handle.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   return body.replace(new RegExp(`(^|[^\\w@./-])@${escaped}(?![\\w-])[,:]?\\s*`, 'gi'), '$1').trim();
 }

@@ -15,7 +15,8 @@ import {
 } from './ports/pull-requests.js';
 import type { RunRecord, Store } from './ports/store.js';
 import type { Tickets } from './ports/tickets.js';
-import { commentTask, fixTask, mentions, whoMayAsk } from './pull-request-requests.js';
+import { commentTask, fixTask, mentions, whoMayAsk, withoutHandle } from './pull-request-requests.js';
+import type { PreparedReview } from './review-request.js';
 import type { RunService } from './run-service.js';
 import { isTerminal } from './run-state.js';
 
@@ -35,6 +36,8 @@ export interface PullRequestWatchDeps {
   person: (userId: string, candidates: string[]) => Promise<Approver>;
   /** The chat's user for a verified email, where the chat can look one up. */
   userByEmail?: (email: string) => Promise<string | undefined>;
+  /** `@airlock review` on a pull request: it, fetched and diffed (review-request.ts). */
+  prepareReview?: (repo: string, number: number) => Promise<PreparedReview>;
 }
 
 /**
@@ -234,6 +237,27 @@ export class PullRequestWatch {
     if (!person || !decision?.allowed) {
       record(userId ?? null, person ? 'refused' : 'unknown');
       await this.tellOnce(conversation, pr, c.author, whoMayAsk(c.author, handle, Boolean(person)));
+      return;
+    }
+    if (this.deps.prepareReview && /^review\b/i.test(withoutHandle(c.body, handle))) {
+      try {
+        const prepared = await this.deps.prepareReview(repo, pr.number);
+        const requested = this.deps.runs.submitReview(
+          {
+            repo,
+            task: prepared.task,
+            requester: person,
+            source: 'forge',
+            origin: this.deps.chat.originOf(pr.originRunId),
+            intakeKey: `forge:${repo}#${pr.number}:${c.id}`,
+          },
+          prepared,
+        );
+        record(person.id, requested.allowed ? `review ${requested.run.id}` : 'refused');
+      } catch (error) {
+        record(person.id, 'refused');
+        this.deps.logger.warn({ repo, pr: pr.number, err: messageOf(error) }, 'pr watch: review not started');
+      }
       return;
     }
     const open = this.openFollowUp(pr);

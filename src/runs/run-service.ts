@@ -335,7 +335,9 @@ export class RunService {
   private finished(run: RunRecord): void {
     if (isTerminal(run.state)) void this.deps.lifecycle.destroySandbox(run.id);
     this.deps.chat.notify({ kind: 'finished', run });
-    if (run.outcome === 'reviewed' && this.deps.policy.review.post === 'auto')
+    // Asked on the pull request itself, the review goes there (unless review.post: never).
+    const post = this.deps.policy.review.post;
+    if (run.outcome === 'reviewed' && (post === 'auto' || (run.source === 'forge' && post !== 'never')))
       void this.postReview(run.id, { id: run.requester }, { auto: true });
   }
 

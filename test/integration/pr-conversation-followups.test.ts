@@ -199,3 +199,69 @@ describe('a branch someone else pushed to', () => {
     expect(harness.github.statuses('acme', 'widgets', newHead)).toHaveLength(1);
   });
 });
+
+describe('@airlock review on the pull request', () => {
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it('reviews it read-only and posts one COMMENT review there, with the line comment on the diff', async () => {
+    const opened = await openedPullRequest([
+      (body) => {
+        const task = JSON.stringify((body as Body).messages[0]);
+        if (!task.includes('Review pull request #1') || !task.includes('+  return a + b;'))
+          throw new Error(`not the review task: ${task.slice(0, 300)}`);
+        return {
+          content: [
+            {
+              type: 'tool_use',
+              name: 'submit_review',
+              input: {
+                summary: 'The fix is right; add a test for negative numbers.',
+                comments: [{ path: 'src/add.js', line: 2, body: 'Correct now.' }],
+              },
+            },
+          ],
+        };
+      },
+      { content: [{ type: 'text', text: 'Reviewed.' }] },
+    ]);
+    h = opened.harness;
+    const { harness, mention } = opened;
+    harness.github.addComment({
+      owner: 'acme',
+      repo: 'widgets',
+      number: 1,
+      user: 'octocat',
+      body: '@airlock review',
+    });
+    await eventually(
+      () => harness.github.reviews('acme', 'widgets', 1).length === 1,
+      20_000,
+      'the posted review',
+    );
+    expect(harness.github.reviews('acme', 'widgets', 1)[0]).toMatchObject({
+      state: 'COMMENTED',
+      body: 'The fix is right; add a test for negative numbers.',
+    });
+    expect(harness.github.reviewComments('acme', 'widgets', 1)).toEqual([
+      expect.objectContaining({ path: 'src/add.js', line: 2, body: 'Correct now.' }),
+    ]);
+    const review = harness.app.store.listRuns().find((r) => r.mode === 'review');
+    expect(review).toMatchObject({
+      source: 'forge',
+      requester: REQUESTER,
+      state: 'done',
+      outcome: 'reviewed',
+    });
+    await eventually(
+      () =>
+        harness.slack.thread(CHANNEL, mention.ts).some((m) => String(m.text ?? '').includes('Review posted')),
+      10_000,
+      'the thread told',
+    );
+    expect(harness.github.pulls[0]?.headSha).toBe(opened.head);
+  });
+});
