@@ -283,6 +283,43 @@ describe('GitLabConversation against the GitLab stand-in', () => {
     expect((refused as AirlockError).message).not.toContain(TOKEN);
   });
 
+  it('describes a merge request for a review and posts one: the summary as a note, a discussion on the diff line', async () => {
+    const { iid, sha, webUrl } = await openMr();
+    const c = conversation();
+    expect(await c.pullRequestFacts(PROJECT, iid)).toMatchObject({
+      number: iid,
+      url: webUrl,
+      headRef: `refs/merge-requests/${iid}/head`,
+      headSha: sha,
+      base: 'main',
+      state: 'open',
+    });
+    const posted = await c.postReview(PROJECT, iid, {
+      headSha: sha,
+      summary: 'One inserted line; it needs a test.',
+      comments: [{ path: 'src/add.js', line: 2, body: 'Why NEW?' }],
+    });
+    expect(posted.url).toContain(`${webUrl}#note_`);
+    const notes = fake.notes(PROJECT, iid).filter((n) => !n.system);
+    expect(notes.map((n) => [n.type, n.body])).toEqual([
+      [null, 'One inserted line; it needs a test.'],
+      ['DiffNote', 'Why NEW?'],
+    ]);
+    expect(notes[1]?.position).toMatchObject({ new_path: 'src/add.js', new_line: 2 });
+    // A context line (GitLab wants its old line too): the comment becomes a note naming the line.
+    await c.postReview(PROJECT, iid, {
+      headSha: sha,
+      summary: 's',
+      comments: [{ path: 'src/add.js', line: 4, body: 'x' }],
+    });
+    expect(
+      fake
+        .notes(PROJECT, iid)
+        .filter((n) => !n.system)
+        .at(-1)?.body,
+    ).toBe('`src/add.js:4`: x');
+  });
+
   it('finds a public email through GET /users/:id only', async () => {
     fake.addUser('dana', { publicEmail: 'dana@example.com' });
     fake.addUser('erin');

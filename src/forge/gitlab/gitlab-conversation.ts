@@ -208,7 +208,9 @@ export class GitLabConversation implements ForgeConversation {
       const refs = (mr.diff_refs ?? {}) as { base_sha?: string; start_sha?: string; head_sha?: string };
       const note = (await this.json('POST', `${mrPath}/notes`, { body: review.summary })) as Json;
       for (const c of review.comments) {
-        await this.json('POST', `${mrPath}/discussions`, {
+        // GitLab places a new_line alone only on an added line; on a context line it wants the old
+        // line too, which the port does not carry: such a comment becomes a note naming the line.
+        const placed = await this.json('POST', `${mrPath}/discussions`, {
           body: c.body,
           position: {
             position_type: 'text',
@@ -219,7 +221,15 @@ export class GitLabConversation implements ForgeConversation {
             new_path: c.path,
             new_line: c.line,
           },
-        });
+        }).then(
+          () => true,
+          (error: unknown) => {
+            if (error instanceof GitLabHttpError && error.status === 400) return false;
+            throw error;
+          },
+        );
+        if (!placed)
+          await this.json('POST', `${mrPath}/notes`, { body: `\`${c.path}:${c.line}\`: ${c.body}` });
       }
       return { url: note.id ? `${String(mr.web_url ?? '')}#note_${String(note.id)}` : null };
     });
