@@ -9,7 +9,7 @@ import type { Message } from './ports/model.js';
 import type { Sandbox } from './ports/sandbox.js';
 import { type RunRecord, readOnlyMode } from './ports/store.js';
 import { loadRepositoryNotes } from './repository-instructions.js';
-import { reviewSubmitter } from './review-submission.js';
+import { reviewedPullRequest, reviewSubmitter } from './review-submission.js';
 import type { RunPorts } from './run-context.js';
 import { TranscriptRecorder } from './transcript-recorder.js';
 
@@ -92,7 +92,11 @@ export async function runAgentSession(
     ...(run.mode === 'review' ? { submitReview: reviewSubmitter(ports, run) } : {}),
   });
   // Read again each session from the base commit, so a resumed run sees exactly what it saw.
-  const notes = run.baseSha ? await loadRepositoryNotes(ports.repos, run.repo, run.baseSha) : undefined;
+  // A review reads the repository's rules from the branch it merges into: the pull request under
+  // review could otherwise rewrite its own reviewer's instructions.
+  const notesAt =
+    run.mode === 'review' ? (reviewedPullRequest(ports, run)?.baseSha ?? undefined) : run.baseSha;
+  const notes = notesAt ? await loadRepositoryNotes(ports.repos, run.repo, notesAt) : undefined;
   return agent.run({
     system: systemPrompt({
       repo: run.repo,

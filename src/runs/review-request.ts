@@ -4,7 +4,8 @@ import type { RepositorySource } from './ports/repositories.js';
 import { reviewTask } from './review-submission.js';
 
 export interface PreparedReview {
-  facts: PullRequestFacts;
+  /** With the base branch's commit the diff was taken against (its rules are the reviewer's). */
+  facts: PullRequestFacts & { baseSha: string };
   diff: Buffer;
   task: string;
 }
@@ -29,5 +30,5 @@ export async function prepareReview(
   const headSha = await deps.repos.fetchBase(repo, facts.headRef);
   const baseSha = await deps.repos.fetchBase(repo, facts.base);
   const diff = await deps.repos.reviewDiff(repo, baseSha, headSha);
-  return { facts: { ...facts, headSha }, diff, task: reviewTask(facts, diff.toString('utf8')) };
+  return { facts: { ...facts, headSha, baseSha }, diff, task: reviewTask(facts, diff.toString('utf8')) };
 }

@@ -18,15 +18,16 @@ export interface SubmittedReview {
 export function reviewedPullRequest(
   ports: Pick<RunPorts, 'store'>,
   run: RunRecord,
-): { number: number; headSha: string; diff: string; url: string } | undefined {
+): { number: number; headSha: string; baseSha: string | null; diff: string; url: string } | undefined {
   const asked = ports.store.events(run.id).find((e) => e.type === 'review.requested')?.data as
-    | { number: number; head_sha: string; diff_sha256: string | null; url: string }
+    | { number: number; head_sha: string; base_sha?: string; diff_sha256: string | null; url: string }
     | undefined;
   if (!asked) return undefined;
   const diff = asked.diff_sha256 ? ports.store.diff(run.id, asked.diff_sha256) : undefined;
   return {
     number: asked.number,
     headSha: asked.head_sha,
+    baseSha: asked.base_sha ?? null,
     diff: diff?.toString('utf8') ?? '',
     url: asked.url,
   };

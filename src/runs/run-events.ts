@@ -76,7 +76,7 @@ export type RunEvent =
   | { type: 'pr.replied'; data: { number: number; login: string; error?: string } }
   | {
       type: 'review.requested';
-      data: { number: number; head_sha: string; diff_sha256: string | null; url: string };
+      data: { number: number; head_sha: string; base_sha: string; diff_sha256: string | null; url: string };
     }
   | {
       type: 'review.submitted';

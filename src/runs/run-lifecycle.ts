@@ -708,7 +708,7 @@ export class RunLifecycle {
    * A review run of pull request `facts`: the request (read-only, its head as the base), with the
    * pull request's diff kept next to it for the agent's line comments to be checked against.
    */
-  requestReview(req: RunRequest, facts: PullRequestFacts, diff: Buffer): Requested {
+  requestReview(req: RunRequest, facts: PullRequestFacts & { baseSha: string }, diff: Buffer): Requested {
     const requested = this.request({
       ...req,
       mode: 'review',
@@ -719,7 +719,13 @@ export class RunLifecycle {
     const sha = diff.length ? this.ports.store.saveDiff(requested.run.id, diff) : null;
     this.ports.store.appendEvent(requested.run.id, {
       type: 'review.requested',
-      data: { number: facts.number, head_sha: facts.headSha, diff_sha256: sha, url: facts.url },
+      data: {
+        number: facts.number,
+        head_sha: facts.headSha,
+        base_sha: facts.baseSha,
+        diff_sha256: sha,
+        url: facts.url,
+      },
     });
     return requested;
   }
