@@ -12,7 +12,7 @@ import { BranchRules, type RequiredChecksSpec, type RulesetSpec } from './github
 import { type CheckRunSpec, Checks } from './github-checks.js';
 import { Conversation, type ReviewCommentSpec, type ReviewSpec } from './github-conversation.js';
 import { type ConditionalCounts, ConditionalRequests } from './github-etag.js';
-import { type RouteCtx, type UserSpec, Users } from './github-listing.js';
+import { page, type RouteCtx, type UserSpec, Users } from './github-listing.js';
 import { type OutsidePush, PullEvents } from './github-pull-events.js';
 import { closeServer, parseOrRaw, readBody, settle } from './server-util.js';
 import { registerStandIn } from './stand-ins.js';
@@ -387,19 +387,7 @@ export async function startFakeGitHub(opts: {
       )
       .filter((p) => base === null || p.base === base)
       .sort((a, b) => (q.get('direction') === 'asc' ? a.number - b.number : b.number - a.number));
-    const perPage = Math.min(100, Math.max(1, Number.parseInt(q.get('per_page') ?? '30', 10) || 30));
-    const page = Math.max(1, Number.parseInt(q.get('page') ?? '1', 10) || 1);
-    const last = Math.max(1, Math.ceil(matches.length / perPage));
-    const link = (n: number, rel: string) => {
-      const u = new URL(url);
-      u.searchParams.set('page', String(n));
-      return `<${u}>; rel="${rel}"`;
-    };
-    const links = page > 1 ? [link(page - 1, 'prev')] : [];
-    if (page < last) links.push(link(page + 1, 'next'), link(last, 'last'));
-    if (page > 1) links.push(link(1, 'first'));
-    if (links.length > 0) headers.link = links.join(', ');
-    const slice = matches.slice((page - 1) * perPage, page * perPage);
+    const slice = page(matches, url, headers);
     return { status: 200, json: await Promise.all(slice.map((p) => pullJson(r, p, false))) };
   }
 

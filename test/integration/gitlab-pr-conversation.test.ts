@@ -1,7 +1,3 @@
-// pr_watch on GitLab: the GitLabConversation adapter against the GitLab stand-in (over HTTP, with its
-// ETags and 304s), then the whole bot (Slack stand-in, Anthropic stand-in, GitLab stand-in) following
-// the merge request it opened.
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,10 +12,11 @@ import {
   type PullToWatch,
 } from '../../src/runs/ports/pull-requests.js';
 import type { ScriptStep } from '../fakes/anthropic-server.js';
-import { ADD_SUB_EDIT, fixAddScript, lastToolResult } from '../fakes/fix-add-script.js';
+import { fixAddScript } from '../fakes/fix-add-script.js';
 import { type FakeGitLab, startFakeGitLab, type Tier } from '../fakes/gitlab-server.js';
 import { eventually, type Harness, startHarness } from '../support/bot-harness.js';
 import { gitCli } from '../support/git-cli.js';
+import { addSubScript, bareGit } from '../support/pull-request-flow.js';
 import { approvalMessage, approve, buttonsOf } from '../support/slack-thread.js';
 
 const PROJECT = 'acme/widgets';
@@ -369,27 +366,8 @@ const POLICY = [
   '',
 ].join('\n');
 
-/** The follow-up as Claude would do it: the merge request's earlier fix is in the workspace; add sub(). */
-const addSub: ScriptStep[] = [
-  (body) => {
-    const b = body as { messages: Array<{ role: string; content: unknown }> };
-    const task = JSON.stringify(b.messages[0]);
-    if (!task.includes('please also add sub()') || !task.includes('Follow-up on pull request #1'))
-      throw new Error(`not the note's task: ${task.slice(0, 400)}`);
-    return {
-      content: [{ type: 'tool_use', name: 'bash', input: { command: 'grep -c "a + b" src/add.js' } }],
-    };
-  },
-  (body) => {
-    if (!lastToolResult(body as never).startsWith('1'))
-      throw new Error('the earlier fix is not in the workspace');
-    return { content: [ADD_SUB_EDIT] };
-  },
-  { content: [{ type: 'text', text: 'Added sub() as asked on the merge request.' }] },
-];
-
-const git = (bare: string, ...args: string[]) =>
-  execFileSync('git', ['--git-dir', bare, ...args], { encoding: 'utf8' }).trim();
+const addSub = addSubScript('Added sub() as asked on the merge request.');
+const git = bareGit;
 
 describe('the merge request is a conversation too (GitLab, by polling)', () => {
   let h: Harness | undefined;

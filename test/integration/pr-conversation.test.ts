@@ -1,38 +1,19 @@
-import { execFileSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { APPROVED_CONTEXT } from '../../src/runs/ports/pull-requests.js';
 import type { ScriptStep } from '../fakes/anthropic-server.js';
-import { ADD_SUB_EDIT, lastToolResult } from '../fakes/fix-add-script.js';
 import { eventually, type Harness } from '../support/bot-harness.js';
 import {
   APPROVER,
+  addSubScript,
+  bareGit,
   CHANNEL,
   openedPullRequest as openedPullRequest_,
   REQUESTER,
 } from '../support/pull-request-flow.js';
 import { approvalMessage, approve, buttonsOf } from '../support/slack-thread.js';
 
-/** The follow-up as Claude would do it: the PR's earlier fix is in the workspace; add sub(). */
-const addSub: ScriptStep[] = [
-  (body) => {
-    const b = body as { messages: Array<{ role: string; content: unknown }> };
-    const task = JSON.stringify(b.messages[0]);
-    if (!task.includes('please also add sub()') || !task.includes('Follow-up on pull request #1'))
-      throw new Error(`not the comment's task: ${task.slice(0, 400)}`);
-    return {
-      content: [{ type: 'tool_use', name: 'bash', input: { command: 'grep -c "a + b" src/add.js' } }],
-    };
-  },
-  (body) => {
-    if (!lastToolResult(body as never).startsWith('1'))
-      throw new Error('the earlier fix is not in the workspace');
-    return { content: [ADD_SUB_EDIT] };
-  },
-  { content: [{ type: 'text', text: 'Added sub() as asked on the pull request.' }] },
-];
-
-const git = (bare: string, ...args: string[]) =>
-  execFileSync('git', ['--git-dir', bare, ...args], { encoding: 'utf8' }).trim();
+const addSub = addSubScript('Added sub() as asked on the pull request.');
+const git = bareGit;
 
 describe('the pull request is a conversation too (GitHub, by polling)', () => {
   let h: Harness | undefined;

@@ -1,5 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import type { ScriptStep } from '../fakes/anthropic-server.js';
-import { fixAddScript } from '../fakes/fix-add-script.js';
+import { ADD_SUB_EDIT, fixAddScript, lastToolResult } from '../fakes/fix-add-script.js';
 import type { FakeSlackOptions } from '../fakes/slack/index.js';
 import { eventually, type Harness, startHarness } from './bot-harness.js';
 import { approvalMessage, approve } from './slack-thread.js';
@@ -57,3 +58,28 @@ export async function openedPullRequest(
     throw error;
   }
 }
+
+/** The follow-up as Claude would do it: the earlier fix is in the workspace; add sub(). */
+export function addSubScript(said: string): ScriptStep[] {
+  return [
+    (body) => {
+      const b = body as { messages: Array<{ role: string; content: unknown }> };
+      const task = JSON.stringify(b.messages[0]);
+      if (!task.includes('please also add sub()') || !task.includes('Follow-up on pull request #1'))
+        throw new Error(`not the comment's task: ${task.slice(0, 400)}`);
+      return {
+        content: [{ type: 'tool_use', name: 'bash', input: { command: 'grep -c "a + b" src/add.js' } }],
+      };
+    },
+    (body) => {
+      if (!lastToolResult(body as never).startsWith('1'))
+        throw new Error('the earlier fix is not in the workspace');
+      return { content: [ADD_SUB_EDIT] };
+    },
+    { content: [{ type: 'text', text: said }] },
+  ];
+}
+
+/** git against a bare repository of a stand-in. */
+export const bareGit = (bare: string, ...args: string[]) =>
+  execFileSync('git', ['--git-dir', bare, ...args], { encoding: 'utf8' }).trim();
