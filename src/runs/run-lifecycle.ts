@@ -265,7 +265,8 @@ export class RunLifecycle {
         type: 'agent.stopped',
         data: { kind: stop.kind, reason: 'reason' in stop ? stop.reason : undefined },
       });
-      const diff = await sandbox.diff(snapshotCommit);
+      // A read-only run has nothing to take (and its home, which git reads, was the agent's to write).
+      const diff = readOnlyMode(run.mode) ? Buffer.alloc(0) : await sandbox.diff(snapshotCommit);
       const summary = this.ports.redactor.redact(stop.summary);
       const diffSha256 = diff.length ? store.saveDiff(run.id, diff) : null;
       run = store.updateRun(
@@ -405,7 +406,9 @@ export class RunLifecycle {
 
   /** Which notes the agent works under, for the record and `airlock show` (the text stays in git). */
   private async recordInstructions(run: RunRecord, baseSha: string): Promise<void> {
-    const notes = await loadRepositoryNotes(this.ports.repos, run.repo, baseSha);
+    // A review reads them at the pull request's base (agent-session.ts): record what it read.
+    const at = run.mode === 'review' ? (reviewedPullRequest(this.ports, run)?.baseSha ?? baseSha) : baseSha;
+    const notes = await loadRepositoryNotes(this.ports.repos, run.repo, at);
     this.ports.store.appendEvent(run.id, {
       type: 'instructions.loaded',
       data: {
@@ -713,7 +716,8 @@ export class RunLifecycle {
       ...req,
       mode: 'review',
       prNumber: facts.number,
-      baseRef: facts.headRef,
+      // The head the diff was taken at, not the ref: a push to the pull request meanwhile changes nothing.
+      baseRef: facts.headSha,
     });
     if (!requested.allowed || !requested.created) return requested;
     const sha = diff.length ? this.ports.store.saveDiff(requested.run.id, diff) : null;

@@ -221,7 +221,8 @@ export class SlackChat implements Chat {
       };
       const url = reviewedPullRequest({ store: this.store }, run)?.url;
       const message = reviewMessage(run, review, {
-        offerPost: (this.opts.reviewPost ?? 'ask') === 'ask',
+        // Asked on the pull request, or review.post: auto — it is posted without a click.
+        offerPost: (this.opts.reviewPost ?? 'ask') === 'ask' && run.source !== 'forge',
         pullRequestUrl: url,
       });
       await this.outbox.call(

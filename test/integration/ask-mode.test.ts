@@ -112,6 +112,29 @@ describe('airlock ask: read-only', () => {
     expect(github.pushes).toEqual([]);
   });
 
+  it('without bubblewrap an ask run is refused before anything runs, saying why', async () => {
+    github = await startFakeGitHub({
+      token: TOKEN,
+      repos: [{ owner: 'acme', name: 'widgets', files: FIXTURE_FILES }],
+    });
+    model = await startFakeAnthropic({ apiKey: KEY, script: [] });
+    const scratch = scratchConfig(
+      ['repos:', '  acme/widgets: {}', 'sandbox:', '  local: { isolation: none }', ''].join('\n'),
+    );
+    cleanups.push(scratch.cleanup);
+    const r = await runCli(['ask', '--repo', 'acme/widgets', 'what?'], {
+      ANTHROPIC_API_KEY: KEY,
+      ANTHROPIC_BASE_URL: model.url,
+      GITHUB_TOKEN: TOKEN,
+      GITHUB_API_URL: github.apiUrl,
+      AIRLOCK_CONFIG: scratch.config,
+      AIRLOCK_DATA_DIR: scratch.dataDir,
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('need the local sandbox isolated with bubblewrap');
+    expect(model.requests).toHaveLength(0);
+  });
+
   it('--json carries the answer; a repository may ask for its setup (ask_setup)', async () => {
     github = await startFakeGitHub({
       token: TOKEN,

@@ -9,6 +9,7 @@ import {
   type ExecResult,
   type Sandbox,
   type SandboxProvider,
+  type SandboxSpec,
 } from '../../runs/ports/sandbox.js';
 import { diffAgainst } from '../../runs/workspace-git.js';
 import { directSpawn, type Spawn } from '../../shared/process-spawner.js';
@@ -92,7 +93,13 @@ export class LocalSandboxProvider implements SandboxProvider {
     return this.useBwrap;
   }
 
-  async create(runId: string): Promise<Sandbox> {
+  async create(runId: string, spec?: SandboxSpec): Promise<Sandbox> {
+    // Refused before anything is made: without bubblewrap nothing could keep the workspace read-only.
+    if (spec?.readOnly && !this.useBwrap)
+      throw new AirlockError(
+        'sandbox_failed',
+        'Ask and review runs need the local sandbox isolated with bubblewrap (it mounts the workspace read-only); without it nothing could. Install bubblewrap, or use the kubernetes backend.',
+      );
     const dir = this.dirFor(runId);
     await rm(dir, { recursive: true, force: true });
     for (const sub of ['ws', 'home', 'tmp']) {
