@@ -38,6 +38,7 @@ import type { Tickets } from './runs/ports/tickets.js';
 import { PreparedPool } from './runs/prepared-pool.js';
 import { RequestResolver } from './runs/request-resolver.js';
 import { RunLifecycle } from './runs/run-lifecycle.js';
+import { REPLAY_SUFFIX } from './runs/run-replay.js';
 import { isTerminal } from './runs/run-state.js';
 import { KubeApi, loadKubeConfig } from './sandbox/kubernetes/kube-api.js';
 import { KubernetesSandboxes } from './sandbox/kubernetes/kubernetes-sandboxes.js';
@@ -185,7 +186,13 @@ export function buildApp(
             logger,
             isRunActive: (id) => {
               const run = store.getRun(id);
-              return run !== undefined && !isTerminal(run.state);
+              if (run) return !isTerminal(run.state);
+              // A replay's sandbox (run-replay.ts) lives while its replay has started and not ended.
+              const replayed = id.endsWith(REPLAY_SUFFIX) ? id.slice(0, -REPLAY_SUFFIX.length) : undefined;
+              const last = replayed
+                ? store.events(replayed).findLast((e) => e.type.startsWith('replay.'))
+                : undefined;
+              return last?.type === 'replay.started';
             },
             isPrepared: (id) => preparedStore.has(id),
             egress: env.AIRLOCK_EGRESS_URL

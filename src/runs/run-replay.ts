@@ -8,6 +8,9 @@ import type { RunPorts } from './run-context.js';
 import { isTerminal } from './run-state.js';
 import { prepareSandbox } from './sandbox-preparation.js';
 
+/** A replay's sandbox is the run's id and this: kept from the reaper while the replay runs. */
+export const REPLAY_SUFFIX = 'replay';
+
 /** What the model saw of an output is capped; comparisons use this much of the full output. */
 const COMPARED_CHARS = 64 * 1024;
 
@@ -55,7 +58,7 @@ export async function replayRun(
   const setup = recorded.find((c) => c.name === 'setup');
   const calls = recorded.filter((c) => c.name === 'bash' || c.name === 'str_replace_based_edit_tool');
   // Its own sandbox, next to nothing else: the run's id with a suffix airlock never gives a run.
-  const key = `${run.id}replay`;
+  const key = `${run.id}${REPLAY_SUFFIX}`;
   const limits = limitsFor(ports.policy, run.repo);
   store.appendEvent(run.id, { type: 'replay.started', data: { sandbox: key, calls: calls.length } });
   ports.egress?.enter(key, 'setup', networkFor(ports.policy, run.repo, 'setup'));
