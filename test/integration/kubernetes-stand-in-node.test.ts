@@ -248,12 +248,17 @@ describe('the Kubernetes API stand-in: the node (exec, logs, the kubelet)', () =
   it('fails pods as the kubelet does: OOMKilled kills a running exec; the deadline and evictions', async () => {
     await createRunning('oom-1');
     let status: V1Status | undefined;
+    const out = new PassThrough();
+    let printed = '';
+    out.on('data', (c: Buffer) => {
+      printed += c.toString();
+    });
     const conn = await new Exec(kc).exec(
       NS,
       'oom-1',
       'sandbox',
-      ['sleep', '30'],
-      new PassThrough(),
+      ['sh', '-c', 'echo running; exec sleep 30'],
+      out,
       null,
       null,
       false,
@@ -262,6 +267,8 @@ describe('the Kubernetes API stand-in: the node (exec, logs, the kubelet)', () =
       },
     );
     const closed = new Promise((resolve) => conn.once('close', resolve));
+    // A running exec: killed while it runs, not while it starts.
+    await until(() => printed.includes('running'), 'the exec to run', 5000);
     const started = Date.now();
     kube.failPod(NS, 'oom-1', 'OOMKilled');
     await closed;
