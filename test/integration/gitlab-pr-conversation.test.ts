@@ -16,7 +16,7 @@ import { fixAddScript } from '../fakes/fix-add-script.js';
 import { type FakeGitLab, startFakeGitLab, type Tier } from '../fakes/gitlab-server.js';
 import { eventually, type Harness, startHarness } from '../support/bot-harness.js';
 import { gitCli } from '../support/git-cli.js';
-import { addSubScript, bareGit } from '../support/pull-request-flow.js';
+import { addSubScript, bareGit, prWatchPolicy } from '../support/pull-request-flow.js';
 import { approvalMessage, approve, buttonsOf } from '../support/slack-thread.js';
 
 const PROJECT = 'acme/widgets';
@@ -349,22 +349,7 @@ describe('GitLabConversation against the GitLab stand-in', () => {
 const CHANNEL = 'C0DEV';
 const REQUESTER = 'U0REQUESTER';
 const APPROVER = 'U0APPROVER';
-const POLICY = [
-  'repos:',
-  '  acme/widgets:',
-  '    forge: gitlab',
-  '    approvers: [U0APPROVER]',
-  '    requesters: [U0REQUESTER, U0APPROVER]',
-  '    four_eyes: true',
-  'channels:',
-  '  C0DEV: { repo: acme/widgets }',
-  'people:',
-  '  octocat: U0REQUESTER',
-  '  lead: U0APPROVER',
-  '  outsider: U0OUTSIDER',
-  'pr_watch: { every: 1s }',
-  '',
-].join('\n');
+const POLICY = prWatchPolicy(['pr_watch: { every: 1s }'], ['    forge: gitlab']);
 
 const addSub = addSubScript('Added sub() as asked on the merge request.');
 const git = bareGit;

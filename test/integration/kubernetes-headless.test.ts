@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startFakeAnthropic } from '../fakes/anthropic-server.js';
+import { type ScriptStep, startFakeAnthropic } from '../fakes/anthropic-server.js';
 import { fixAddScript, lastToolResult } from '../fakes/fix-add-script.js';
 import { createBareFixture } from '../fakes/fixture-repo.js';
 import { startFakeKubernetes } from '../fakes/kubernetes/index.js';
@@ -11,36 +11,39 @@ import { scratchConfig } from '../support/workspace.js';
 
 const KEY = 'sk-ant-k8s-headless-0a1b2c';
 
+/** A cluster, a model following `script`, a bare repository, and the CLI's environment for them. */
+async function kubeSetup(cleanups: Array<() => unknown>, script: ScriptStep[], image?: string) {
+  const kube = await startFakeKubernetes();
+  const model = await startFakeAnthropic({ apiKey: KEY, script });
+  const { bare, cleanup } = createBareFixture();
+  const sandbox = image ? `    sandbox: { image: ${image} }\n` : '';
+  const scratch = scratchConfig(`repos:\n  acme/widgets:\n    url: ${bare}\n    forge: git\n${sandbox}`);
+  cleanups.push(
+    () => kube.close(),
+    () => model.close(),
+    cleanup,
+    scratch.cleanup,
+  );
+  const kubeconfig = join(scratch.dir, 'kubeconfig');
+  kube.writeKubeconfig(kubeconfig);
+  const env = {
+    ANTHROPIC_API_KEY: KEY,
+    ANTHROPIC_BASE_URL: model.url,
+    AIRLOCK_CONFIG: scratch.config,
+    AIRLOCK_DATA_DIR: scratch.dataDir,
+    AIRLOCK_SANDBOX: 'kubernetes',
+    KUBECONFIG: kubeconfig,
+  };
+  return { kube, model, scratch, env };
+}
+
 describe('airlock run (headless, as from CI) on the kubernetes backend', () => {
   const cleanups: Array<() => unknown> = [];
   afterEach(async () => {
     for (const c of cleanups.splice(0).reverse()) await c();
   });
 
-  async function setup(image?: string) {
-    const kube = await startFakeKubernetes();
-    const model = await startFakeAnthropic({ apiKey: KEY, script: image ? [] : fixAddScript() });
-    const { bare, cleanup } = createBareFixture();
-    const sandbox = image ? `    sandbox: { image: ${image} }\n` : '';
-    const scratch = scratchConfig(`repos:\n  acme/widgets:\n    url: ${bare}\n    forge: git\n${sandbox}`);
-    cleanups.push(
-      () => kube.close(),
-      () => model.close(),
-      cleanup,
-      scratch.cleanup,
-    );
-    const kubeconfig = join(scratch.dir, 'kubeconfig');
-    kube.writeKubeconfig(kubeconfig);
-    const env = {
-      ANTHROPIC_API_KEY: KEY,
-      ANTHROPIC_BASE_URL: model.url,
-      AIRLOCK_CONFIG: scratch.config,
-      AIRLOCK_DATA_DIR: scratch.dataDir,
-      AIRLOCK_SANDBOX: 'kubernetes',
-      KUBECONFIG: kubeconfig,
-    };
-    return { kube, model, scratch, env };
-  }
+  const setup = (image?: string) => kubeSetup(cleanups, image ? [] : fixAddScript(), image);
 
   it('works in a pod of its own and leaves no pod behind', async () => {
     const { kube, model, scratch, env } = await setup();
@@ -79,44 +82,22 @@ describe('airlock ask on the kubernetes backend', () => {
   });
 
   it("the agent's commands run where the workspace is mounted read-only; airlock's own work in the loader", async () => {
-    const kube = await startFakeKubernetes();
     const seen: string[] = [];
-    const model = await startFakeAnthropic({
-      apiKey: KEY,
-      script: [
-        {
-          content: [
-            {
-              type: 'tool_use',
-              name: 'bash',
-              input: { command: 'echo pwned >> src/add.js; cat src/add.js' },
-            },
-          ],
-        },
-        (body) => {
-          seen.push(lastToolResult(body as never));
-          return { content: [{ type: 'text', text: 'It subtracts: src/add.js:2.' }] };
-        },
-      ],
-    });
-    const { bare, cleanup } = createBareFixture();
-    const scratch = scratchConfig(`repos:\n  acme/widgets:\n    url: ${bare}\n    forge: git\n`);
-    cleanups.push(
-      () => kube.close(),
-      () => model.close(),
-      cleanup,
-      scratch.cleanup,
-    );
-    const kubeconfig = join(scratch.dir, 'kubeconfig');
-    kube.writeKubeconfig(kubeconfig);
-    const env = {
-      ANTHROPIC_API_KEY: KEY,
-      ANTHROPIC_BASE_URL: model.url,
-      AIRLOCK_CONFIG: scratch.config,
-      AIRLOCK_DATA_DIR: scratch.dataDir,
-      AIRLOCK_SANDBOX: 'kubernetes',
-      KUBECONFIG: kubeconfig,
-    };
+    const { kube, env } = await kubeSetup(cleanups, [
+      {
+        content: [
+          {
+            type: 'tool_use',
+            name: 'bash',
+            input: { command: 'echo pwned >> src/add.js; cat src/add.js' },
+          },
+        ],
+      },
+      (body) => {
+        seen.push(lastToolResult(body as never));
+        return { content: [{ type: 'text', text: 'It subtracts: src/add.js:2.' }] };
+      },
+    ]);
     const result = await runCli(['ask', '--repo', 'acme/widgets', 'what does add do?'], env);
     expect(result.stderr).not.toContain('airlock: ');
     expect(result.code).toBe(0);

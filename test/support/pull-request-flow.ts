@@ -10,10 +10,11 @@ export const REQUESTER = 'U0REQUESTER';
 export const APPROVER = 'U0APPROVER';
 
 /** A policy where octocat is the requester and lead the approver on the forge; polls every second. */
-export function prWatchPolicy(extra: string[] = []): string {
+export function prWatchPolicy(extra: string[] = [], repoLines: string[] = []): string {
   return [
     'repos:',
     '  acme/widgets:',
+    ...repoLines,
     '    approvers: [U0APPROVER]',
     '    requesters: [U0REQUESTER, U0APPROVER]',
     '    four_eyes: true',
