@@ -41,6 +41,8 @@ export class RunService {
   private readonly pending = new Map<string, Work>();
   private readonly active = new Map<string, { abort: AbortController; inbox: string[] }>();
   private readonly executions = new Set<Promise<unknown>>();
+  /** Reviews being posted now (Post review, review.post: auto). */
+  private readonly posting = new Set<string>();
   private accepting = true;
   private readonly now: () => number;
 
@@ -93,12 +95,16 @@ export class RunService {
       this.deps.chat.notify({ kind: 'refused', run, user: who.id, reason });
       return { allowed: false, reason };
     }
-    if (this.deps.store.events(run.id).some((e) => e.type === 'review.posted')) {
+    // One serve owns the store, so this set is every post under way: two quick clicks post once.
+    if (this.posting.has(run.id) || this.deps.store.events(run.id).some((e) => e.type === 'review.posted')) {
       const reason = 'This review is already posted.';
       this.deps.chat.notify({ kind: 'refused', run, user: who.id, reason });
       return { allowed: false, reason };
     }
-    const posted = await this.track(this.deps.lifecycle.postReview(run.id));
+    this.posting.add(run.id);
+    const posted = await this.track(this.deps.lifecycle.postReview(run.id)).finally(() =>
+      this.posting.delete(run.id),
+    );
     this.deps.chat.notify({
       kind: 'milestone',
       run,
