@@ -217,12 +217,14 @@ describe('jira.on_merge', () => {
     const fake = jira;
     await eventually(() => fake.issue('WID-7').status === 'In Review', 10_000, 'the ticket in review');
     opened.harness.github.merge({ owner: 'acme', repo: 'widgets', number: 1, by: 'lead' });
-    await eventually(() => fake.issue('WID-7').status === 'Done', 15_000, 'the ticket done');
-    const events = opened.harness.app.store.events(opened.harness.app.store.listRuns()[0]?.id as string);
-    expect(events.filter((e) => e.type === 'ticket.updated').map((e) => e.data.action)).toEqual([
-      'comment',
-      'transition to In Review',
-      'transition to Done',
-    ]);
+    // Jira answers the transition before airlock records it: wait for the record.
+    const updates = () =>
+      opened.harness.app.store
+        .events(opened.harness.app.store.listRuns()[0]?.id as string)
+        .filter((e) => e.type === 'ticket.updated')
+        .map((e) => e.data.action);
+    await eventually(() => updates().length === 3, 15_000, 'the ticket moved on merge');
+    expect(updates()).toEqual(['comment', 'transition to In Review', 'transition to Done']);
+    expect(fake.issue('WID-7').status).toBe('Done');
   });
 });
