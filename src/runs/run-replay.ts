@@ -3,6 +3,7 @@ import { BashTool } from '../agent/tools/bash-tool.js';
 import { type EditInput, EditTool } from '../agent/tools/edit-tool.js';
 import { limitsFor, networkFor } from '../config/policy.js';
 import { AirlockError, messageOf } from '../errors.js';
+import { grantedTargets } from './egress-ledger.js';
 import { readOnlyMode, type ToolCallRecord } from './ports/store.js';
 import type { RunPorts } from './run-context.js';
 import { isTerminal } from './run-state.js';
@@ -75,6 +76,8 @@ export async function replayRun(
       },
     );
     ports.egress?.enter(key, 'agent', networkFor(ports.policy, run.repo, 'agent'));
+    // What approvers allowed the run by button, the replay may reach too.
+    for (const target of grantedTargets(store, run.id)) ports.egress?.grant(key, target);
     const { sandbox } = prepared;
     const bash = new BashTool(sandbox, {
       timeoutMs: limits.command_timeout_seconds * 1000,

@@ -164,7 +164,7 @@ const NO_TICKETS: Tickets = {
   check: async () => 'none',
 };
 
-const REPOS: RepositorySource = {
+export const REPOS: RepositorySource = {
   fetchBase: async () => BASE_SHA,
   snapshot: () => Readable.from([Buffer.from('tar')]),
   readFile: async () => undefined,
