@@ -9,6 +9,7 @@ import {
   verify,
 } from 'node:crypto';
 import type { GitGrant, GitRepo, GitRepos } from './git-http-backend.js';
+import { page } from './github-listing.js';
 
 export type AppPermissionLevel = 'read' | 'write';
 export interface FakeGitHubAppSpec {
@@ -81,24 +82,6 @@ function decodePart(part: string | undefined): Json | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** GitHub's page/per_page slicing with a Link header (prev, next, last, first). */
-function page<T>(items: T[], url: URL, headers: Record<string, string>): T[] {
-  const q = url.searchParams;
-  const perPage = Math.min(100, Math.max(1, Number.parseInt(q.get('per_page') ?? '30', 10) || 30));
-  const n = Math.max(1, Number.parseInt(q.get('page') ?? '1', 10) || 1);
-  const last = Math.max(1, Math.ceil(items.length / perPage));
-  const link = (to: number, rel: string) => {
-    const u = new URL(url);
-    u.searchParams.set('page', String(to));
-    return `<${u}>; rel="${rel}"`;
-  };
-  const links = n > 1 ? [link(n - 1, 'prev')] : [];
-  if (n < last) links.push(link(n + 1, 'next'), link(last, 'last'));
-  if (n > 1) links.push(link(1, 'first'));
-  if (links.length > 0) headers.link = links.join(', ');
-  return items.slice((n - 1) * perPage, n * perPage);
 }
 
 /** The app, its installations and the installation tokens it minted, for one fake GitHub server. */

@@ -1,5 +1,4 @@
 import type { Octokit } from '@octokit/rest';
-import { AirlockError } from '../../errors.js';
 import {
   APPROVED_CONTEXT,
   type ConversationCursor,
@@ -12,7 +11,7 @@ import {
   type PullRequestFacts,
   type PullToWatch,
 } from '../../runs/ports/pull-requests.js';
-import { gitHubClient } from './github-client.js';
+import { gitHubClient, gitHubFailure } from './github-client.js';
 import type { GitHubCredentials, TokenPurpose } from './github-credentials.js';
 
 type Json = Record<string, unknown>;
@@ -280,18 +279,10 @@ export class GitHubConversation implements ForgeConversation {
     try {
       return await work();
     } catch (error) {
-      if (error instanceof AirlockError) throw error;
-      const status = (error as { status?: number }).status;
-      const hint =
-        status === 401
-          ? ' Check GITHUB_TOKEN.'
-          : status === 403 || status === 404
-            ? ' Check that the token may read pull requests, write issues and commit statuses, and read checks on this repository.'
-            : '';
-      throw new AirlockError(
-        'forge_failed',
-        `GitHub: could not ${what} ${repo}: ${(error as Error).message}.${hint}`,
-        { cause: error },
+      throw gitHubFailure(
+        error,
+        `${what} ${repo}`,
+        'Check that the token may read pull requests, write issues and commit statuses, and read checks on this repository.',
       );
     }
   }

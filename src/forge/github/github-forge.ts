@@ -1,7 +1,7 @@
 import type { Octokit } from '@octokit/rest';
 import { AirlockError } from '../../errors.js';
 import type { Forge, PullRequest, PullRequestDraft } from '../../runs/ports/forge.js';
-import { gitHubClient } from './github-client.js';
+import { gitHubClient, gitHubFailure } from './github-client.js';
 import type { GitHubCredentials } from './github-credentials.js';
 
 /** github.com and GitHub Enterprise Server (GITHUB_API_URL), with a personal token or a GitHub App. */
@@ -81,20 +81,10 @@ export class GitHubForge implements Forge {
         throw error;
       }
     } catch (error) {
-      if (error instanceof AirlockError) throw error;
-      const status = (error as { status?: number }).status;
-      const hint =
-        status === 401
-          ? ' Check GITHUB_TOKEN.'
-          : status === 403 || status === 404
-            ? ' Check that the token can write pull requests on this repository.'
-            : '';
-      throw new AirlockError(
-        'forge_failed',
-        `GitHub: could not open the pull request for ${repo}: ${(error as Error).message}.${hint}`,
-        {
-          cause: error,
-        },
+      throw gitHubFailure(
+        error,
+        `open the pull request for ${repo}`,
+        'Check that the token can write pull requests on this repository.',
       );
     }
   }
